@@ -1,0 +1,31 @@
+//! `frp-proto`: the frp client/server wire protocol (v1) without any I/O.
+//!
+//! This crate is to `expose` what `quinn-proto` is to `quinn`: every byte rule of the protocol
+//! lives here as plain functions and state objects that take bytes in and give bytes out. No
+//! sockets, no timers, no async runtime. The runtime crate (`expose`) drives these objects over
+//! TCP, TLS and yamux.
+//!
+//! # Layout
+//! - [`msg`]: the 18 message types with the exact JSON keys frp uses, and [`Message`], the enum
+//!   over them, mapped to and from the one-byte type tag.
+//! - [`frame`]: the v1 frame (`type | i64 BE length | JSON`), an encoder and an incremental
+//!   decoder over [`bytes::BytesMut`].
+//! - [`auth`]: the token `privilege_key` (md5 of token and timestamp).
+//! - [`crypto`]: the AES-128-CFB byte stream used on the control connection and on work
+//!   connections with `use_encryption`.
+//! - [`compress`]: the snappy framing format used by `use_compression`.
+//!
+//! The reference for all of it is `shared/reference/frp-protocol.md`; the byte captures in
+//! `shared/vectors/` are the ground truth, and the tests in `proto/tests/` replay them.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod compress;
+pub mod crypto;
+pub mod frame;
+mod gojson;
+pub mod msg;
+
+pub use frame::{decode_frame, encode_frame, FrameError, MAX_BODY_LEN};
+pub use msg::{Message, MessageType};

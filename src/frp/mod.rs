@@ -1,0 +1,1 @@
+//! The frp client engine (being written).

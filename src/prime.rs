@@ -1,0 +1,1 @@
+//! The Prime tunnel API client (being written).

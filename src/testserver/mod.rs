@@ -1,0 +1,1 @@
+//! An frps-compatible test server (being written).
