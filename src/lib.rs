@@ -8,6 +8,7 @@
 //!   answers the server's work-connection requests and splices each one to the local service.
 //!   Inside: `transport` (TCP, TLS, yamux), `control` (login, proxies, heartbeats, reconnect),
 //!   `work` (work connections and the splice).
+//! - [`secret`]: [`secret::Secret`], a string whose `Debug`/`Display` never show it.
 //! - [`testserver`]: a small frps-compatible server for tests, benchmarks and `expose bench`.
 //!   A test double, not a product server.
 //!
@@ -20,4 +21,5 @@ pub use frp_proto as proto;
 
 pub mod frp;
 pub mod prime;
+pub mod secret;
 pub mod testserver;

@@ -1,1 +1,268 @@
-//! The frp client engine (being written).
+//! The frp client engine: talks to an unmodified frps exactly as Go frpc 0.66 does.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), expose::frp::Error> {
+//! use expose::frp::{Client, ClientConfig, ProxyConfig};
+//!
+//! let config = ClientConfig::new("frps.example.com", 7000, "token")
+//!     .proxy(ProxyConfig::tcp("ssh", 22, 0));
+//! let client = Client::start(config)?;
+//! for proxy in client.ready().await? {
+//!     println!("{} is at {}", proxy.name, proxy.remote_addr);
+//! }
+//! client.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Tasks and data flow
+//! - `control::run` (one task per client) owns the session: it dials through `transport`,
+//!   logs in, registers proxies, pings, and reconnects with backoff when the session is lost.
+//! - With tcpMux a yamux driver task (in `transport`) owns the multiplexed connection and keeps
+//!   it polled so frps's keepalive pings are always answered.
+//! - Every `ReqWorkConn` from frps spawns one `work::serve` task: open a stream, NewWorkConn,
+//!   wait for StartWorkConn, dial the local service, splice.
+//!
+//! Tasks report upwards only through [`Event`]s, the [`ClientState`] watch and [`Stats`]
+//! counters, never by calling back.
+
+mod codec;
+mod config;
+mod control;
+mod error;
+mod events;
+mod transport;
+mod work;
+
+pub use config::{
+    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ReconnectPolicy, TlsConfig,
+    DEFAULT_FRP_VERSION, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
+};
+pub use error::{is_fatal_rejection, Error};
+pub use events::{Event, ProxyReady, Stats};
+pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
+pub use work::bad_gateway_page;
+
+use control::Shared;
+use events::Counters;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+/// Events buffered for slow subscribers before they start missing some.
+const EVENT_CAPACITY: usize = 256;
+
+/// Where the client is in its life.
+#[derive(Debug, Clone)]
+pub enum Phase {
+    /// Dialling and logging in.
+    Connecting,
+    /// Logged in; proxies registered or being registered.
+    Online,
+    /// Lost the session; waiting before the next attempt.
+    Reconnecting,
+    /// Stopped for good: `None` after a requested shutdown, else the fatal error.
+    Stopped(Option<Error>),
+}
+
+/// The state of one proxy in the current session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyStatus {
+    /// Registration sent, or waiting for a session.
+    Pending,
+    /// Registered and reachable.
+    Ready(ProxyReady),
+    /// Refused by the server with this text (retried every 30 s unless fatal).
+    Failed(String),
+}
+
+/// A snapshot of the whole client, published through [`Client::state`].
+#[derive(Debug, Clone)]
+pub struct ClientState {
+    /// Life-cycle phase.
+    pub phase: Phase,
+    /// Run id of the current or last session.
+    pub run_id: Option<String>,
+    /// Every configured proxy by name (without the user prefix).
+    pub proxies: BTreeMap<String, ProxyStatus>,
+}
+
+/// A running frp client. Dropping it asks the session to shut down gracefully (CloseProxy for
+/// each proxy, then close) in the background; call [`Client::shutdown`] to wait for that.
+pub struct Client {
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<Result<(), Error>>>,
+}
+
+impl Client {
+    /// Validates `config` and starts the client in the background. Must be called inside a tokio
+    /// runtime. Returns at once; use [`Client::ready`] to wait for the proxies.
+    pub fn start(config: ClientConfig) -> Result<Client, Error> {
+        validate(&config)?;
+        let connector = transport::Connector::new(&config)?;
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let state = ClientState {
+            phase: Phase::Connecting,
+            run_id: None,
+            proxies: config
+                .proxies
+                .iter()
+                .map(|p| (p.name.clone(), ProxyStatus::Pending))
+                .collect(),
+        };
+        let (state, _) = watch::channel(state);
+        let shared = Arc::new(Shared {
+            config,
+            connector,
+            counters: Arc::new(Counters::default()),
+            events,
+            state,
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(control::run(shared.clone(), shutdown_rx));
+        Ok(Client {
+            shared,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    /// Subscribes to events from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// The live state; `changed().await` on it to follow along.
+    pub fn state(&self) -> watch::Receiver<ClientState> {
+        self.shared.state.subscribe()
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// The configuration the client runs with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.shared.config
+    }
+
+    /// Waits until every proxy is ready and returns them in name order.
+    ///
+    /// Fails with the server's text as soon as a proxy is refused (the client keeps retrying a
+    /// non-fatal refusal every 30 s; call again to keep waiting), or with the fatal error if the
+    /// client stopped. Put a timeout around it to bound a login that keeps failing.
+    pub async fn ready(&self) -> Result<Vec<ProxyReady>, Error> {
+        let mut rx = self.shared.state.subscribe();
+        loop {
+            {
+                let state = rx.borrow_and_update();
+                if let Phase::Stopped(e) = &state.phase {
+                    return Err(e.clone().unwrap_or(Error::Stopped));
+                }
+                if let Some((name, ProxyStatus::Failed(reason))) = state
+                    .proxies
+                    .iter()
+                    .find(|(_, s)| matches!(s, ProxyStatus::Failed(_)))
+                {
+                    return Err(Error::ProxyRejected {
+                        name: name.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                if matches!(state.phase, Phase::Online) {
+                    if let Some(all) = control::all_ready(&state) {
+                        return Ok(all);
+                    }
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(Error::Stopped);
+            }
+        }
+    }
+
+    /// Graceful shutdown: CloseProxy for every proxy, close the session, and wait for the
+    /// background task. Returns the fatal error if the client had already stopped on one.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        let _ = self.shutdown.send(true);
+        self.join().await
+    }
+
+    /// Waits until the client stops by itself (a fatal error, or `login_fail_exit`).
+    pub async fn wait(&mut self) -> Result<(), Error> {
+        self.join().await
+    }
+
+    async fn join(&mut self) -> Result<(), Error> {
+        match self.task.take() {
+            Some(task) => match task.await {
+                Ok(r) => r,
+                Err(e) => Err(Error::Protocol(format!("client task failed: {e}"))),
+            },
+            None => match &self.shared.state.borrow().phase {
+                Phase::Stopped(Some(e)) => Err(e.clone()),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Refuses configurations that cannot work, before any connection is made.
+fn validate(cfg: &ClientConfig) -> Result<(), Error> {
+    if cfg.server_host.is_empty() {
+        return Err(Error::Config("server host is empty".into()));
+    }
+    if cfg.server_port == 0 {
+        return Err(Error::Config("server port 0".into()));
+    }
+    if cfg.heartbeat_timeout.is_zero() {
+        return Err(Error::Config("heartbeat timeout must be positive".into()));
+    }
+    let mut names = HashSet::new();
+    for p in &cfg.proxies {
+        if p.name.is_empty() {
+            return Err(Error::Config("proxy with an empty name".into()));
+        }
+        if !names.insert(p.name.as_str()) {
+            return Err(Error::Config(format!("duplicate proxy name {:?}", p.name)));
+        }
+        if p.local_port == 0 {
+            return Err(Error::Config(format!("proxy {}: local port 0", p.name)));
+        }
+        let vhost_names = match &p.kind {
+            ProxyKind::Http(h) => Some((&h.subdomain, &h.custom_domains)),
+            ProxyKind::Https {
+                subdomain,
+                custom_domains,
+            } => Some((subdomain, custom_domains)),
+            ProxyKind::Tcp { .. } => None,
+        };
+        if let Some((sub, domains)) = vhost_names {
+            if sub.as_deref().unwrap_or("").is_empty() && domains.is_empty() {
+                return Err(Error::Config(format!(
+                    "proxy {}: needs a subdomain or a custom domain",
+                    p.name
+                )));
+            }
+            if sub.as_deref().is_some_and(|s| s.contains('.') || s.contains('*')) {
+                return Err(Error::Config(format!(
+                    "proxy {}: subdomain may not contain '.' or '*'",
+                    p.name
+                )));
+            }
+        }
+        let msg = control::new_proxy_message(&cfg.wire_name(&p.name), p);
+        frp_proto::frame::encode_to_vec(&msg.into()).map_err(|e| {
+            Error::Config(format!("proxy {}: registration too large: {e}", p.name))
+        })?;
+    }
+    Ok(())
+}

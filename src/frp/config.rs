@@ -1,0 +1,287 @@
+//! What a [`Client`](super::Client) needs to know: the server, how to reach it, who we are, and
+//! which proxies to register.
+//!
+//! Defaults follow Go frpc 0.66 (`frp-protocol.md` §1, §7, §9) so that an unmodified frps sees
+//! the same client it would see from frpc. Where we deliberately differ, the field says why.
+
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// frp version we announce. frps v0.50–v0.51 reject strings that are not `x.y.z` ≥ 0.18.0, so this
+/// must look like a real frp release; 0.66.0 is the version the reference captures come from.
+pub const DEFAULT_FRP_VERSION: &str = "0.66.0";
+
+/// frpc's `dialServerTimeout`.
+pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Go frpc waits 10 s for LoginResp; the same bound keeps a frozen server from hanging login.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// frp's heartbeat interval without tcpMux; we also use it with tcpMux because rust-yamux sends no
+/// keepalives of its own and would otherwise never notice a frozen server (yamux notes, pitfall 7).
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// frp's heartbeat timeout (90 s without a Pong ends the session).
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Go frpc's default `dialServerKeepalive` (7200 s); Prime's generated config lowers it to 60 s.
+pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(7200);
+
+/// How long to wait for the local service to accept, as Go frpc does.
+pub const DEFAULT_LOCAL_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings of one frp client session.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// frps host name or IP address.
+    pub server_host: String,
+    /// frps `bindPort` (frp's default is 7000).
+    pub server_port: u16,
+    /// `auth.token`; also the key of the control-stream cipher.
+    pub token: Secret,
+    /// frp user; proxy names go on the wire as `<user>.<name>`. Empty: no prefix.
+    pub user: String,
+    /// Client metadata sent in Login `metas` (Prime's `binding_secret` travels here). Values
+    /// are treated as secrets and never logged.
+    pub metas: BTreeMap<String, Secret>,
+    /// Transport security.
+    pub tls: TlsConfig,
+    /// Multiplex all frp connections over one yamux session. Must match the server (no
+    /// negotiation exists); frp's default is on.
+    pub tcp_mux: bool,
+    /// Work connections to ask frps to keep ready (frps caps it at 5).
+    pub pool_count: u32,
+    /// Version string in Login.
+    pub version: String,
+    /// Host name in Login. Go frpc 0.66 sends none, so neither do we unless asked.
+    pub hostname: Option<String>,
+    /// frp v0.67 `client_id`; empty means none.
+    pub client_id: String,
+    /// App-level Ping interval; `None` disables Ping (not recommended, see the constant).
+    pub heartbeat_interval: Option<Duration>,
+    /// No Pong for this long ends the session.
+    pub heartbeat_timeout: Duration,
+    /// Add `privilege_key`/`timestamp` to Ping (frp `auth.additionalScopes = ["HeartBeats"]`).
+    pub auth_heartbeats: bool,
+    /// Add `privilege_key`/`timestamp` to NewWorkConn (scope `NewWorkConns`).
+    pub auth_new_work_conns: bool,
+    /// TCP connect timeout.
+    pub dial_timeout: Duration,
+    /// Time allowed for TLS and LoginResp after the TCP connection is up.
+    pub login_timeout: Duration,
+    /// TCP keepalive on the server connection; `None` leaves the OS default.
+    pub tcp_keepalive: Option<Duration>,
+    /// Give up when the *first* login fails (Go frpc's `loginFailExit`, default true). Server
+    /// rejections that retrying cannot fix end the client either way.
+    pub login_fail_exit: bool,
+    /// Reconnect timing.
+    pub reconnect: ReconnectPolicy,
+    /// Proxies to register after every login.
+    pub proxies: Vec<ProxyConfig>,
+}
+
+impl ClientConfig {
+    /// A config with frpc's defaults for `server_host:server_port` and `token`.
+    pub fn new(server_host: impl Into<String>, server_port: u16, token: impl Into<Secret>) -> Self {
+        ClientConfig {
+            server_host: server_host.into(),
+            server_port,
+            token: token.into(),
+            user: String::new(),
+            metas: BTreeMap::new(),
+            tls: TlsConfig::default(),
+            tcp_mux: true,
+            pool_count: 1,
+            version: DEFAULT_FRP_VERSION.to_owned(),
+            hostname: None,
+            client_id: String::new(),
+            heartbeat_interval: Some(DEFAULT_HEARTBEAT_INTERVAL),
+            heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
+            auth_heartbeats: false,
+            auth_new_work_conns: false,
+            dial_timeout: DEFAULT_DIAL_TIMEOUT,
+            login_timeout: DEFAULT_LOGIN_TIMEOUT,
+            tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
+            login_fail_exit: true,
+            reconnect: ReconnectPolicy::default(),
+            proxies: Vec::new(),
+        }
+    }
+
+    /// Adds a proxy.
+    pub fn proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.proxies.push(proxy);
+        self
+    }
+
+    /// The name a proxy has on the wire: `<user>.<name>`, or just `<name>` without a user.
+    pub fn wire_name(&self, name: &str) -> String {
+        if self.user.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{}", self.user, name)
+        }
+    }
+}
+
+/// Transport security towards frps.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Use TLS (frpc's default since v0.50).
+    pub enable: bool,
+    /// Name for SNI and certificate checks; default: the server host. No SNI is sent for an IP
+    /// literal, as Go does.
+    pub server_name: Option<String>,
+    /// Verify the server certificate against these PEM CA certificates and the server name.
+    /// Without it any certificate is accepted (frps's default certificate is self-signed and
+    /// nameless, so nothing else could work), but handshake signatures are still checked.
+    pub ca_file: Option<PathBuf>,
+    /// Accept only a server certificate whose SHA-256 fingerprint (of the DER) is this.
+    pub pinned_sha256: Option<[u8; 32]>,
+    /// Client certificate and key (PEM), for frps with `tls.trustedCaFile` (mTLS).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// Send frp's `0x17` byte before the ClientHello. Needed when frps shares its bind port with
+    /// the HTTPS vhost; off by default as in frpc.
+    pub custom_first_byte: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            enable: true,
+            server_name: None,
+            ca_file: None,
+            pinned_sha256: None,
+            client_cert: None,
+            custom_first_byte: false,
+        }
+    }
+}
+
+/// Reconnect timing, after Go frpc's (§9): immediate first retry, then exponential backoff with up
+/// to 10 % jitter.
+#[derive(Debug, Clone)]
+pub struct ReconnectPolicy {
+    /// First backoff step after a failed login attempt (frpc: 2 s).
+    pub base: Duration,
+    /// Largest backoff step (frpc: 20 s; 10 s before the first successful login).
+    pub max: Duration,
+    /// Delay before re-login after an established session died (frpc: ~200–300 ms for the first
+    /// three deaths in a minute, then exponential up to `max`).
+    pub quick_restart: Duration,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(20),
+            quick_restart: Duration::from_millis(200),
+        }
+    }
+}
+
+/// One proxy: a public endpoint on frps that forwards to a local address.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Name without the user prefix; unique per frps across all clients.
+    pub name: String,
+    /// What kind of endpoint frps opens.
+    pub kind: ProxyKind,
+    /// Local service host (default 127.0.0.1).
+    pub local_host: String,
+    /// Local service port.
+    pub local_port: u16,
+    /// Encrypt the work-connection payload with the token key.
+    pub use_encryption: bool,
+    /// Compress the work-connection payload with snappy.
+    pub use_compression: bool,
+    /// Proxy-level metadata (NewProxy `metas`).
+    pub metas: BTreeMap<String, Secret>,
+}
+
+impl ProxyConfig {
+    /// An http proxy reached at `<subdomain>.<frps subDomainHost>`.
+    pub fn http(name: impl Into<String>, local_port: u16, subdomain: impl Into<String>) -> Self {
+        Self::new(
+            name,
+            local_port,
+            ProxyKind::Http(HttpOptions {
+                subdomain: Some(subdomain.into()),
+                ..Default::default()
+            }),
+        )
+    }
+
+    /// A tcp proxy on `remote_port` (0: frps picks one).
+    pub fn tcp(name: impl Into<String>, local_port: u16, remote_port: u16) -> Self {
+        Self::new(name, local_port, ProxyKind::Tcp { remote_port })
+    }
+
+    /// A proxy of any kind to 127.0.0.1:`local_port`.
+    pub fn new(name: impl Into<String>, local_port: u16, kind: ProxyKind) -> Self {
+        ProxyConfig {
+            name: name.into(),
+            kind,
+            local_host: "127.0.0.1".to_owned(),
+            local_port,
+            use_encryption: false,
+            use_compression: false,
+            metas: BTreeMap::new(),
+        }
+    }
+
+    /// The local address as `host:port`, bracketing IPv6 literals.
+    pub fn local_addr(&self) -> String {
+        match self.local_host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(ip)) => format!("[{ip}]:{}", self.local_port),
+            _ => format!("{}:{}", self.local_host, self.local_port),
+        }
+    }
+
+    /// True for proxies whose visitors speak HTTP, so a dead local service gets a 502 page.
+    pub fn is_http(&self) -> bool {
+        matches!(self.kind, ProxyKind::Http(_))
+    }
+}
+
+/// The proxy types this client serves. All of them splice work connections to the local address.
+#[derive(Debug, Clone)]
+pub enum ProxyKind {
+    /// frps routes HTTP requests by Host header through its vhost port.
+    Http(HttpOptions),
+    /// frps routes TLS connections by SNI and passes them through untouched.
+    Https {
+        /// Label under frps's `subDomainHost`.
+        subdomain: Option<String>,
+        /// Full domain names.
+        custom_domains: Vec<String>,
+    },
+    /// frps listens on a TCP port.
+    Tcp {
+        /// Public port; 0 lets frps choose.
+        remote_port: u16,
+    },
+}
+
+/// Options of an http proxy (all enforced by frps, none by the client).
+#[derive(Debug, Clone, Default)]
+pub struct HttpOptions {
+    /// Label under frps's `subDomainHost`.
+    pub subdomain: Option<String>,
+    /// Full domain names.
+    pub custom_domains: Vec<String>,
+    /// URL path prefixes to route (empty: all).
+    pub locations: Vec<String>,
+    /// Host header sent to the local service.
+    pub host_header_rewrite: Option<String>,
+    /// Basic-auth user required by frps.
+    pub http_user: Option<String>,
+    /// Basic-auth password required by frps.
+    pub http_password: Option<Secret>,
+    /// Request headers frps sets.
+    pub request_headers: BTreeMap<String, String>,
+}

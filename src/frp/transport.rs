@@ -1,0 +1,524 @@
+//! Reaching frps: TCP, optional TLS, optional yamux.
+//!
+//! A [`Session`] is one logical connection to frps from which frp connections (the control
+//! connection, work connections) are opened:
+//! - with tcpMux (frp's default) it is one TCP(+TLS) connection carrying a yamux client session;
+//!   each frp connection is a yamux stream. One driver task owns the `yamux::Connection` and polls
+//!   it continuously, so frps's keepalive pings are answered within its 10 s deadline even when
+//!   no stream is busy (rust-yamux answers pings only while polled);
+//! - without tcpMux every frp connection is its own TCP(+TLS) connection.
+//!
+//! TLS follows Go frpc (§1.1): no ALPN, SNI from the configured name or the host (none for an IP
+//! literal), optional `0x17` first byte, and by default a verifier that accepts any certificate,
+//! because frps's default certificate is self-signed and nameless. Handshake signatures are still
+//! checked, and a CA file or a pinned fingerprint turns real verification on.
+
+use super::config::{ClientConfig, TlsConfig};
+use super::error::Error;
+use futures::future::poll_fn;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsConnector;
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+use tokio_util::sync::CancellationToken;
+
+/// frp's custom TLS marker byte (§1.1).
+const CUSTOM_TLS_FIRST_BYTE: u8 = 0x17;
+
+/// Most yamux streams we keep open at once. rust-yamux kills the *whole* session when asked for
+/// more than its `max_num_streams` (yamux notes, pitfall 4), so we count streams ourselves and
+/// refuse extra work connections before yamux sees them. Every pooled or active work
+/// connection is a stream; 4096 covers thousands of concurrent visitors.
+pub const MAX_MUX_STREAMS: usize = 4096;
+
+/// Headroom between our own limit and yamux's, for streams that are closing but not yet gone.
+const MUX_STREAM_HEADROOM: usize = 256;
+
+/// Largest yamux data frame we send. rust-yamux defaults to 16 KiB; frames are cheap to parse but
+/// each costs a header and a wake-up, and hashicorp accepts any size within the window.
+const MUX_SPLIT_SEND_SIZE: usize = 64 * 1024;
+
+/// Any byte stream an frp connection can ride on.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
+
+/// A boxed frp connection (a yamux stream or a TCP/TLS connection).
+pub type BoxStream = Box<dyn AsyncStream>;
+
+/// Dials frps as configured. Cheap to clone; the TLS configuration is built once.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    host: String,
+    port: u16,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    custom_first_byte: bool,
+    dial_timeout: Duration,
+    handshake_timeout: Duration,
+    keepalive: Option<Duration>,
+    tcp_mux: bool,
+}
+
+impl Connector {
+    /// Validates the transport settings and builds the TLS client configuration.
+    pub(crate) fn new(cfg: &ClientConfig) -> Result<Self, Error> {
+        let tls = if cfg.tls.enable {
+            let name = cfg
+                .tls
+                .server_name
+                .clone()
+                .unwrap_or_else(|| cfg.server_host.clone());
+            let server_name = ServerName::try_from(name.clone())
+                .map_err(|_| Error::Config(format!("invalid TLS server name {name:?}")))?;
+            Some((
+                TlsConnector::from(Arc::new(tls_config(&cfg.tls)?)),
+                server_name,
+            ))
+        } else {
+            None
+        };
+        Ok(Connector {
+            host: cfg.server_host.clone(),
+            port: cfg.server_port,
+            tls,
+            custom_first_byte: cfg.tls.custom_first_byte,
+            dial_timeout: cfg.dial_timeout,
+            handshake_timeout: cfg.login_timeout,
+            keepalive: cfg.tcp_keepalive,
+            tcp_mux: cfg.tcp_mux,
+        })
+    }
+
+    fn addr_text(&self) -> String {
+        match self.host.parse::<IpAddr>() {
+            Ok(IpAddr::V6(ip)) => format!("[{ip}]:{}", self.port),
+            _ => format!("{}:{}", self.host, self.port),
+        }
+    }
+
+    /// One TCP connection, with TLS when configured.
+    async fn dial(&self) -> Result<BoxStream, Error> {
+        let addr = self.addr_text();
+        let connect = TcpStream::connect((self.host.as_str(), self.port));
+        let tcp = match tokio::time::timeout(self.dial_timeout, connect).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(source)) => return Err(Error::Connect { addr, source: source.into() }),
+            Err(_) => {
+                return Err(Error::Connect {
+                    addr,
+                    source: Arc::new(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+                })
+            }
+        };
+        // Go sets TCP_NODELAY on every connection; frp messages are small and latency-bound.
+        let _ = tcp.set_nodelay(true);
+        if let Some(idle) = self.keepalive {
+            let ka = socket2::TcpKeepalive::new().with_time(idle);
+            let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&ka);
+        }
+        let Some((connector, server_name)) = &self.tls else {
+            return Ok(Box::new(tcp));
+        };
+        let handshake = async {
+            let mut tcp = tcp;
+            if self.custom_first_byte {
+                tcp.write_all(&[CUSTOM_TLS_FIRST_BYTE]).await?;
+            }
+            connector.connect(server_name.clone(), tcp).await
+        };
+        match tokio::time::timeout(self.handshake_timeout, handshake).await {
+            Ok(Ok(tls)) => Ok(Box::new(tls)),
+            Ok(Err(source)) => Err(Error::Tls { addr, source: source.into() }),
+            Err(_) => Err(Error::Timeout("waiting for the TLS handshake")),
+        }
+    }
+
+    /// Opens a session: the yamux connection (tcpMux) or nothing yet (each stream dials).
+    pub(crate) async fn connect(&self) -> Result<Session, Error> {
+        if self.tcp_mux {
+            let io = self.dial().await?;
+            Ok(Session::Mux(MuxSession::start(io)))
+        } else {
+            Ok(Session::Direct(self.clone()))
+        }
+    }
+}
+
+/// A logical connection to frps, from which frp connections are opened.
+pub(crate) enum Session {
+    /// yamux over one connection.
+    Mux(MuxSession),
+    /// One TCP(+TLS) connection per frp connection.
+    Direct(Connector),
+}
+
+impl Session {
+    /// A handle for opening streams from other tasks.
+    pub(crate) fn opener(&self) -> Opener {
+        match self {
+            Session::Mux(m) => Opener::Mux(m.opener.clone()),
+            Session::Direct(c) => Opener::Direct(c.clone()),
+        }
+    }
+
+    /// Resolves when the session can no longer carry streams (mux only; a direct session has no
+    /// shared state, its control connection's EOF is the signal).
+    pub(crate) async fn dead(&self) -> String {
+        match self {
+            Session::Mux(m) => {
+                m.dead.cancelled().await;
+                m.dead_reason()
+            }
+            Session::Direct(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// Opens frp connections on a session; cloned into every work-connection task.
+#[derive(Clone)]
+pub(crate) enum Opener {
+    /// Ask the yamux driver for a stream.
+    Mux(MuxOpener),
+    /// Dial a new connection.
+    Direct(Connector),
+}
+
+impl Opener {
+    /// A new frp connection to the server.
+    pub(crate) async fn open(&self) -> Result<BoxStream, Error> {
+        match self {
+            Opener::Mux(m) => m.open().await.map(|s| Box::new(s) as BoxStream),
+            Opener::Direct(c) => c.dial().await,
+        }
+    }
+}
+
+type OpenReply = oneshot::Sender<Result<yamux::Stream, Error>>;
+
+/// The yamux side of a [`Session`]. Dropping it stops the driver and closes the connection, which
+/// ends every stream on it, as Go frpc does when it rebuilds a session.
+pub(crate) struct MuxSession {
+    opener: MuxOpener,
+    dead: CancellationToken,
+    reason: Arc<std::sync::Mutex<String>>,
+    stop: CancellationToken,
+}
+
+/// Requests streams from the driver task and enforces [`MAX_MUX_STREAMS`].
+#[derive(Clone)]
+pub(crate) struct MuxOpener {
+    requests: mpsc::Sender<OpenReply>,
+    permits: Arc<Semaphore>,
+}
+
+impl MuxOpener {
+    async fn open(&self) -> Result<MuxStream, Error> {
+        let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
+            Error::Mux(format!("more than {MAX_MUX_STREAMS} streams open; refusing another"))
+        })?;
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(tx)
+            .await
+            .map_err(|_| Error::Mux("session closed".into()))?;
+        let stream = rx
+            .await
+            .map_err(|_| Error::Mux("session closed".into()))??;
+        Ok(MuxStream {
+            inner: stream.compat(),
+            _permit: permit,
+        })
+    }
+}
+
+impl MuxSession {
+    fn start(io: BoxStream) -> Self {
+        let mut cfg = yamux::Config::default();
+        // The receive budget must cover 256 KiB for every stream or yamux's setter panics;
+        // streams start at 256 KiB (the spec's window) and auto-tune upwards within it, so a
+        // busy stream can grow past frp's 6 MiB.
+        cfg.set_max_connection_receive_window(Some(
+            (MAX_MUX_STREAMS + MUX_STREAM_HEADROOM) * yamux::DEFAULT_CREDIT as usize,
+        ));
+        cfg.set_max_num_streams(MAX_MUX_STREAMS + MUX_STREAM_HEADROOM);
+        cfg.set_split_send_size(MUX_SPLIT_SEND_SIZE);
+        let conn = yamux::Connection::new(io.compat(), cfg, yamux::Mode::Client);
+        let (requests, rx) = mpsc::channel(64);
+        let dead = CancellationToken::new();
+        let stop = CancellationToken::new();
+        let reason = Arc::new(std::sync::Mutex::new(String::new()));
+        tokio::spawn(drive(conn, rx, dead.clone(), stop.clone(), reason.clone()));
+        MuxSession {
+            opener: MuxOpener {
+                requests,
+                permits: Arc::new(Semaphore::new(MAX_MUX_STREAMS)),
+            },
+            dead,
+            reason,
+            stop,
+        }
+    }
+
+    fn dead_reason(&self) -> String {
+        self.reason
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_else(|_| "multiplexer stopped".into())
+    }
+}
+
+impl Drop for MuxSession {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Owns the yamux connection: serves open requests, drains inbound frames (answering pings and
+/// window updates), and records why the connection ended.
+async fn drive(
+    mut conn: yamux::Connection<Compat<BoxStream>>,
+    mut requests: mpsc::Receiver<OpenReply>,
+    dead: CancellationToken,
+    stop: CancellationToken,
+    reason: Arc<std::sync::Mutex<String>>,
+) {
+    let mut pending: VecDeque<OpenReply> = VecDeque::new();
+    let mut requests_open = true;
+    let run = poll_fn(|cx| {
+        while requests_open {
+            match requests.poll_recv(cx) {
+                Poll::Ready(Some(reply)) => pending.push_back(reply),
+                Poll::Ready(None) => requests_open = false,
+                Poll::Pending => break,
+            }
+        }
+        while !pending.is_empty() {
+            match conn.poll_new_outbound(cx) {
+                Poll::Ready(Ok(stream)) => {
+                    if let Some(reply) = pending.pop_front() {
+                        // The requester may have given up; the stream then just closes.
+                        let _ = reply.send(Ok(stream));
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(format!("yamux: {e}")),
+                Poll::Pending => break,
+            }
+        }
+        loop {
+            match conn.poll_next_inbound(cx) {
+                // frps never opens streams; one that does is not ours to serve.
+                Poll::Ready(Some(Ok(stream))) => drop(stream),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(format!("yamux: {e}")),
+                Poll::Ready(None) => return Poll::Ready("server closed the connection".into()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    });
+    let why = tokio::select! {
+        why = run => why,
+        _ = stop.cancelled() => "session closed".to_owned(),
+    };
+    if let Ok(mut r) = reason.lock() {
+        *r = why;
+    }
+    for reply in pending.drain(..) {
+        let _ = reply.send(Err(Error::Mux("session closed".into())));
+    }
+    dead.cancel();
+    // Dropping `conn` closes the socket without a GoAway, as Go's session Close does.
+}
+
+/// A yamux stream that holds one slot of the stream budget until dropped.
+pub(crate) struct MuxStream {
+    inner: Compat<yamux::Stream>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for MuxStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for MuxStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The rustls client configuration for `tls`.
+fn tls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, Error> {
+    // One explicit provider: no reliance on a process-wide default (which panics when absent).
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let webpki = match &tls.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::Config(format!("cannot read CA file {}: {e}", path.display())))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.map_err(|e| {
+                    Error::Config(format!("bad certificate in {}: {e}", path.display()))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    Error::Config(format!("bad certificate in {}: {e}", path.display()))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(Error::Config(format!(
+                    "no certificates in CA file {}",
+                    path.display()
+                )));
+            }
+            let verifier =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
+            Some(verifier)
+        }
+        None => None,
+    };
+    let verifier = Arc::new(FrpsVerifier {
+        webpki,
+        pin: tls.pinned_sha256,
+        provider: provider.clone(),
+    });
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let config = match &tls.client_cert {
+        Some((cert_path, key_path)) => {
+            let cert_pem = std::fs::read(cert_path).map_err(|e| {
+                Error::Config(format!("cannot read {}: {e}", cert_path.display()))
+            })?;
+            let key_pem = std::fs::read(key_path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", key_path.display())))?;
+            let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::Config(format!("bad certificate {}: {e}", cert_path.display())))?;
+            let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+                .map_err(|e| Error::Config(format!("bad key {}: {e}", key_path.display())))?
+                .ok_or_else(|| Error::Config(format!("no private key in {}", key_path.display())))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| Error::Config(format!("client certificate: {e}")))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    // No ALPN: Go frpc sends none over TCP (the captures confirm it).
+    Ok(config)
+}
+
+/// Server-certificate policy: WebPKI against a CA file when given, a SHA-256 pin when given,
+/// otherwise accept any certificate. Handshake signatures are verified in every case, so the
+/// peer must hold the key of the certificate it presents.
+#[derive(Debug)]
+struct FrpsVerifier {
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    pin: Option<[u8; 32]>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for FrpsVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(pin) = &self.pin {
+            let digest = Sha256::digest(end_entity.as_ref());
+            if digest.as_slice() != pin {
+                return Err(rustls::Error::General(
+                    "server certificate does not match the pinned SHA-256 fingerprint".into(),
+                ));
+            }
+        }
+        match &self.webpki {
+            Some(v) => {
+                v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Ok(ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Parses a SHA-256 fingerprint written as hex, with or without `:` separators.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: Vec<u8> = text.bytes().filter(|b| *b != b':').collect();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
