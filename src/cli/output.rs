@@ -1,0 +1,241 @@
+//! What the user sees: a banner, a live status line on a terminal, plain lines otherwise, or
+//! one JSON object per line with `--json`.
+//!
+//! Everything printed that came from the network (URLs, ids, server texts) goes through
+//! [`clean`], so a hostile server cannot move the cursor or retitle the terminal.
+
+use expose::frp::{Event, Stats};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, SystemTime};
+
+/// Drops control characters (ESC, BEL, CR, …) from text we did not write ourselves.
+pub fn clean(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
+/// Human-readable byte count.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// `1h 02m`, `4m 05s`, `12s`.
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Facts for the banner.
+pub struct Banner {
+    /// Public URL or `host:port`.
+    pub public: String,
+    /// Local target `host:port`.
+    pub local: String,
+    /// Prime tunnel id, when there is one.
+    pub tunnel_id: Option<String>,
+    /// Expiry, when there is one.
+    pub expires_at: Option<(String, SystemTime)>,
+    /// Basic-auth credentials to show once.
+    pub auth: Option<(String, String)>,
+}
+
+/// Prints in the chosen mode.
+pub struct Reporter {
+    json: bool,
+    tty: bool,
+    status_shown: bool,
+}
+
+impl Reporter {
+    /// A reporter; status lines are drawn in place only when stderr is a terminal.
+    pub fn new(json: bool) -> Self {
+        Reporter {
+            json,
+            tty: !json && std::io::stderr().is_terminal(),
+            status_shown: false,
+        }
+    }
+
+    /// JSON-lines mode?
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    fn clear_status(&mut self) {
+        if self.status_shown {
+            eprint!("\r\x1b[2K");
+            self.status_shown = false;
+        }
+    }
+
+    /// A line of progress for humans (stderr), nothing in JSON mode.
+    pub fn note(&mut self, text: &str) {
+        if !self.json {
+            self.clear_status();
+            eprintln!("{text}");
+        }
+    }
+
+    /// One JSON object on stdout.
+    pub fn json_line(&mut self, value: serde_json::Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{value}");
+        let _ = out.flush();
+    }
+
+    /// The banner once the tunnel is up.
+    pub fn ready(&mut self, b: &Banner) {
+        if self.json {
+            self.json_line(json!({
+                "event": "ready",
+                "url": clean(&b.public),
+                "local": b.local,
+                "id": b.tunnel_id.as_deref().map(clean),
+                "expires_at": b.expires_at.as_ref().map(|(t, _)| clean(t)),
+            }));
+            return;
+        }
+        self.clear_status();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out);
+        let _ = writeln!(out, "  Forwarding  {}  ->  {}", clean(&b.public), b.local);
+        if let Some(id) = &b.tunnel_id {
+            let _ = writeln!(out, "  Tunnel id   {}", clean(id));
+        }
+        if let Some((text, at)) = &b.expires_at {
+            let left = at
+                .duration_since(SystemTime::now())
+                .map(duration)
+                .unwrap_or_else(|_| "expired".into());
+            let _ = writeln!(out, "  Expires     {} ({left} left)", clean(text));
+        }
+        if let Some((user, pass)) = &b.auth {
+            let _ = writeln!(
+                out,
+                "  Basic auth  {} / {}   (shown once; keep it)",
+                clean(user),
+                clean(pass)
+            );
+        }
+        let _ = writeln!(out);
+        let _ = out.flush();
+    }
+
+    /// An engine event worth telling the user.
+    pub fn event(&mut self, e: &Event) {
+        if self.json {
+            match e {
+                Event::Reconnecting {
+                    attempt,
+                    delay,
+                    cause,
+                } => self.json_line(json!({
+                    "event": "reconnecting",
+                    "attempt": attempt,
+                    "delay_ms": delay.as_millis() as u64,
+                    "cause": clean(cause),
+                })),
+                Event::LocalUnreachable {
+                    local_addr, error, ..
+                } => self.json_line(json!({
+                    "event": "local_unreachable",
+                    "local": local_addr,
+                    "error": clean(error),
+                })),
+                Event::ProxyFailed { name, reason } => self.json_line(json!({
+                    "event": "proxy_failed",
+                    "name": clean(name),
+                    "reason": clean(reason),
+                })),
+                _ => {}
+            }
+            return;
+        }
+        match e {
+            Event::Reconnecting { delay, cause, .. } => self.note(&format!(
+                "connection lost ({}); reconnecting in {:.1}s",
+                clean(cause),
+                delay.as_secs_f64()
+            )),
+            Event::LoggedIn { .. } => {}
+            Event::ProxyReady(_) => {}
+            Event::ProxyFailed { name, reason } => self.note(&format!(
+                "server refused proxy {}: {}",
+                clean(name),
+                clean(reason)
+            )),
+            Event::LocalUnreachable {
+                local_addr, error, ..
+            } => self.note(&format!(
+                "cannot reach the local service at {local_addr}: {} (visitors get a 502)",
+                clean(error)
+            )),
+            Event::Connecting { .. } | Event::Stopped { .. } => {}
+        }
+    }
+
+    /// The in-place status line (terminal only).
+    pub fn status(&mut self, state: &str, stats: &Stats, expires_in: Option<Duration>) {
+        if !self.tty {
+            return;
+        }
+        let mut line = format!(
+            "  {state} | open {} | total {} | in {} | out {} | reconnects {}",
+            stats.active_work_conns,
+            stats.total_work_conns,
+            bytes(stats.bytes_to_local),
+            bytes(stats.bytes_from_local),
+            stats.reconnects
+        );
+        if let Some(left) = expires_in {
+            line.push_str(&format!(" | expires in {}", duration(left)));
+        }
+        eprint!("\r\x1b[2K{line}");
+        let _ = std::io::stderr().flush();
+        self.status_shown = true;
+    }
+
+    /// The closing message.
+    pub fn closed(&mut self, reason: &str, ok: bool) {
+        if self.json {
+            self.json_line(json!({"event": "closed", "reason": clean(reason), "ok": ok}));
+        } else {
+            self.note(&clean(reason));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleaning_drops_escapes() {
+        assert_eq!(clean("a\x1b]0;pwned\x07b\r\n"), "a]0;pwnedb");
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(bytes(10), "10 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(duration(Duration::from_secs(3725)), "1h 02m");
+        assert_eq!(duration(Duration::from_secs(65)), "1m 05s");
+    }
+}

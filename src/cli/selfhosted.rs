@@ -1,0 +1,136 @@
+//! `expose http|tcp`: a self-hosted frps, no API.
+
+use super::args::{HttpArgs, OutputArgs, ServerArgs, TcpArgs};
+use super::output::{Banner, Reporter};
+use super::run::{self, Ended};
+use anyhow::Context as _;
+use expose::frp::{
+    parse_fingerprint, Client, ClientConfig, HttpOptions, ProxyConfig, ProxyKind, TlsConfig,
+};
+use expose::secret::Secret;
+use std::time::Duration;
+
+/// How long `expose http|tcp` waits for the first login and registration.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn client_config(s: &ServerArgs) -> anyhow::Result<ClientConfig> {
+    let (host, port) = s.server.clone();
+    let mut cfg = ClientConfig::new(host, port, Secret::new(s.token.clone()));
+    cfg.user = s.user.clone();
+    cfg.metas = s
+        .metas
+        .iter()
+        .map(|(k, v)| (k.clone(), Secret::new(v.clone())))
+        .collect();
+    cfg.tcp_mux = !s.no_mux;
+    cfg.tls = TlsConfig {
+        enable: !s.no_tls,
+        ca_file: s.tls_ca.clone(),
+        pinned_sha256: match &s.tls_pin {
+            Some(hex) => Some(
+                parse_fingerprint(hex)
+                    .context("--tls-pin must be 64 hex digits (colons allowed)")?,
+            ),
+            None => None,
+        },
+        custom_first_byte: s.tls_first_byte,
+        ..TlsConfig::default()
+    };
+    Ok(cfg)
+}
+
+fn with_flags(mut p: ProxyConfig, s: &ServerArgs) -> ProxyConfig {
+    p.local_host = s.host.clone();
+    p.use_encryption = s.encrypt;
+    p.use_compression = s.compress;
+    p
+}
+
+/// `expose http PORT --server … (--subdomain S | --domain D)`.
+pub async fn http(args: HttpArgs, out: &OutputArgs) -> anyhow::Result<()> {
+    let mut cfg = client_config(&args.server)?;
+    let name = args
+        .server
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("http-{}", args.port));
+    let (http_user, http_password) = match &args.basic_auth {
+        Some((u, p)) => (Some(u.clone()), Some(Secret::new(p.clone()))),
+        None => (None, None),
+    };
+    let proxy = ProxyConfig::new(
+        name,
+        args.port,
+        ProxyKind::Http(HttpOptions {
+            subdomain: args.subdomain.clone(),
+            custom_domains: args.domains.clone(),
+            host_header_rewrite: args.host_header.clone(),
+            http_user,
+            http_password,
+            ..Default::default()
+        }),
+    );
+    cfg.proxies.push(with_flags(proxy, &args.server));
+    serve(cfg, out).await
+}
+
+/// `expose tcp PORT --server … [--remote-port N]`.
+pub async fn tcp(args: TcpArgs, out: &OutputArgs) -> anyhow::Result<()> {
+    let mut cfg = client_config(&args.server)?;
+    let name = args
+        .server
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("tcp-{}", args.port));
+    let proxy = ProxyConfig::tcp(name, args.port, args.remote_port);
+    cfg.proxies.push(with_flags(proxy, &args.server));
+    serve(cfg, out).await
+}
+
+async fn serve(cfg: ClientConfig, out: &OutputArgs) -> anyhow::Result<()> {
+    let mut reporter = Reporter::new(out.json);
+    let proxy = cfg.proxies[0].clone();
+    let server_host = cfg.server_host.clone();
+    run::probe_local(&proxy.local_host, proxy.local_port, &mut reporter).await;
+    reporter.note(&format!(
+        "connecting to {}:{} …",
+        cfg.server_host, cfg.server_port
+    ));
+    let mut client = Client::start(cfg)?;
+    let Some(ready) = run::wait_ready(&client, START_TIMEOUT).await? else {
+        reporter.note("closing…");
+        run::exit_on_second_interrupt();
+        client.shutdown().await.ok();
+        reporter.closed("stopped", true);
+        return Ok(());
+    };
+    let first = &ready[0];
+    let public = match (&first.url, first.remote_port) {
+        (Some(url), _) => url.clone(),
+        (None, Some(port)) => format!("{server_host}:{port}"),
+        (None, None) => first.remote_addr.clone(),
+    };
+    run::show_ready(
+        &mut reporter,
+        &Banner {
+            public,
+            local: proxy.local_addr(),
+            tunnel_id: None,
+            expires_at: None,
+            auth: None,
+        },
+    );
+    match run::follow(&mut client, &mut reporter, None).await {
+        Ended::Interrupted | Ended::Expired => {
+            reporter.note("closing…");
+            run::exit_on_second_interrupt();
+            client.shutdown().await.ok();
+            reporter.closed("stopped", true);
+            Ok(())
+        }
+        Ended::Failed(e) => {
+            reporter.closed(&e.to_string(), false);
+            Err(e).context("the tunnel stopped")
+        }
+    }
+}
