@@ -1,0 +1,181 @@
+//! The bind port: accept, TLS sniff, yamux, and dispatch of each frp connection by its first
+//! message.
+
+use super::gate::Gated;
+use super::util::read_frame;
+use super::{control, BoxIo, Inner, TlsMode};
+use frp_proto::Message;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+use tokio_util::sync::CancellationToken;
+
+/// frps's `connReadTimeout`: first byte of a connection, first message of a frp connection.
+pub(crate) const CONN_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The custom first byte frpc may send before its ClientHello.
+const CUSTOM_TLS_BYTE: u8 = 0x17;
+/// First byte of a TLS handshake record.
+const TLS_HANDSHAKE_BYTE: u8 = 0x16;
+
+/// yamux stream limit; far above what tests open, so a burst never kills the session.
+const MAX_STREAMS: usize = 8192;
+/// rust-yamux requires at least 256 KiB per stream of connection window.
+const STREAM_CREDIT: usize = 256 * 1024;
+
+/// Generates the self-signed certificate and the acceptor. Returns (acceptor, DER, PEM).
+pub(crate) fn make_tls() -> io::Result<(tokio_rustls::TlsAcceptor, Vec<u8>, String)> {
+    let other = |e: &dyn std::fmt::Display| io::Error::other(e.to_string());
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".into()])
+        .map_err(|e| other(&e))?;
+    let der = ck.cert.der().to_vec();
+    let pem = ck.cert.pem();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| other(&e))?
+    .with_no_client_auth()
+    .with_single_cert(vec![CertificateDer::from(der.clone())], key)
+    .map_err(|e| other(&e))?;
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), der, pem))
+}
+
+/// Accepts bind-port connections until the server is killed, then closes the listener and
+/// fires `closed`.
+pub(crate) async fn accept_loop(
+    inner: Arc<Inner>,
+    listener: TcpListener,
+    closed: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            _ = inner.cancel.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((sock, peer)) => {
+                backoff = Duration::from_millis(5);
+                inner.update(|s| s.counters.connections += 1);
+                let i = inner.clone();
+                tokio::spawn(handle_socket(i, sock, peer));
+            }
+            Err(_) => {
+                // EMFILE and friends: wait and retry, as Go's accept loops do.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+    drop(listener);
+    closed.cancel();
+}
+
+/// Sniffs TLS, then runs yamux or a single frp connection on the socket.
+///
+/// Spawned without the kill wrapper so a control running inside can clean up; every phase
+/// before that watches the kill token itself.
+async fn handle_socket(inner: Arc<Inner>, sock: TcpStream, peer: SocketAddr) {
+    let io = tokio::select! {
+        _ = inner.cancel.cancelled() => return,
+        io = prepare(&inner, sock) => io,
+    };
+    let Some(io) = io else { return };
+    if inner.cfg.tcp_mux {
+        tokio::select! {
+            _ = inner.cancel.cancelled() => {}
+            _ = run_mux(&inner, io, peer) => {}
+        }
+    } else {
+        handle_frp_conn(inner, io, peer).await;
+    }
+}
+
+/// The TLS sniff and handshake; `None` closes the connection.
+async fn prepare(inner: &Inner, mut sock: TcpStream) -> Option<BoxIo> {
+    let _ = sock.set_nodelay(true);
+    // A frozen server does not even look at new connections.
+    inner.gate.wait_open().await;
+    let mut first = [0u8; 1];
+    let tls = match &inner.tls {
+        None => None,
+        Some(acceptor) => {
+            match tokio::time::timeout(CONN_READ_TIMEOUT, sock.peek(&mut first)).await {
+                Ok(Ok(1)) => {}
+                _ => return None,
+            }
+            match first[0] {
+                CUSTOM_TLS_BYTE => {
+                    // The marker is not part of TLS: consume it.
+                    sock.read_exact(&mut first).await.ok()?;
+                    Some(acceptor.clone())
+                }
+                TLS_HANDSHAKE_BYTE => Some(acceptor.clone()),
+                _ if inner.cfg.tls == TlsMode::Force => return None,
+                _ => None,
+            }
+        }
+    };
+    let sock = Gated::new(sock, inner.gate.clone());
+    match tls {
+        Some(acceptor) => {
+            let s = tokio::time::timeout(CONN_READ_TIMEOUT, acceptor.accept(sock))
+                .await
+                .ok()?
+                .ok()?;
+            inner.update(|s| s.counters.tls_connections += 1);
+            Some(Box::new(s))
+        }
+        None => Some(Box::new(sock)),
+    }
+}
+
+/// Drives one yamux server session: accepts streams and hands each to [`handle_frp_conn`].
+/// The session is polled only while the server is not frozen.
+async fn run_mux(inner: &Arc<Inner>, io: BoxIo, peer: SocketAddr) {
+    let mut cfg = yamux::Config::default();
+    cfg.set_max_connection_receive_window(Some(MAX_STREAMS * STREAM_CREDIT));
+    cfg.set_max_num_streams(MAX_STREAMS);
+    let mut conn = yamux::Connection::new(io.compat(), cfg, yamux::Mode::Server);
+    loop {
+        inner.gate.wait_open().await;
+        let next = tokio::select! {
+            next = poll_fn(|cx| conn.poll_next_inbound(cx)) => next,
+            _ = inner.gate.wait_frozen() => continue,
+        };
+        match next {
+            Some(Ok(stream)) => {
+                inner.update(|s| s.counters.mux_streams += 1);
+                let i = inner.clone();
+                tokio::spawn(handle_frp_conn(i, Box::new(stream.compat()), peer));
+            }
+            Some(Err(_)) | None => break,
+        }
+    }
+}
+
+/// Reads the first message of a frp connection and dispatches on it. Not wrapped in the kill
+/// token (controls clean up after themselves); the first read watches it.
+async fn handle_frp_conn(inner: Arc<Inner>, mut io: BoxIo, peer: SocketAddr) {
+    let first = tokio::select! {
+        _ = inner.cancel.cancelled() => return,
+        r = tokio::time::timeout(CONN_READ_TIMEOUT, read_frame(&mut io)) => match r {
+            Ok(Ok(msg)) => msg,
+            _ => return,
+        },
+    };
+    match first {
+        Message::Login(login) => control::handle_login(inner, io, login, peer).await,
+        Message::NewWorkConn(nwc) => control::handle_work_conn(inner, io, nwc).await,
+        // NewVisitorConn (stcp/xtcp visitors) and anything else: not supported, close.
+        _ => {}
+    }
+}

@@ -1,0 +1,418 @@
+//! Control connections (Login and everything after it) and work connections (NewWorkConn and
+//! the per-control pool).
+
+use super::conn::CONN_READ_TIMEOUT;
+use super::splice::close;
+use super::state::{ControlInfo, ControlMessage, LoginRecord};
+use super::util::{random_hex16, write_frame};
+use super::{proxy, BoxIo, Inner};
+use bytes::BytesMut;
+use frp_proto::auth::{keys_match, privilege_key};
+use frp_proto::crypto::{Decryptor, Encryptor};
+use frp_proto::msg::{Login, LoginResp, NewWorkConn, Pong, ReqWorkConn, StartWorkConn};
+use frp_proto::{decode_frame, encode_frame, Message};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The version frps reports in LoginResp.
+pub(crate) const SERVER_VERSION: &str = "0.66.0";
+
+/// frps's text for a wrong token (with `detailedErrorsToClient`, the default).
+pub(crate) const TOKEN_MISMATCH: &str = "token in login doesn't match token from configuration";
+
+/// Extra pool slots beyond `pool_count`, as frps sizes its work-connection channel.
+const POOL_SLACK: usize = 10;
+
+/// Distinguishes successive controls that share a run id.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// A live control connection, as seen by proxies and work connections.
+pub(crate) struct ControlHandle {
+    pub(crate) run_id: String,
+    serial: u64,
+    pool_count: usize,
+    /// Messages to send on the (encrypted) control stream.
+    tx: mpsc::UnboundedSender<Message>,
+    /// The work-connection pool: a bounded FIFO, like frps's `workConnCh`.
+    pool_tx: mpsc::Sender<BoxIo>,
+    pool_rx: tokio::sync::Mutex<mpsc::Receiver<BoxIo>>,
+    /// Cancel to close this control (replacement, `close_control`, kill).
+    pub(crate) close: CancellationToken,
+    /// Fired once the control has finished and its proxies and pool are gone.
+    done: CancellationToken,
+}
+
+impl ControlHandle {
+    fn send(&self, inner: &Inner, msg: Message) {
+        if matches!(msg, Message::ReqWorkConn(_)) {
+            inner.update(|s| s.counters.req_work_conns_sent += 1);
+        }
+        let _ = self.tx.send(msg);
+    }
+
+    fn pooled(&self) -> usize {
+        self.pool_tx.max_capacity() - self.pool_tx.capacity()
+    }
+
+    /// Publishes the pool size of this control.
+    fn publish_pool(&self, inner: &Inner) {
+        let n = self.pooled();
+        inner.update(|s| {
+            if let Some(c) = s.controls.get_mut(&self.run_id) {
+                if c.serial == self.serial {
+                    c.pooled_work_conns = n;
+                }
+            }
+        });
+    }
+
+    /// Takes a pooled work connection without waiting, if one is there and nobody else is
+    /// waiting for one.
+    fn try_pop(&self) -> Option<BoxIo> {
+        self.pool_rx.try_lock().ok()?.try_recv().ok()
+    }
+
+    /// Gets a work connection for a user connection and writes `start` on it, as frps's
+    /// `GetWorkConnFromPool`: pooled first, else ask the client and wait up to
+    /// `user_conn_timeout`; every taken connection is replaced by another ReqWorkConn; a
+    /// connection whose StartWorkConn write fails is dropped and the next one tried.
+    pub(crate) async fn take_work_conn(
+        &self,
+        inner: &Inner,
+        start: StartWorkConn,
+    ) -> Option<BoxIo> {
+        let start = Message::from(start);
+        for _ in 0..=self.pool_count {
+            if self.close.is_cancelled() {
+                return None;
+            }
+            let conn = match self.try_pop() {
+                Some(c) => Some(c),
+                None => {
+                    self.send(inner, ReqWorkConn {}.into());
+                    let wait = async {
+                        let mut rx = self.pool_rx.lock().await;
+                        tokio::select! {
+                            c = rx.recv() => c,
+                            _ = self.close.cancelled() => None,
+                        }
+                    };
+                    match tokio::time::timeout(inner.cfg.user_conn_timeout, wait).await {
+                        Ok(c) => c,
+                        Err(_) => {
+                            inner.update(|s| s.counters.user_conn_timeouts += 1);
+                            return None;
+                        }
+                    }
+                }
+            };
+            let mut conn = conn?;
+            self.publish_pool(inner);
+            self.send(inner, ReqWorkConn {}.into());
+            if write_frame(&mut conn, &start).await.is_ok() {
+                inner.update(|s| s.counters.work_conns_used += 1);
+                return Some(conn);
+            }
+        }
+        None
+    }
+}
+
+/// Serves one control connection from its Login to its end.
+pub(crate) async fn handle_login(inner: Arc<Inner>, mut io: BoxIo, login: Login, peer: SocketAddr) {
+    // The plugin runs before frps's own token check, so its reason wins.
+    let hook = inner.hooks().login.clone();
+    let mut rejection = hook.and_then(|h| h(&login).err());
+    if rejection.is_none() {
+        let expected = privilege_key(&inner.cfg.token, login.timestamp);
+        if !keys_match(&expected, &login.privilege_key) {
+            rejection = Some(TOKEN_MISMATCH.to_string());
+        }
+    }
+    if let Some(error) = rejection {
+        tracing::debug!(%peer, user = %login.user, %error, "test server: login refused");
+        inner.update(|s| {
+            s.logins.push(LoginRecord {
+                login: login.clone(),
+                client_addr: peer,
+                run_id: String::new(),
+                error: Some(error.clone()),
+                replaced_existing: false,
+            })
+        });
+        let resp = LoginResp {
+            version: SERVER_VERSION.into(),
+            run_id: String::new(),
+            error,
+        };
+        let _ = write_frame(&mut io, &resp.into()).await;
+        close(&mut io).await;
+        return;
+    }
+
+    let run_id = if login.run_id.is_empty() {
+        random_hex16()
+    } else {
+        login.run_id.clone()
+    };
+    let pool_count = usize::try_from(login.pool_count)
+        .unwrap_or(0)
+        .min(inner.cfg.max_pool_count);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (pool_tx, pool_rx) = mpsc::channel(pool_count + POOL_SLACK);
+    let handle = Arc::new(ControlHandle {
+        run_id: run_id.clone(),
+        serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
+        pool_count,
+        tx,
+        pool_tx,
+        pool_rx: tokio::sync::Mutex::new(pool_rx),
+        close: inner.cancel.child_token(),
+        done: CancellationToken::new(),
+    });
+
+    // Replace a live control with this run id and wait until it is completely gone.
+    let mut replaced = false;
+    loop {
+        let old = {
+            let mut reg = inner.registry();
+            match reg.controls.get(&run_id) {
+                Some(old) => old.clone(),
+                None => {
+                    reg.controls.insert(run_id.clone(), handle.clone());
+                    break;
+                }
+            }
+        };
+        replaced = true;
+        old.close.cancel();
+        old.done.cancelled().await;
+    }
+    inner.update(|s| {
+        s.logins.push(LoginRecord {
+            login: login.clone(),
+            client_addr: peer,
+            run_id: run_id.clone(),
+            error: None,
+            replaced_existing: replaced,
+        });
+        if replaced {
+            s.counters.controls_replaced += 1;
+        }
+        s.controls.insert(
+            run_id.clone(),
+            ControlInfo {
+                run_id: run_id.clone(),
+                user: login.user.clone(),
+                pool_count,
+                pooled_work_conns: 0,
+                serial: handle.serial,
+            },
+        );
+    });
+
+    tracing::debug!(%peer, user = %login.user, %run_id, replaced, "test server: login accepted");
+    let resp = LoginResp {
+        version: SERVER_VERSION.into(),
+        run_id: run_id.clone(),
+        error: String::new(),
+    };
+    let resp = Message::from(resp);
+    let ok = tokio::select! {
+        r = tokio::time::timeout(CONN_READ_TIMEOUT, write_frame(&mut io, &resp)) => {
+            matches!(r, Ok(Ok(())))
+        }
+        _ = handle.close.cancelled() => false,
+    };
+    if ok {
+        for _ in 0..pool_count {
+            handle.send(&inner, ReqWorkConn {}.into());
+        }
+        let (mut rd, mut wr) = tokio::io::split(io);
+        tokio::select! {
+            _ = handle.close.cancelled() => {}
+            _ = read_loop(&inner, &handle, &mut rd) => {}
+            _ = write_loop(&inner, &mut wr, rx) => {}
+        }
+        if !inner.cancel.is_cancelled() {
+            let _ = tokio::time::timeout(CONN_READ_TIMEOUT, async {
+                let mut io = rd.unsplit(wr);
+                close(&mut io).await;
+            })
+            .await;
+        }
+    }
+    finish(&inner, &handle).await;
+}
+
+/// Tears a control down: unregister, close its proxies, drop its pooled work connections,
+/// publish, then signal anyone waiting to replace it.
+async fn finish(inner: &Inner, handle: &Arc<ControlHandle>) {
+    tracing::debug!(run_id = %handle.run_id, "test server: control closed");
+    handle.close.cancel();
+    {
+        let mut reg = inner.registry();
+        if reg
+            .controls
+            .get(&handle.run_id)
+            .is_some_and(|c| Arc::ptr_eq(c, handle))
+        {
+            reg.controls.remove(&handle.run_id);
+        }
+    }
+    proxy::close_all_of(inner, handle).await;
+    {
+        let mut rx = handle.pool_rx.lock().await;
+        rx.close();
+        while rx.try_recv().is_ok() {}
+    }
+    inner.update(|s| {
+        if s.controls
+            .get(&handle.run_id)
+            .is_some_and(|c| c.serial == handle.serial)
+        {
+            s.controls.remove(&handle.run_id);
+        }
+    });
+    handle.done.cancel();
+}
+
+/// Reads, decrypts and handles control messages until EOF, an error or a heartbeat timeout.
+async fn read_loop(inner: &Arc<Inner>, handle: &Arc<ControlHandle>, rd: &mut ReadHalf<BoxIo>) {
+    let mut dec = Decryptor::new(&inner.key);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut buf = BytesMut::new();
+    let heartbeat = if inner.cfg.tcp_mux {
+        None
+    } else {
+        inner.cfg.heartbeat_timeout
+    };
+    let mut last_ping = Instant::now();
+    loop {
+        let read = match heartbeat {
+            None => rd.read(&mut chunk).await,
+            Some(hb) => {
+                tokio::select! {
+                    biased;
+                    r = rd.read(&mut chunk) => r,
+                    _ = tokio::time::sleep_until(last_ping + hb) => {
+                        if inner.gate.is_frozen() {
+                            // A stopped frps checks nothing; after the thaw the read goes first,
+                            // so Pings that arrived meanwhile still count.
+                            inner.gate.wait_open().await;
+                            continue;
+                        }
+                        tracing::debug!(run_id = %handle.run_id, "test server: heartbeat timeout");
+                        inner.update(|s| s.counters.heartbeat_timeouts += 1);
+                        return;
+                    }
+                }
+            }
+        };
+        let n = match read {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let plain = dec.decrypt(&mut chunk[..n]);
+        buf.extend_from_slice(plain);
+        loop {
+            match decode_frame(&mut buf) {
+                Ok(Some(msg)) => handle_message(inner, handle, msg, &mut last_ping).await,
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+async fn handle_message(
+    inner: &Arc<Inner>,
+    handle: &Arc<ControlHandle>,
+    msg: Message,
+    last_ping: &mut Instant,
+) {
+    let record = ControlMessage {
+        run_id: handle.run_id.clone(),
+        message: msg.clone(),
+    };
+    match msg {
+        Message::NewProxy(np) => {
+            inner.update(|s| s.control_messages.push(record));
+            let resp = proxy::new_proxy(inner, handle, np);
+            handle.send(inner, resp.into());
+        }
+        Message::CloseProxy(cp) => {
+            proxy::close_proxy(inner, handle, &cp.proxy_name).await;
+            inner.update(|s| {
+                s.control_messages.push(record);
+                s.close_proxies.push(cp.proxy_name);
+            });
+        }
+        Message::Ping(_) => {
+            *last_ping = Instant::now();
+            inner.update(|s| s.control_messages.push(record));
+            handle.send(inner, Pong::default().into());
+        }
+        // NatHole* and anything else: recorded, otherwise ignored.
+        _ => inner.update(|s| s.control_messages.push(record)),
+    }
+}
+
+/// Encrypts and writes queued messages; the IV goes out lazily with the first one.
+async fn write_loop(
+    inner: &Inner,
+    wr: &mut WriteHalf<BoxIo>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+) {
+    let mut enc = Encryptor::new(&inner.key, rand::random());
+    let mut buf = BytesMut::with_capacity(1024);
+    while let Some(msg) = rx.recv().await {
+        buf.clear();
+        let mut next = Some(msg);
+        // Coalesce whatever is queued into one write.
+        while let Some(msg) = next {
+            if let Some(iv) = enc.take_iv() {
+                buf.extend_from_slice(&iv);
+            }
+            let start = buf.len();
+            if encode_frame(&msg, &mut buf).is_ok() {
+                enc.encrypt(&mut buf[start..]);
+            }
+            next = rx.try_recv().ok();
+        }
+        if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Serves a connection whose first message was NewWorkConn: pool it with its control.
+pub(crate) async fn handle_work_conn(inner: Arc<Inner>, mut io: BoxIo, nwc: NewWorkConn) {
+    let ctl = inner.registry().controls.get(&nwc.run_id).cloned();
+    let Some(ctl) = ctl else {
+        let resp = StartWorkConn {
+            error: format!("no client control found for run id [{}]", nwc.run_id),
+            ..Default::default()
+        };
+        let _ = write_frame(&mut io, &resp.into()).await;
+        close(&mut io).await;
+        return;
+    };
+    inner.update(|s| s.counters.work_conns_received += 1);
+    match ctl.pool_tx.try_send(io) {
+        Ok(()) => ctl.publish_pool(&inner),
+        Err(e) => {
+            // Pool full (or control gone): frps 0.66 closes it without a word.
+            inner.update(|s| s.counters.work_conns_discarded += 1);
+            let mut io = match e {
+                mpsc::error::TrySendError::Full(io) | mpsc::error::TrySendError::Closed(io) => io,
+            };
+            close(&mut io).await;
+        }
+    }
+}
