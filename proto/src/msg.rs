@@ -519,7 +519,12 @@ macro_rules! messages {
         }
 
         /// Any v1 message.
+        ///
+        /// Variants differ in size (NewProxy is large), but messages live only on the control
+        /// path, a few per second at most; boxing them would cost an allocation per message for
+        /// nothing measurable.
         #[derive(Debug, Clone, PartialEq, Eq)]
+        #[allow(clippy::large_enum_variant)]
         pub enum Message {
             $( $(#[$doc])* $variant($variant), )*
         }

@@ -52,6 +52,9 @@ const MUX_STREAM_HEADROOM: usize = 256;
 /// each costs a header and a wake-up, and hashicorp accepts any size within the window.
 const MUX_SPLIT_SEND_SIZE: usize = 64 * 1024;
 
+/// How long a deliberate session close may take to flush queued frames.
+const MUX_CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 /// Any byte stream an frp connection can ride on.
 pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
@@ -115,7 +118,12 @@ impl Connector {
         let connect = TcpStream::connect((self.host.as_str(), self.port));
         let tcp = match tokio::time::timeout(self.dial_timeout, connect).await {
             Ok(Ok(tcp)) => tcp,
-            Ok(Err(source)) => return Err(Error::Connect { addr, source: source.into() }),
+            Ok(Err(source)) => {
+                return Err(Error::Connect {
+                    addr,
+                    source: source.into(),
+                })
+            }
             Err(_) => {
                 return Err(Error::Connect {
                     addr,
@@ -141,7 +149,10 @@ impl Connector {
         };
         match tokio::time::timeout(self.handshake_timeout, handshake).await {
             Ok(Ok(tls)) => Ok(Box::new(tls)),
-            Ok(Err(source)) => Err(Error::Tls { addr, source: source.into() }),
+            Ok(Err(source)) => Err(Error::Tls {
+                addr,
+                source: source.into(),
+            }),
             Err(_) => Err(Error::Timeout("waiting for the TLS handshake")),
         }
     }
@@ -227,7 +238,9 @@ pub(crate) struct MuxOpener {
 impl MuxOpener {
     async fn open(&self) -> Result<MuxStream, Error> {
         let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
-            Error::Mux(format!("more than {MAX_MUX_STREAMS} streams open; refusing another"))
+            Error::Mux(format!(
+                "more than {MAX_MUX_STREAMS} streams open; refusing another"
+            ))
         })?;
         let (tx, rx) = oneshot::channel();
         self.requests
@@ -327,10 +340,17 @@ async fn drive(
             }
         }
     });
-    let why = tokio::select! {
-        why = run => why,
-        _ = stop.cancelled() => "session closed".to_owned(),
+    let (why, graceful) = tokio::select! {
+        why = run => (why, false),
+        _ = stop.cancelled() => ("session closed".to_owned(), true),
     };
+    if graceful {
+        // Frames that streams queued just before (CloseProxy, FIN) are still inside yamux; a
+        // graceful close writes them out before the socket goes. Bounded, so a dead peer
+        // cannot hold us.
+        let close = poll_fn(|cx| conn.poll_close(cx));
+        let _ = tokio::time::timeout(MUX_CLOSE_GRACE, close).await;
+    }
     if let Ok(mut r) = reason.lock() {
         *r = why;
     }
@@ -338,7 +358,6 @@ async fn drive(
         let _ = reply.send(Err(Error::Mux("session closed".into())));
     }
     dead.cancel();
-    // Dropping `conn` closes the socket without a GoAway, as Go's session Close does.
 }
 
 /// A yamux stream that holds one slot of the stream budget until dropped.
@@ -381,8 +400,9 @@ fn tls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let webpki = match &tls.ca_file {
         Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::Config(format!("cannot read CA file {}: {e}", path.display())))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::Config(format!("cannot read CA file {}: {e}", path.display()))
+            })?;
             let mut roots = rustls::RootCertStore::empty();
             for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
                 let cert = cert.map_err(|e| {
@@ -418,17 +438,20 @@ fn tls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, Error> {
         .with_custom_certificate_verifier(verifier);
     let config = match &tls.client_cert {
         Some((cert_path, key_path)) => {
-            let cert_pem = std::fs::read(cert_path).map_err(|e| {
-                Error::Config(format!("cannot read {}: {e}", cert_path.display()))
-            })?;
+            let cert_pem = std::fs::read(cert_path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", cert_path.display())))?;
             let key_pem = std::fs::read(key_path)
                 .map_err(|e| Error::Config(format!("cannot read {}: {e}", key_path.display())))?;
             let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::Config(format!("bad certificate {}: {e}", cert_path.display())))?;
+                .map_err(|e| {
+                    Error::Config(format!("bad certificate {}: {e}", cert_path.display()))
+                })?;
             let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
                 .map_err(|e| Error::Config(format!("bad key {}: {e}", key_path.display())))?
-                .ok_or_else(|| Error::Config(format!("no private key in {}", key_path.display())))?;
+                .ok_or_else(|| {
+                    Error::Config(format!("no private key in {}", key_path.display()))
+                })?;
             builder
                 .with_client_auth_cert(certs, key)
                 .map_err(|e| Error::Config(format!("client certificate: {e}")))?
