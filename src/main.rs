@@ -20,7 +20,9 @@ fn init_logging(out: &cli::args::OutputArgs) {
         }
     };
     let filter = EnvFilter::try_from_env("EXPOSE_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(format!("{level},yamux=warn,rustls=warn,hyper=warn,reqwest=warn"))
+        EnvFilter::new(format!(
+            "{level},yamux=warn,rustls=warn,hyper=warn,reqwest=warn"
+        ))
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -255,7 +255,10 @@ mod tests {
 
     #[test]
     fn servers() {
-        assert_eq!(parse_server("frp.example.com:7000"), Ok(("frp.example.com".into(), 7000)));
+        assert_eq!(
+            parse_server("frp.example.com:7000"),
+            Ok(("frp.example.com".into(), 7000))
+        );
         assert_eq!(parse_server("[::1]:7000"), Ok(("::1".into(), 7000)));
         assert!(parse_server("nope").is_err());
     }
@@ -268,11 +271,12 @@ mod tests {
         assert_eq!(c.port, Some(8765));
         assert!(Cli::try_parse_from(["expose", "0"]).is_err());
         assert!(Cli::try_parse_from(["expose"]).is_err());
-        let c = Cli::try_parse_from([
-            "expose", "tcp", "22", "--server", "h:7000", "--token", "t",
-        ])
-        .unwrap();
+        let c = Cli::try_parse_from(["expose", "tcp", "22", "--server", "h:7000", "--token", "t"])
+            .unwrap();
         assert!(matches!(c.command, Some(Command::Tcp(_))));
-        assert!(Cli::try_parse_from(["expose", "http", "80", "--server", "h:7000", "--token", "t"]).is_err());
+        assert!(Cli::try_parse_from([
+            "expose", "http", "80", "--server", "h:7000", "--token", "t"
+        ])
+        .is_err());
     }
 }

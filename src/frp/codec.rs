@@ -44,7 +44,9 @@ impl<R: AsyncRead + Unpin> MsgReader<R> {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
-                    Err(Error::Protocol("connection closed in the middle of a message".into()))
+                    Err(Error::Protocol(
+                        "connection closed in the middle of a message".into(),
+                    ))
                 };
             }
             if let Some(dec) = self.dec.as_mut() {

@@ -195,7 +195,9 @@ fn stop(shared: &Shared, error: Option<Error>) -> Result<(), Error> {
     if let Some(c) = &cause {
         tracing::error!(cause = %c, "client stopped");
     }
-    shared.state.send_modify(|s| s.phase = Phase::Stopped(error.clone()));
+    shared
+        .state
+        .send_modify(|s| s.phase = Phase::Stopped(error.clone()));
     shared.emit(Event::Stopped { cause });
     match error {
         Some(e) => Err(e),
@@ -500,7 +502,10 @@ impl Control {
             other => {
                 // Known types we do not serve (NatHole*, …) are skipped; frames are
                 // length-prefixed so that is always safe.
-                tracing::debug!(kind = other.message_type().name(), "ignoring control message");
+                tracing::debug!(
+                    kind = other.message_type().name(),
+                    "ignoring control message"
+                );
             }
         }
         Ok(())
@@ -539,7 +544,10 @@ impl Control {
     async fn close_all(&mut self) {
         let close = async {
             for i in 0..self.proxies.len() {
-                if matches!(self.proxies[i].status, RunStatus::Closed | RunStatus::Unsent) {
+                if matches!(
+                    self.proxies[i].status,
+                    RunStatus::Closed | RunStatus::Unsent
+                ) {
                     continue;
                 }
                 let msg = CloseProxy {

@@ -252,7 +252,10 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
                     p.name
                 )));
             }
-            if sub.as_deref().is_some_and(|s| s.contains('.') || s.contains('*')) {
+            if sub
+                .as_deref()
+                .is_some_and(|s| s.contains('.') || s.contains('*'))
+            {
                 return Err(Error::Config(format!(
                     "proxy {}: subdomain may not contain '.' or '*'",
                     p.name
@@ -260,9 +263,8 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
             }
         }
         let msg = control::new_proxy_message(&cfg.wire_name(&p.name), p);
-        frp_proto::frame::encode_to_vec(&msg.into()).map_err(|e| {
-            Error::Config(format!("proxy {}: registration too large: {e}", p.name))
-        })?;
+        frp_proto::frame::encode_to_vec(&msg.into())
+            .map_err(|e| Error::Config(format!("proxy {}: registration too large: {e}", p.name)))?;
     }
     Ok(())
 }

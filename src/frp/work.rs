@@ -153,7 +153,9 @@ async fn serve_inner(
     .await
     {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return local_unreachable(ctx, proxy, &local_addr, e.to_string(), stream, up).await,
+        Ok(Err(e)) => {
+            return local_unreachable(ctx, proxy, &local_addr, e.to_string(), stream, up).await
+        }
         Err(_) => {
             return local_unreachable(ctx, proxy, &local_addr, "timed out".into(), stream, up).await
         }
@@ -161,8 +163,12 @@ async fn serve_inner(
     let _ = local.set_nodelay(true);
     down.preload(&early)?;
 
-    ctx.counters.total_work_conns.fetch_add(1, Ordering::Relaxed);
-    ctx.counters.active_work_conns.fetch_add(1, Ordering::Relaxed);
+    ctx.counters
+        .total_work_conns
+        .fetch_add(1, Ordering::Relaxed);
+    ctx.counters
+        .active_work_conns
+        .fetch_add(1, Ordering::Relaxed);
     let result = Splice {
         remote: stream,
         local,
@@ -170,7 +176,9 @@ async fn serve_inner(
         down,
     }
     .await;
-    ctx.counters.active_work_conns.fetch_sub(1, Ordering::Relaxed);
+    ctx.counters
+        .active_work_conns
+        .fetch_sub(1, Ordering::Relaxed);
     result.map_err(Error::from)
 }
 
@@ -344,7 +352,9 @@ impl<'a> Pump<'a> {
                 let _ = self.out.split_to(n);
             }
             while self.pos < self.cap {
-                let n = ready!(writer.as_mut().poll_write(cx, &self.buf[self.pos..self.cap]))?;
+                let n = ready!(writer
+                    .as_mut()
+                    .poll_write(cx, &self.buf[self.pos..self.cap]))?;
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
@@ -393,9 +403,9 @@ impl Future for Splice<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Poll::Ready(r) = this
-            .down
-            .poll_copy(cx, Pin::new(&mut this.remote), Pin::new(&mut this.local))
+        if let Poll::Ready(r) =
+            this.down
+                .poll_copy(cx, Pin::new(&mut this.remote), Pin::new(&mut this.local))
         {
             return Poll::Ready(r);
         }
