@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Http(args)) => cli::selfhosted::http(args, &cli.output).await,
             Some(Command::Tcp(args)) => cli::selfhosted::tcp(args, &cli.output).await,
+            Some(Command::Bench(args)) => cli::bench::run(args, &cli.output).await,
             Some(Command::List(_)) | Some(Command::Status { .. }) | Some(Command::Stop(_)) => {
                 anyhow::bail!("this command needs the Prime API client, which is not wired in yet")
             }

@@ -89,6 +89,8 @@ pub enum Command {
     Http(HttpArgs),
     /// Expose a TCP service through your own frps.
     Tcp(TcpArgs),
+    /// Measure throughput, latency and client cost through a tunnel.
+    Bench(super::bench::BenchArgs),
 }
 
 /// `expose list`.
