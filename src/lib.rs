@@ -4,6 +4,7 @@
 //! Data flows one way, top to bottom; lower layers report upwards through events, never calls.
 //!
 //! - [`prime`]: the client of Prime Intellect's tunnel API (create, get, list, delete).
+//! - [`Tunnel`]: the embedding API — a Prime tunnel (API create, engine, DELETE) in one type.
 //! - [`frp`]: the frp client engine. [`frp::Client`] logs in to an frps, registers proxies,
 //!   answers the server's work-connection requests and splices each one to the local service.
 //!   Inside: `transport` (TCP, TLS, yamux), `control` (login, proxies, heartbeats, reconnect),
@@ -23,3 +24,8 @@ pub mod frp;
 pub mod prime;
 pub mod secret;
 pub mod testserver;
+mod tunnel;
+
+pub use tunnel::{
+    frp_config as prime_frp_config, Tunnel, TunnelBuilder, TunnelError, DEFAULT_START_TIMEOUT,
+};

@@ -54,12 +54,13 @@ fn main() -> ExitCode {
             Some(Command::Http(args)) => cli::selfhosted::http(args, &cli.output).await,
             Some(Command::Tcp(args)) => cli::selfhosted::tcp(args, &cli.output).await,
             Some(Command::Bench(args)) => cli::bench::run(args, &cli.output).await,
-            Some(Command::List(_)) | Some(Command::Status { .. }) | Some(Command::Stop(_)) => {
-                anyhow::bail!("this command needs the Prime API client, which is not wired in yet")
-            }
-            None => {
-                anyhow::bail!("exposing through Prime is not wired in yet; use `expose http|tcp`")
-            }
+            Some(Command::List(args)) => cli::prime::list(args, &cli.output).await,
+            Some(Command::Status { id }) => cli::prime::status(id, &cli.output).await,
+            Some(Command::Stop(args)) => cli::prime::stop(args, &cli.output).await,
+            None => match cli.port {
+                Some(port) => cli::prime::expose_port(port, cli.tunnel, &cli.output).await,
+                None => anyhow::bail!("missing PORT; see `expose --help`"),
+            },
         }
     });
     // Background tasks (the engine) must not outlive main's decision.

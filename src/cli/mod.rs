@@ -3,20 +3,45 @@
 pub mod args;
 pub mod bench;
 pub mod output;
+pub mod prime;
 pub mod run;
 pub mod selfhosted;
 
 use expose::frp::Error as FrpError;
+use expose::prime::{ErrorKind, PrimeError};
+use expose::TunnelError;
 
 /// Exit status for an error, as documented in [`args::EXIT_CODES_HELP`].
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<TunnelError>() {
+            match e {
+                TunnelError::Api(p) => return prime_code(p),
+                TunnelError::Frp(f) => return frp_code(f),
+                TunnelError::StartTimeout(_) | TunnelError::Invalid(_) => return 1,
+            }
+        }
+        if let Some(e) = cause.downcast_ref::<PrimeError>() {
+            return prime_code(e);
+        }
         if let Some(e) = cause.downcast_ref::<FrpError>() {
-            return match e {
-                FrpError::LoginRejected(_) | FrpError::ProxyRejected { .. } => 5,
-                _ => 1,
-            };
+            return frp_code(e);
         }
     }
     1
+}
+
+fn prime_code(e: &PrimeError) -> u8 {
+    match e.kind() {
+        ErrorKind::Auth => 3,
+        ErrorKind::Limit => 4,
+        ErrorKind::Other => 1,
+    }
+}
+
+fn frp_code(e: &FrpError) -> u8 {
+    match e {
+        FrpError::LoginRejected(_) | FrpError::ProxyRejected { .. } => 5,
+        _ => 1,
+    }
 }

@@ -3,9 +3,10 @@
 
 use super::output::{Banner, Reporter};
 use anyhow::Context as _;
-use expose::frp::{Client, Error as FrpError, Phase};
+use expose::frp::{Client, ClientState, Error as FrpError, Event, Phase, Stats};
 use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch};
 
 /// How the foreground loop ended.
 pub enum Ended {
@@ -75,19 +76,41 @@ pub async fn follow(
     reporter: &mut Reporter,
     expires: Option<SystemTime>,
 ) -> Ended {
-    let mut events = client.events();
+    let events = client.events();
     let state = client.state();
+    follow_parts(events, Some(state), || client.stats(), reporter, expires).await
+}
+
+/// The loop behind [`follow`], over the pieces any engine owner can hand out: the event stream,
+/// the state watch (whose `Stopped` phase ends the loop), and a way to read the counters.
+pub async fn follow_parts(
+    mut events: broadcast::Receiver<Event>,
+    state: Option<watch::Receiver<ClientState>>,
+    stats: impl Fn() -> Stats,
+    reporter: &mut Reporter,
+    expires: Option<SystemTime>,
+) -> Ended {
+    let Some(mut state) = state else {
+        return Ended::Failed(FrpError::Stopped);
+    };
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let mut warned = false;
     let interrupt = interrupted();
     tokio::pin!(interrupt);
     loop {
+        if let Phase::Stopped(e) = &state.borrow_and_update().phase {
+            return Ended::Failed(e.clone().unwrap_or(FrpError::Stopped));
+        }
         tokio::select! {
             ev = events.recv() => match ev {
                 Ok(e) => reporter.event(&e),
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => {}
+                Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {}
             },
+            changed = state.changed() => {
+                if changed.is_err() {
+                    return Ended::Failed(FrpError::Stopped);
+                }
+            }
             _ = ticker.tick() => {
                 let left = expires.map(|at| at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO));
                 if let Some(left) = left {
@@ -113,15 +136,9 @@ pub async fn follow(
                     Phase::Reconnecting => "reconnecting",
                     Phase::Stopped(_) => "stopped",
                 };
-                reporter.status(phase, &client.stats(), left);
+                reporter.status(phase, &stats(), left);
             }
             _ = &mut interrupt => return Ended::Interrupted,
-            r = client.wait() => {
-                return match r {
-                    Ok(()) => Ended::Failed(FrpError::Stopped),
-                    Err(e) => Ended::Failed(e),
-                };
-            }
         }
     }
 }

@@ -1,0 +1,246 @@
+//! `expose <PORT>`, `expose list`, `expose status`, `expose stop`: Prime's hosted tunnels.
+
+use super::args::{ListArgs, OutputArgs, PrimeTunnelArgs, StopArgs};
+use super::output::{clean, Banner, Reporter};
+use super::run::{self, Ended, Expired};
+use anyhow::Context as _;
+use expose::prime::{BulkDeleteRequest, ListQuery, PrimeClient, PrimeConfig, TunnelInfo};
+use expose::{Tunnel, TunnelError};
+use serde_json::json;
+use std::time::SystemTime;
+
+fn api() -> anyhow::Result<PrimeClient> {
+    let config = PrimeConfig::load()?;
+    Ok(PrimeClient::new(config)?)
+}
+
+/// `expose <PORT>`: create a tunnel, serve until Ctrl-C or expiry, then clean up.
+pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> anyhow::Result<()> {
+    let mut reporter = Reporter::new(out.json);
+    // Fail on a missing key before touching anything else.
+    let api = api()?;
+    run::probe_local(&args.host, port, &mut reporter).await;
+    reporter.note("creating tunnel …");
+    let mut builder = Tunnel::builder()
+        .local_port(port)
+        .local_host(args.host.clone())
+        .api(api);
+    if let Some(name) = &args.name {
+        builder = builder.name(name.clone());
+    }
+    if let Some(team) = &args.team_id {
+        builder = builder.team_id(team.clone());
+    }
+    for label in &args.labels {
+        builder = builder.label(label.clone());
+    }
+    if let Some(user) = &args.auth_user {
+        builder = builder.http_user(user.clone());
+    }
+    // The start runs in its own task so an interrupt cannot cancel it half-way and leave a
+    // registration behind: we wait for it to finish, then close what it created.
+    let mut start = tokio::spawn(builder.start());
+    let started = tokio::select! {
+        r = &mut start => r,
+        _ = run::interrupted() => {
+            reporter.note("closing…");
+            run::exit_on_second_interrupt();
+            if let Ok(Ok(tunnel)) = start.await {
+                let _ = tunnel.close().await;
+            }
+            reporter.closed("stopped before the tunnel was ready", true);
+            return Ok(());
+        }
+    };
+    let mut tunnel = started
+        .context("the tunnel start task failed")?
+        .context("could not start the tunnel")?;
+    let local = if args.host.contains(':') {
+        format!("[{}]:{port}", args.host)
+    } else {
+        format!("{}:{port}", args.host)
+    };
+    run::show_ready(
+        &mut reporter,
+        &Banner {
+            public: tunnel.url().to_owned(),
+            local,
+            tunnel_id: Some(tunnel.id().to_owned()),
+            expires_at: tunnel
+                .expires_at()
+                .map(|at| (tunnel.expires_at_text().to_owned(), at)),
+            auth: tunnel
+                .http_credentials()
+                .map(|(u, p)| (u.to_owned(), p.expose().to_owned())),
+        },
+    );
+    let expires = tunnel.expires_at();
+    let ended = follow_tunnel(&mut tunnel, &mut reporter, expires).await;
+    match ended {
+        Ended::Interrupted => {
+            reporter.note("closing…");
+            run::exit_on_second_interrupt();
+            let result = tunnel.close().await;
+            match result {
+                Ok(()) => {
+                    reporter.closed("tunnel closed and deleted", true);
+                    Ok(())
+                }
+                Err(e) => {
+                    reporter.closed(&format!("closed, but deleting failed: {e}"), false);
+                    Err(e).context("could not delete the tunnel")
+                }
+            }
+        }
+        Ended::Expired => {
+            reporter.note("the tunnel has expired; closing");
+            let _ = tunnel.close().await;
+            reporter.closed("expired", false);
+            Err(Expired.into())
+        }
+        Ended::Failed(e) => {
+            reporter.closed(&e.to_string(), false);
+            let _ = tunnel.close().await;
+            Err(TunnelError::Frp(e)).context("the tunnel stopped")
+        }
+    }
+}
+
+/// Follows a tunnel's engine (the same loop as self-hosted, over the Tunnel's client).
+async fn follow_tunnel(
+    tunnel: &mut Tunnel,
+    reporter: &mut Reporter,
+    expires: Option<SystemTime>,
+) -> Ended {
+    let (events, state) = (tunnel.events(), tunnel.state());
+    run::follow_parts(events, state, || tunnel.stats(), reporter, expires).await
+}
+
+fn info_json(t: &TunnelInfo) -> serde_json::Value {
+    json!({
+        "id": clean(&t.tunnel_id),
+        "name": t.name.as_deref().map(clean),
+        "url": t.url.as_deref().map(clean),
+        "status": t.status.as_ref().map(|s| clean(s.as_str())),
+        "local_port": t.local_port,
+        "labels": t.labels.iter().map(|l| clean(l)).collect::<Vec<_>>(),
+        "created_at": t.created_at.as_deref().map(clean),
+        "expires_at": t.expires_at.as_deref().map(clean),
+        "team_id": t.team_id.as_deref().map(clean),
+    })
+}
+
+fn print_table(rows: &[TunnelInfo]) {
+    if rows.is_empty() {
+        println!("no tunnels");
+        return;
+    }
+    let now = SystemTime::now();
+    println!(
+        "{:<24} {:<13} {:<6} {:<11} {}",
+        "ID", "STATUS", "PORT", "EXPIRES IN", "URL"
+    );
+    for t in rows {
+        let left = t
+            .time_left(now)
+            .map(super::output::duration)
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<24} {:<13} {:<6} {:<11} {}",
+            clean(&t.tunnel_id),
+            t.status
+                .as_ref()
+                .map(|s| clean(s.as_str()))
+                .unwrap_or_default(),
+            t.local_port.map(|p| p.to_string()).unwrap_or_default(),
+            left,
+            t.url.as_deref().map(clean).unwrap_or_default(),
+        );
+    }
+}
+
+/// `expose list`.
+pub async fn list(args: ListArgs, out: &OutputArgs) -> anyhow::Result<()> {
+    let api = api()?;
+    let mut query = ListQuery::new();
+    if let Some(team) = args.team_id {
+        query = query.team_id(team);
+    }
+    for l in args.labels {
+        query = query.label(l);
+    }
+    if let Some(s) = args.status {
+        query = query.status(expose::prime::TunnelStatus::parse(&s));
+    }
+    let tunnels = api.list_all_tunnels(&query).await?;
+    if out.json {
+        let rows: Vec<_> = tunnels.iter().map(info_json).collect();
+        println!("{}", json!({ "tunnels": rows }));
+    } else {
+        print_table(&tunnels);
+    }
+    Ok(())
+}
+
+/// `expose status ID`.
+pub async fn status(id: String, out: &OutputArgs) -> anyhow::Result<()> {
+    let api = api()?;
+    match api.get_tunnel(&id).await? {
+        Some(t) => {
+            if out.json {
+                println!("{}", info_json(&t));
+            } else {
+                print_table(std::slice::from_ref(&t));
+            }
+            Ok(())
+        }
+        None => anyhow::bail!("tunnel {} not found (deleted or expired)", clean(&id)),
+    }
+}
+
+/// `expose stop ID… | --all`.
+pub async fn stop(args: StopArgs, out: &OutputArgs) -> anyhow::Result<()> {
+    let api = api()?;
+    let ids: Vec<String> = if args.all {
+        api.list_all_tunnels(&ListQuery::new())
+            .await?
+            .into_iter()
+            .filter(|t| !t.is_gone())
+            .map(|t| t.tunnel_id)
+            .collect()
+    } else {
+        args.ids
+    };
+    if ids.is_empty() {
+        if out.json {
+            println!("{}", json!({"deleted": [], "failed": []}));
+        } else {
+            println!("no tunnels to stop");
+        }
+        return Ok(());
+    }
+    let result = api
+        .bulk_delete_tunnels(&BulkDeleteRequest::ids(ids))
+        .await?;
+    if out.json {
+        let failed: Vec<_> = result
+            .failed
+            .iter()
+            .map(|f| json!({"id": clean(&f.tunnel_id), "error": clean(&f.error)}))
+            .collect();
+        let ok: Vec<_> = result.succeeded.iter().map(|s| clean(s)).collect();
+        println!("{}", json!({"deleted": ok, "failed": failed}));
+    } else {
+        for id in &result.succeeded {
+            println!("deleted {}", clean(id));
+        }
+        for f in &result.failed {
+            println!("failed  {}: {}", clean(&f.tunnel_id), clean(&f.error));
+        }
+    }
+    if result.failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} tunnel(s) could not be deleted", result.failed.len())
+    }
+}
