@@ -1,1 +1,0 @@
-//! The Prime tunnel API client (being written).

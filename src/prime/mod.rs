@@ -1,0 +1,49 @@
+//! The client of Prime Intellect's hosted tunnel API: create, get, list and delete tunnels.
+//!
+//! A tunnel is a registration on Prime's side: [`PrimeClient::create_tunnel`] returns the frps
+//! to connect to and the credentials for it ([`CreatedTunnel`]), which the [`crate::frp`] engine
+//! then uses. The API is described in `prime-tunnel-api.md` (section 1).
+//!
+//! - `config`: [`PrimeConfig`], where the key and URLs come from (env, `~/.prime`).
+//! - `client`: [`PrimeClient`], the HTTP calls and their retries.
+//! - `response`: response bodies into types, error statuses into [`PrimeError`]s.
+//! - `types`: request and response shapes.
+//! - `error`: [`PrimeError`] and its [`ErrorKind`] for exit codes.
+//! - [`time`]: RFC 3339 parsing for `expires_at`.
+//! - `validate`: checks on every value the API returns before anyone uses it.
+//!
+//! Secrets (API key, frp token, binding secret, basic-auth password) are [`Secret`]s and are
+//! never logged: no header or body is ever written to the logs.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), expose::prime::PrimeError> {
+//! use expose::prime::{CreateTunnelRequest, PrimeClient, PrimeConfig};
+//! let client = PrimeClient::new(PrimeConfig::load()?)?;
+//! let tunnel = client.create_tunnel(&CreateTunnelRequest::new(8080).name("demo")).await?;
+//! println!("{}", tunnel.url);
+//! client.delete_tunnel(&tunnel.tunnel_id).await?;
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod config;
+mod error;
+mod response;
+pub mod time;
+mod types;
+mod validate;
+
+pub use crate::secret::Secret;
+pub use client::{
+    ClientOptions, PrimeClient, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX,
+    DEFAULT_RATE_LIMIT_MAX_WAIT, DEFAULT_RATE_LIMIT_RETRIES, DEFAULT_RATE_LIMIT_WAIT,
+    DEFAULT_TIMEOUT, DEFAULT_TRANSPORT_ATTEMPTS, USER_AGENT,
+};
+pub use config::{PrimeConfig, DEFAULT_BASE_URL};
+pub use error::{ErrorKind, FieldError, PrimeError};
+pub use types::{
+    BulkDeleteFailure, BulkDeleteRequest, BulkDeleteResult, CreateTunnelRequest, CreatedTunnel,
+    ListQuery, SortBy, SortOrder, TunnelInfo, TunnelPage, TunnelStatus, DEFAULT_PER_PAGE,
+    DEFAULT_SERVER_PORT,
+};
+pub use validate::{is_valid_host, is_valid_hostname, is_valid_tunnel_id};
