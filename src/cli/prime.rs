@@ -137,8 +137,8 @@ fn print_table(rows: &[TunnelInfo]) {
     }
     let now = SystemTime::now();
     println!(
-        "{:<24} {:<13} {:<6} {:<11} {}",
-        "ID", "STATUS", "PORT", "EXPIRES IN", "URL"
+        "{:<24} {:<13} {:<6} {:<11} URL",
+        "ID", "STATUS", "PORT", "EXPIRES IN"
     );
     for t in rows {
         let left = t
