@@ -126,7 +126,11 @@ impl Decompressor {
 
     /// Feeds `input` and appends all data it completes to `out`. Partial chunks are kept for
     /// the next call; memory held is bounded by one maximal chunk.
-    pub fn decompress(&mut self, mut input: &[u8], out: &mut BytesMut) -> Result<(), CompressError> {
+    pub fn decompress(
+        &mut self,
+        mut input: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), CompressError> {
         while !input.is_empty() || self.buf.len() >= 4 {
             if self.skip > 0 {
                 let n = self.skip.min(input.len());
@@ -191,17 +195,18 @@ impl Decompressor {
                     let data = &body[4..];
                     let start = out.len();
                     if kind == CHUNK_COMPRESSED {
-                        let n = snap::raw::decompress_len(data).map_err(|_| CompressError::Corrupt)?;
+                        let n =
+                            snap::raw::decompress_len(data).map_err(|_| CompressError::Corrupt)?;
                         if n > MAX_BLOCK_LEN {
                             return Err(CompressError::Corrupt);
                         }
                         out.resize(start + n, 0);
-                        let decoder = self
-                            .decoder
-                            .get_or_insert_with(snap::raw::Decoder::new);
-                        let got = decoder
-                            .decompress(data, &mut out[start..])
-                            .map_err(|_| CompressError::Corrupt)?;
+                        let decoder = self.decoder.get_or_insert_with(snap::raw::Decoder::new);
+                        let Ok(got) = decoder.decompress(data, &mut out[start..]) else {
+                            // Drop the space reserved above: it never held data.
+                            out.truncate(start);
+                            return Err(CompressError::Corrupt);
+                        };
                         out.truncate(start + got);
                     } else {
                         if data.len() > MAX_BLOCK_LEN {

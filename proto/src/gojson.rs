@@ -42,8 +42,8 @@ impl Formatter for GoFormatter {
         writer: &mut W,
         char_escape: CharEscape,
     ) -> io::Result<()> {
-        // Go writes \n, \r, \t, \", \\ like serde_json, but control characters other than
-        // those as \u00XX, and never \b or \f.
+        // Go writes \n, \r, \t, \", \\ like serde_json and, since Go 1.22 (frp 0.66 is
+        // built with 1.24+), \b and \f too; other control characters as \u00XX.
         let s: &[u8] = match char_escape {
             CharEscape::Quote => b"\\\"",
             CharEscape::ReverseSolidus => b"\\\\",
@@ -51,8 +51,8 @@ impl Formatter for GoFormatter {
             CharEscape::CarriageReturn => b"\\r",
             CharEscape::Tab => b"\\t",
             CharEscape::Solidus => b"/",
-            CharEscape::Backspace => b"\\u0008",
-            CharEscape::FormFeed => b"\\u000c",
+            CharEscape::Backspace => b"\\b",
+            CharEscape::FormFeed => b"\\f",
             CharEscape::AsciiControl(byte) => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 let buf = [
