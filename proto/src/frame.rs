@@ -219,7 +219,10 @@ mod tests {
             ..Default::default()
         };
         let text = format!("{:?}", Message::from(login));
-        assert!(!text.contains("s3cr3t") && !text.contains("abcdef"), "{text}");
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("abcdef"),
+            "{text}"
+        );
         assert!(text.contains("\"u\""));
     }
 }
