@@ -39,7 +39,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .name("embed-example")
         .start()
         .await?;
-    println!("serving {} -> 127.0.0.1:{port} (Ctrl-C to stop)", tunnel.url());
+    println!(
+        "serving {} -> 127.0.0.1:{port} (Ctrl-C to stop)",
+        tunnel.url()
+    );
 
     let mut events = tunnel.events();
     loop {
