@@ -331,16 +331,20 @@ go_struct! {
     }
 }
 
-go_struct! {
-    /// Go's `net.UDPAddr` as JSON.
-    pub struct UdpAddr {
-        /// IP address text.
-        ip: String = "IP";
-        /// Port.
-        port: i64 = "Port";
-        /// IPv6 zone.
-        zone: String = "Zone";
-    }
+/// Go's `net.UDPAddr` as JSON. Its fields have no `omitempty` tags in Go, so all three are
+/// always written, even when empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UdpAddr {
+    /// IP address text.
+    #[serde(rename = "IP", deserialize_with = "nullable")]
+    pub ip: String,
+    /// Port.
+    #[serde(rename = "Port", deserialize_with = "nullable")]
+    pub port: i64,
+    /// IPv6 zone.
+    #[serde(rename = "Zone", deserialize_with = "nullable")]
+    pub zone: String,
 }
 
 impl GoEmpty for UdpAddr {

@@ -47,3 +47,23 @@ fn backspace_and_form_feed_are_escaped_as_go_does() {
         r#"{"proxy_name":"a\bb\fc\u0001d"}"#
     );
 }
+
+/// Go's `net.UDPAddr` has no `omitempty` tags: an address is written with all three fields.
+#[test]
+fn udp_addresses_keep_every_field_like_go() {
+    use frp_proto::msg::{UdpAddr, UdpPacket};
+    let pkt = UdpPacket {
+        content: "aGk=".into(),
+        local_addr: Some(UdpAddr {
+            ip: "1.2.3.4".into(),
+            port: 53,
+            zone: String::new(),
+        }),
+        remote_addr: None,
+    };
+    let bytes = frp_proto::frame::encode_to_vec(&pkt.into()).unwrap();
+    assert_eq!(
+        &bytes[9..],
+        br#"{"c":"aGk=","l":{"IP":"1.2.3.4","Port":53,"Zone":""}}"#
+    );
+}
