@@ -20,6 +20,7 @@
 
 pub use frp_proto as proto;
 
+pub mod bench;
 pub mod frp;
 pub mod prime;
 pub mod secret;
