@@ -22,6 +22,7 @@ pub use frp_proto as proto;
 
 pub mod bench;
 pub mod frp;
+pub mod httplog;
 pub mod prime;
 pub mod secret;
 pub mod testserver;

@@ -240,6 +240,10 @@ async fn expose_port_serves_traffic_and_cleans_up_on_ctrl_c() {
     .await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(body.starts_with("hello /x"), "{body}");
+    let request = next_event(&mut lines, "request").await;
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["path"], "/x");
+    assert_eq!(request["status"], 200);
 
     interrupt(&child);
     let closed = next_event(&mut lines, "closed").await;

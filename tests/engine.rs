@@ -449,3 +449,49 @@ async fn custom_first_byte_is_accepted() {
     assert!(srv.snapshot().counters.tls_connections >= 1);
     client.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn request_log_reports_each_http_exchange() {
+    let srv = server(true, true).await;
+    let web = http_server().await;
+    let mut p = ProxyConfig::http("web", web.port(), "logged");
+    p.request_log = true;
+    let client = Client::start(config(&srv, true, true).proxy(p)).unwrap();
+    ready(&client).await;
+    let mut events = client.events();
+
+    // Two requests on one keep-alive connection, then one more on a new connection.
+    let mut s = tokio::net::TcpStream::connect(srv.vhost_http_addr()).await.unwrap();
+    for path in ["/one", "/two?secret=1"] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: logged.tunnel.test\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        while !got.ends_with(b"via logged.tunnel.test\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    drop(s);
+    let (status, _) = http_get(srv.vhost_http_addr(), "logged.tunnel.test", "/three").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+
+    let mut seen = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while seen.len() < 3 {
+            if let Ok(Event::HttpRequest(r)) = events.recv().await {
+                seen.push(r);
+            }
+        }
+    })
+    .await
+    .expect("three request events");
+    let paths: Vec<&str> = seen.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/one", "/two?secret=1", "/three"]);
+    for r in &seen {
+        assert_eq!((r.method.as_str(), r.status, r.proxy.as_str()), ("GET", 200, "web"));
+        assert!(r.response_bytes > 0);
+    }
+    client.shutdown().await.unwrap();
+}

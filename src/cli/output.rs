@@ -14,6 +14,14 @@ pub fn clean(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()
 }
 
+/// A request path for the log: the query string is cut, since it often carries tokens.
+pub fn display_path(path: &str) -> String {
+    match path.split_once('?') {
+        Some((p, _)) => format!("{}?…", clean(p)),
+        None => clean(path),
+    }
+}
+
 /// Human-readable byte count.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -164,6 +172,14 @@ impl Reporter {
                     "name": clean(name),
                     "reason": clean(reason),
                 })),
+                Event::HttpRequest(r) => self.json_line(json!({
+                    "event": "request",
+                    "method": clean(&r.method),
+                    "path": display_path(&r.path),
+                    "status": r.status,
+                    "duration_ms": r.duration.as_secs_f64() * 1000.0,
+                    "bytes": r.response_bytes,
+                })),
                 _ => {}
             }
             return;
@@ -187,6 +203,19 @@ impl Reporter {
                 "cannot reach the local service at {local_addr}: {} (visitors get a 502)",
                 clean(error)
             )),
+            Event::HttpRequest(r) => {
+                self.clear_status();
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(
+                    out,
+                    "  {:<7} {:<40} {} {:>8} {:>10}",
+                    clean(&r.method),
+                    display_path(&r.path),
+                    r.status,
+                    format!("{:.1}ms", r.duration.as_secs_f64() * 1000.0),
+                    bytes(r.response_bytes)
+                );
+            }
             Event::Connecting { .. } | Event::Stopped { .. } => {}
         }
     }
@@ -229,6 +258,12 @@ mod tests {
     #[test]
     fn cleaning_drops_escapes() {
         assert_eq!(clean("a\x1b]0;pwned\x07b\r\n"), "a]0;pwnedb");
+    }
+
+    #[test]
+    fn query_strings_are_hidden() {
+        assert_eq!(display_path("/a/b?token=x"), "/a/b?…");
+        assert_eq!(display_path("/plain"), "/plain");
     }
 
     #[test]

@@ -24,7 +24,12 @@ pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> 
     let mut builder = Tunnel::builder()
         .local_port(port)
         .local_host(args.host.clone())
-        .api(api);
+        .api(api)
+        .tune_frp(|c| {
+            for p in &mut c.proxies {
+                p.request_log = true;
+            }
+        });
     if let Some(name) = &args.name {
         builder = builder.name(name.clone());
     }

@@ -70,7 +70,9 @@ pub async fn http(args: HttpArgs, out: &OutputArgs) -> anyhow::Result<()> {
             ..Default::default()
         }),
     );
-    cfg.proxies.push(with_flags(proxy, &args.server));
+    let mut proxy = with_flags(proxy, &args.server);
+    proxy.request_log = true;
+    cfg.proxies.push(proxy);
     serve(cfg, out).await
 }
 

@@ -201,6 +201,10 @@ pub struct ProxyConfig {
     pub use_compression: bool,
     /// Proxy-level metadata (NewProxy `metas`).
     pub metas: BTreeMap<String, Secret>,
+    /// Parse the forwarded HTTP stream and publish one [`super::Event::HttpRequest`] per
+    /// exchange (method, path, status, duration, size). Bodies are counted, never buffered.
+    /// Only meaningful for http proxies; off by default.
+    pub request_log: bool,
 }
 
 impl ProxyConfig {
@@ -231,6 +235,7 @@ impl ProxyConfig {
             use_encryption: false,
             use_compression: false,
             metas: BTreeMap::new(),
+            request_log: false,
         }
     }
 

@@ -47,11 +47,30 @@ pub enum Event {
         /// The dial error.
         error: String,
     },
+    /// One HTTP exchange through a proxy with `request_log` on.
+    HttpRequest(HttpRequest),
     /// The client has stopped for good.
     Stopped {
         /// Why: `None` after a requested shutdown, else the fatal error's text.
         cause: Option<String>,
     },
+}
+
+/// One request and its response, as seen in the forwarded stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Proxy name without the user prefix.
+    pub proxy: String,
+    /// Request method.
+    pub method: String,
+    /// Request target, cleaned of control characters and shortened for display.
+    pub path: String,
+    /// Response status.
+    pub status: u16,
+    /// From the request head to the end of the response.
+    pub duration: Duration,
+    /// Response body bytes.
+    pub response_bytes: u64,
 }
 
 /// A registered proxy and where the public can reach it.

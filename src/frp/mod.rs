@@ -38,7 +38,7 @@ pub use config::{
     DEFAULT_FRP_VERSION, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
 };
 pub use error::{is_fatal_rejection, Error};
-pub use events::{Event, ProxyReady, Stats};
+pub use events::{Event, HttpRequest, ProxyReady, Stats};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
 pub use work::bad_gateway_page;
 

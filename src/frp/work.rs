@@ -13,7 +13,8 @@
 use super::codec::{MsgReader, MsgWriter};
 use super::config::{ClientConfig, ProxyConfig};
 use super::error::Error;
-use super::events::{Counters, Event};
+use super::events::{Counters, Event, HttpRequest};
+use crate::httplog::HttpLog;
 use super::transport::{BoxStream, Opener};
 use bytes::{BufMut, BytesMut};
 use frp_proto::compress::{Compressor, Decompressor};
@@ -27,7 +28,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
@@ -169,11 +170,17 @@ async fn serve_inner(
     ctx.counters
         .active_work_conns
         .fetch_add(1, Ordering::Relaxed);
+    let log = proxy.request_log.then(|| RequestLog {
+        parser: Box::new(HttpLog::new()),
+        proxy: &proxy.name,
+        events: &ctx.events,
+    });
     let result = Splice {
         remote: stream,
         local,
         up,
         down,
+        log,
     }
     .await;
     ctx.counters
@@ -245,6 +252,7 @@ struct Pump<'a> {
     comp: Option<Compressor>,
     decomp: Option<Decompressor>,
     counter: &'a AtomicU64,
+    dir: Direction,
 }
 
 impl<'a> Pump<'a> {
@@ -261,6 +269,7 @@ impl<'a> Pump<'a> {
             comp: (out && proxy.use_compression).then(Compressor::new),
             decomp: (!out && proxy.use_compression).then(Decompressor::new),
             counter,
+            dir,
         }
     }
 
@@ -331,16 +340,22 @@ impl<'a> Pump<'a> {
     }
 
     /// Moves bytes until the reader hits EOF and everything is written and the writer shut down.
+    ///
+    /// `log`, when the proxy keeps a request log, sees the plaintext HTTP bytes: inbound at the
+    /// moment they are written to the local service (after decryption/decompression), outbound
+    /// as they are read from it (before compression/encryption).
     fn poll_copy<R, W>(
         &mut self,
         cx: &mut Context<'_>,
         mut reader: Pin<&mut R>,
         mut writer: Pin<&mut W>,
+        mut log: Option<&mut HttpLog>,
     ) -> Poll<io::Result<()>>
     where
         R: AsyncRead + ?Sized,
         W: AsyncWrite + ?Sized,
     {
+        let inbound = self.dir == Direction::Inbound;
         loop {
             // Drain transformed or preloaded bytes first.
             while !self.out.is_empty() {
@@ -349,6 +364,9 @@ impl<'a> Pump<'a> {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
                 self.counter.fetch_add(n as u64, Ordering::Relaxed);
+                if let (true, Some(log)) = (inbound, log.as_deref_mut()) {
+                    log.on_request_bytes(&self.out[..n], Instant::now());
+                }
                 let _ = self.out.split_to(n);
             }
             while self.pos < self.cap {
@@ -357,6 +375,9 @@ impl<'a> Pump<'a> {
                     .poll_write(cx, &self.buf[self.pos..self.cap]))?;
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                if let (true, Some(log)) = (inbound, log.as_deref_mut()) {
+                    log.on_request_bytes(&self.buf[self.pos..self.pos + n], Instant::now());
                 }
                 self.pos += n;
                 self.counter.fetch_add(n as u64, Ordering::Relaxed);
@@ -380,6 +401,9 @@ impl<'a> Pump<'a> {
                 self.read_done = true;
                 continue;
             }
+            if let (false, Some(log)) = (inbound, log.as_deref_mut()) {
+                log.on_response_bytes(&self.buf[..n], Instant::now());
+            }
             if self.transforms() {
                 self.transform(n)?;
             } else {
@@ -396,6 +420,32 @@ struct Splice<'a> {
     local: TcpStream,
     up: Pump<'a>,
     down: Pump<'a>,
+    /// Present when the proxy keeps a request log.
+    log: Option<RequestLog<'a>>,
+}
+
+/// The request log of one connection and where its exchanges go.
+struct RequestLog<'a> {
+    parser: Box<HttpLog>,
+    proxy: &'a str,
+    events: &'a broadcast::Sender<Event>,
+}
+
+impl RequestLog<'_> {
+    /// Publishes the exchanges completed so far. Allocation happens per request, never per
+    /// chunk, and only while someone listens.
+    fn publish(&mut self) {
+        for ex in self.parser.drain() {
+            let _ = self.events.send(Event::HttpRequest(HttpRequest {
+                proxy: self.proxy.to_owned(),
+                method: ex.method,
+                path: ex.path,
+                status: ex.status,
+                duration: ex.duration,
+                response_bytes: ex.response_bytes,
+            }));
+        }
+    }
 }
 
 impl Future for Splice<'_> {
@@ -403,13 +453,28 @@ impl Future for Splice<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Poll::Ready(r) =
-            this.down
-                .poll_copy(cx, Pin::new(&mut this.remote), Pin::new(&mut this.local))
-        {
-            return Poll::Ready(r);
+        let mut log = this.log.as_mut();
+        let down = this.down.poll_copy(
+            cx,
+            Pin::new(&mut this.remote),
+            Pin::new(&mut this.local),
+            log.as_mut().map(|l| &mut *l.parser),
+        );
+        let result = match down {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => this.up.poll_copy(
+                cx,
+                Pin::new(&mut this.local),
+                Pin::new(&mut this.remote),
+                log.as_mut().map(|l| &mut *l.parser),
+            ),
+        };
+        if let Some(l) = log {
+            if result.is_ready() {
+                l.parser.on_close(Instant::now());
+            }
+            l.publish();
         }
-        this.up
-            .poll_copy(cx, Pin::new(&mut this.local), Pin::new(&mut this.remote))
+        result
     }
 }

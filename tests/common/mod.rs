@@ -57,6 +57,9 @@ pub async fn http_server() -> SocketAddr {
                     if s.write_all(resp.as_bytes()).await.is_err() {
                         return;
                     }
+                    if head.to_ascii_lowercase().contains("\r\nconnection: close") {
+                        return;
+                    }
                 }
             });
         }
