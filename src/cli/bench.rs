@@ -312,6 +312,9 @@ struct ThroughputRow {
     ratio: f64,
     client_cpu_secs: Option<f64>,
     client_cpu_secs_per_gib: Option<f64>,
+    /// CPU of this process (visitors, local service and, by default, the test server) per GiB
+    /// through the tunnel: where the rest of the machine went.
+    bench_cpu_secs_per_gib: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -556,10 +559,14 @@ pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
         let d = load::transfer(direct, dir, streams, plan.budget).await?;
         progress.say(&format!("{name}: tunnel"));
         let cpu0 = client.cpu();
+        let own0 = proc_stat::cpu_time(std::process::id());
         let t = load::transfer(client.remote, dir, streams, plan.budget)
             .await
             .with_context(|| format!("{name} through the tunnel"))?;
         let cpu = cpu0.zip(client.cpu()).map(|(a, b)| b.since(&a));
+        let own = own0
+            .zip(proc_stat::cpu_time(std::process::id()))
+            .map(|(a, b)| b.since(&a));
         throughput.push(ThroughputRow {
             name,
             direction: dir,
@@ -567,6 +574,7 @@ pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
             ratio: ratio(t.bytes_per_sec(), d.bytes_per_sec()),
             client_cpu_secs: cpu,
             client_cpu_secs_per_gib: cpu.map(|c| per_gib(c, t.bytes)),
+            bench_cpu_secs_per_gib: own.map(|c| per_gib(c, t.bytes)),
             direct: d.into(),
             tunnel: t.into(),
         });
