@@ -4,7 +4,13 @@ mod cli;
 
 use clap::Parser;
 use cli::args::{Cli, Command};
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use tracing::field::Field;
+use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::format::{debug_fn, Writer};
 use tracing_subscriber::EnvFilter;
 
 fn init_logging(out: &cli::args::OutputArgs) {
@@ -24,11 +30,52 @@ fn init_logging(out: &cli::args::OutputArgs) {
             "{level},yamux=warn,rustls=warn,hyper=warn,reqwest=warn"
         ))
     });
+    // Log fields carry servers' texts (a refused login's reason, a proxy's address, a run id).
+    // tracing-subscriber escapes escape sequences in the message only, so every field value is
+    // escaped here: a hostile server can neither drive the terminal nor forge log lines.
+    let fields = debug_fn(
+        |w: &mut Writer<'_>, field: &Field, value: &dyn std::fmt::Debug| {
+            let raw = format!("{value:?}");
+            let text = escape_controls(&raw);
+            if field.name() == "message" {
+                write!(w, "{text}")
+            } else {
+                write!(w, "{field}={text}")
+            }
+        },
+    )
+    .delimited(" ");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .fmt_fields(fields)
+        // Colour codes only for a terminal: piped or redirected logs stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+/// `s` with control characters (ESC, BEL, CR, LF, C1, …) and Unicode bidirectional controls
+/// written as `\u{..}` escapes, for text that reaches the terminal from elsewhere.
+fn escape_controls(s: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
+            || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if !s.chars().any(unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn main() -> ExitCode {
@@ -68,7 +115,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The chain quotes servers' own texts (a refused proxy, a login error): escaped so
+            // a hostile server cannot send escape sequences to the terminal.
+            eprintln!("error: {}", escape_controls(&format!("{e:#}")));
             ExitCode::from(cli::exit_code(&e))
         }
     }

@@ -3,13 +3,28 @@
 //! Tokens, binding secrets, API keys and passwords travel through configs, errors and events.
 //! Holding them in [`Secret`] makes `{:?}` and `{}` print `<redacted>`, so no log line at any level
 //! can leak one by accident; code that needs the value calls [`Secret::expose`] explicitly.
+//!
+//! A `Secret` also overwrites its bytes with zeros when dropped (`zeroize`), so a freed secret
+//! does not linger in the heap. That covers the `Secret`'s own buffer only: copies made on the
+//! way in (an HTTP response body, JSON parsing) or out (a Login message, an HTTP header) are
+//! ordinary memory.
 
 use serde::{Deserialize, Deserializer};
 use std::fmt;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// A secret string: `Debug` and `Display` print `<redacted>`.
+/// A secret string: `Debug` and `Display` print `<redacted>`; its bytes are zeroed on drop.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // Zeroes the whole allocation (spare capacity included), then empties the string.
+        self.0.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for Secret {}
 
 impl Secret {
     /// Wraps a value.

@@ -461,7 +461,9 @@ async fn request_log_reports_each_http_exchange() {
     let mut events = client.events();
 
     // Two requests on one keep-alive connection, then one more on a new connection.
-    let mut s = tokio::net::TcpStream::connect(srv.vhost_http_addr()).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(srv.vhost_http_addr())
+        .await
+        .unwrap();
     for path in ["/one", "/two?secret=1"] {
         let req = format!("GET {path} HTTP/1.1\r\nHost: logged.tunnel.test\r\n\r\n");
         s.write_all(req.as_bytes()).await.unwrap();
@@ -490,7 +492,10 @@ async fn request_log_reports_each_http_exchange() {
     let paths: Vec<&str> = seen.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(paths, ["/one", "/two?secret=1", "/three"]);
     for r in &seen {
-        assert_eq!((r.method.as_str(), r.status, r.proxy.as_str()), ("GET", 200, "web"));
+        assert_eq!(
+            (r.method.as_str(), r.status, r.proxy.as_str()),
+            ("GET", 200, "web")
+        );
         assert!(r.response_bytes > 0);
     }
     client.shutdown().await.unwrap();

@@ -9,13 +9,12 @@
 //!   idle connections ([`load::hold_idle`]).
 //! - [`proc_stat`]: what a process costs, read from `/proc` (Linux only; `None` elsewhere).
 //! - [`summary`]: percentiles and medians.
-//! - [`netem`]: a private network namespace whose loopback delays the client↔server hop, for
-//!   `--rtt`.
+//! - [`delay`]: a delay-line TCP relay that adds round-trip time to a path, for `--rtt`.
 //!
 //! Nothing here times itself against a goal: results are data for a report, never assertions.
 
+pub mod delay;
 pub mod load;
-pub mod netem;
 pub mod proc_stat;
 pub mod service;
 pub mod summary;

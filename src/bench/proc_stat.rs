@@ -39,6 +39,12 @@ pub struct Memory {
     pub rss_bytes: u64,
     /// Peak resident set since start (`VmHWM`), bytes.
     pub peak_rss_bytes: u64,
+    /// Anonymous part of the resident set (`RssAnon`: heap, stacks), bytes; private to the
+    /// process. `None` on kernels before 4.5.
+    pub rss_anon_bytes: Option<u64>,
+    /// File-backed part (`RssFile`: the mapped binary and libraries), bytes; these pages are
+    /// shared with the page cache and every other process mapping the same files.
+    pub rss_file_bytes: Option<u64>,
 }
 
 /// CPU time of `pid`, or `None` where `/proc` is unavailable.
@@ -77,6 +83,8 @@ fn parse_status(text: &str) -> Option<Memory> {
     Some(Memory {
         rss_bytes: kib("VmRSS:")?,
         peak_rss_bytes: kib("VmHWM:")?,
+        rss_anon_bytes: kib("RssAnon:"),
+        rss_file_bytes: kib("RssFile:"),
     })
 }
 
@@ -95,10 +103,12 @@ mod tests {
 
     #[test]
     fn status_fields() {
-        let text = "Name:\texpose\nVmHWM:\t   12000 kB\nVmRSS:\t    8000 kB\n";
+        let text = "Name:\texpose\nVmHWM:\t   12000 kB\nVmRSS:\t    8000 kB\nRssAnon:\t 900 kB\n";
         let m = parse_status(text).unwrap();
         assert_eq!(m.rss_bytes, 8000 * 1024);
         assert_eq!(m.peak_rss_bytes, 12000 * 1024);
+        assert_eq!(m.rss_anon_bytes, Some(900 * 1024));
+        assert_eq!(m.rss_file_bytes, None);
         assert!(parse_status("Name:\tx\n").is_none());
     }
 

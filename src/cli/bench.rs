@@ -9,8 +9,8 @@
 use super::args::OutputArgs;
 use anyhow::{bail, Context as _};
 use clap::Args;
+use expose::bench::delay::DelayRelay;
 use expose::bench::load::{self, Budget, ConnectRate, Direction, Transfer};
-use expose::bench::netem::{self, DelayedNamespace};
 use expose::bench::proc_stat::{self, CpuTime};
 use expose::bench::summary::{Percentiles, Spread};
 use expose::bench::LocalService;
@@ -30,12 +30,6 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Let a freshly started client settle (pooled work connections, allocator) before reading
 /// its idle memory.
 const SETTLE: Duration = Duration::from_millis(500);
-/// Fixed ports inside an `--rtt` namespace (it is new and empty, so they are free): the frp
-/// port and the direct-baseline port of the service are delayed, the tunnel's service port is
-/// not.
-const NETNS_FRP_PORT: u16 = 17000;
-const NETNS_SERVICE_PORT: u16 = 17001;
-const NETNS_DIRECT_PORT: u16 = 17002;
 
 /// Options of `expose bench`.
 #[derive(Debug, Args)]
@@ -83,13 +77,10 @@ pub struct BenchArgs {
     /// connection (default 1000, 100 with --quick; 0 skips).
     #[arg(long, value_name = "N")]
     pub idle_conns: Option<usize>,
-    /// Emulate this round-trip time (ms) between the client and the in-process server, in a
-    /// private network namespace (needs root, `ip` and `tc`; skipped otherwise).
+    /// Add this round-trip time (ms) between the client and the in-process server, and on the
+    /// direct baseline, with an in-process delay-line relay.
     #[arg(long, value_name = "MS", value_parser = parse_positive)]
     pub rtt: Option<f64>,
-    /// Internal: this process already runs inside the `--rtt` namespace.
-    #[arg(long, hide = true)]
-    pub netns_inner: bool,
 }
 
 fn parse_server(s: &str) -> Result<(String, u16), String> {
@@ -127,14 +118,19 @@ impl Progress {
 
 /// Where the tunnel goes.
 enum Target {
-    InProcess(TestServer),
-    Server { host: String, port: u16 },
+    /// The in-process test server; the client dials the relay instead when `--rtt` is given.
+    InProcess(TestServer, Option<DelayRelay>),
+    Server {
+        host: String,
+        port: u16,
+    },
 }
 
 impl Target {
     fn server_arg(&self) -> String {
         match self {
-            Target::InProcess(s) => s.bind_addr().to_string(),
+            Target::InProcess(_, Some(relay)) => relay.addr().to_string(),
+            Target::InProcess(s, None) => s.bind_addr().to_string(),
             Target::Server { host, port } if host.contains(':') => format!("[{host}]:{port}"),
             Target::Server { host, port } => format!("{host}:{port}"),
         }
@@ -380,6 +376,10 @@ struct ClientCost {
     cpu_secs_per_gib: Option<f64>,
     /// RSS of a freshly started client after it settled.
     idle_rss_bytes: Option<u64>,
+    /// Of which anonymous (heap, stacks: private to the client).
+    idle_rss_anon_bytes: Option<u64>,
+    /// Of which file-backed (binary and libraries: shared page cache).
+    idle_rss_file_bytes: Option<u64>,
     /// VmHWM of the main client after every phase.
     peak_rss_bytes: Option<u64>,
     idle_conns: Option<IdleRow>,
@@ -424,21 +424,16 @@ pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
         applied: false,
         note: None,
     };
-    if let Some(ms) = args.rtt {
-        if args.netns_inner {
-            rtt.applied = true;
-        } else if args.server.is_some() {
+    let rtt_delay = match args.rtt {
+        Some(_) if args.server.is_some() => {
             let why = "skipped: --rtt applies to the in-process server only";
             progress.say(why);
             rtt.note = Some(why.into());
-        } else if let Some(reason) = netem::unsupported_reason() {
-            let why = format!("skipped: not supported here ({reason})");
-            progress.say(&format!("rtt emulation {why}"));
-            rtt.note = Some(why);
-        } else {
-            return run_in_namespace(ms, &progress).await;
+            None
         }
-    }
+        Some(ms) => Some(Duration::from_secs_f64(ms / 1e3)),
+        None => None,
+    };
 
     let token = match (&args.server, &args.token) {
         (Some(_), Some(t)) => t.clone(),
@@ -446,39 +441,41 @@ pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
         _ => format!("bench-{:016x}", rand::random::<u64>()),
     };
     let plan = Plan::from_args(&args, token);
-    let (service_binds, frp_bind) = if args.netns_inner {
-        let lo = |p| SocketAddr::from((Ipv4Addr::LOCALHOST, p));
-        (
-            vec![lo(NETNS_SERVICE_PORT), lo(NETNS_DIRECT_PORT)],
-            lo(NETNS_FRP_PORT),
-        )
-    } else {
-        let lo = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        (vec![lo, lo], lo)
-    };
-    let service = LocalService::start(&service_binds)
+    let lo = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let service = LocalService::start(&[lo])
         .await
         .context("cannot start the local bench service")?;
-    let tunnel_port = service.addrs()[0].port();
-    let direct = service.addrs()[1];
+    let tunnel_port = service.addr().port();
+    // With --rtt the direct baseline goes through a relay with the same delay.
+    let direct_relay = match rtt_delay {
+        Some(d) => Some(DelayRelay::start(service.addr(), d).await?),
+        None => None,
+    };
+    let direct = direct_relay.as_ref().map_or(service.addr(), |r| r.addr());
     let target = match &args.server {
         Some((host, port)) => Target::Server {
             host: host.clone(),
             port: *port,
         },
-        None => Target::InProcess(
-            TestServer::start(ServerConfig {
-                bind: frp_bind,
+        None => {
+            let server = TestServer::start(ServerConfig {
+                bind: lo,
                 token: plan.token.clone(),
                 tcp_mux: plan.mux,
                 tls: TlsMode::Optional,
                 ..Default::default()
             })
             .await
-            .context("cannot start the in-process test server")?,
-        ),
+            .context("cannot start the in-process test server")?;
+            let relay = match rtt_delay {
+                Some(d) => Some(DelayRelay::start(server.bind_addr(), d).await?),
+                None => None,
+            };
+            rtt.applied = relay.is_some();
+            Target::InProcess(server, relay)
+        }
     };
-    let in_process = matches!(target, Target::InProcess(_));
+    let in_process = matches!(target, Target::InProcess(..));
     let tag = format!("expose-bench-{}", std::process::id());
 
     // Time to first byte, each time with a fresh client process.
@@ -510,7 +507,8 @@ pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
     progress.say("idle memory");
     let fresh = spawn_client(&target, &plan, tunnel_port, &format!("{tag}-idle")).await?;
     tokio::time::sleep(SETTLE).await;
-    let idle_rss = fresh.memory().map(|m| m.rss_bytes);
+    let idle_mem = fresh.memory();
+    let idle_rss = idle_mem.map(|m| m.rss_bytes);
     let idle_conns = if plan.idle_conns > 0 {
         progress.say(&format!(
             "{} idle connections through the tunnel",
@@ -620,6 +618,7 @@ pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
     let peak = client.memory().map(|m| m.peak_rss_bytes);
     client.stop().await;
     drop(target);
+    drop(direct_relay);
     drop(service);
 
     let cpu_total: Option<f64> = throughput.iter().map(|r| r.client_cpu_secs).sum();
@@ -657,6 +656,8 @@ pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
         client: ClientCost {
             cpu_secs_per_gib: cpu_total.map(|c| per_gib(c, bytes_total)),
             idle_rss_bytes: idle_rss,
+            idle_rss_anon_bytes: idle_mem.and_then(|m| m.rss_anon_bytes),
+            idle_rss_file_bytes: idle_mem.and_then(|m| m.rss_file_bytes),
             peak_rss_bytes: peak,
             idle_conns,
         },
@@ -665,44 +666,6 @@ pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", table(&report));
-    }
-    Ok(())
-}
-
-/// Re-runs this command inside a fresh network namespace whose loopback delays the client's
-/// server connection and the direct baseline, then deletes the namespace.
-async fn run_in_namespace(ms: f64, progress: &Progress) -> anyhow::Result<()> {
-    let name = format!("expose-bench-{}", std::process::id());
-    let ns = DelayedNamespace::create(
-        &name,
-        Duration::from_secs_f64(ms / 1e3),
-        &[NETNS_FRP_PORT, NETNS_DIRECT_PORT],
-    )
-    .map_err(|e| anyhow::anyhow!("cannot set up the --rtt namespace: {e}"))?;
-    progress.say(&format!(
-        "emulating {ms} ms RTT in network namespace {name}"
-    ));
-    let exe = std::env::current_exe().context("cannot find this program")?;
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns.name()])
-        .arg(exe)
-        .args(std::env::args_os().skip(1))
-        .arg("--netns-inner")
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start the bench inside the namespace")?;
-    let status = tokio::select! {
-        s = child.wait() => s?,
-        _ = super::run::interrupted() => {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-            drop(ns);
-            bail!("interrupted");
-        }
-    };
-    drop(ns);
-    if !status.success() {
-        bail!("the bench inside the namespace failed ({status})");
     }
     Ok(())
 }
@@ -758,7 +721,9 @@ fn table(r: &Report) -> String {
     line(format!("note: {}", r.note));
     if let Some(ms) = r.rtt.requested_ms {
         line(match (&r.rtt.note, r.rtt.applied) {
-            (_, true) => format!("rtt: {ms} ms emulated on the client-server and direct paths"),
+            (_, true) => format!(
+                "rtt: {ms} ms added (delay-line relay) on the client-server and direct paths"
+            ),
             (Some(n), _) => format!("rtt: {ms} ms {n}"),
             (None, false) => format!("rtt: {ms} ms not applied"),
         });
@@ -827,8 +792,10 @@ fn table(r: &Report) -> String {
         opt(r.client.cpu_secs_per_gib, 2, " s")
     ));
     line(format!(
-        "  idle RSS               {}",
-        mem(r.client.idle_rss_bytes)
+        "  idle RSS               {} ({} anonymous, {} file-backed)",
+        mem(r.client.idle_rss_bytes),
+        mem(r.client.idle_rss_anon_bytes),
+        mem(r.client.idle_rss_file_bytes)
     ));
     line(format!(
         "  peak RSS               {}",

@@ -39,6 +39,10 @@ const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for CloseProxy messages on shutdown before we just close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// How long an ended control stream waits for the multiplexer's own reason (see
+/// `Control::control_closed`).
+const MUX_REASON_WAIT: Duration = Duration::from_millis(50);
+
 /// Before the first successful login Go frpc caps its backoff at 10 s.
 const FIRST_LOGIN_MAX_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -421,7 +425,7 @@ impl Control {
             tokio::select! {
                 msg = self.reader.read() => {
                     match msg? {
-                        None => return Err(Error::Protocol("server closed the control connection".into())),
+                        None => return Err(control_closed(&self.session).await),
                         Some(msg) => {
                             if let Message::Pong(p) = &msg {
                                 if !p.error.is_empty() {
@@ -566,6 +570,18 @@ impl Control {
             tracing::debug!(error = %e, "graceful close incomplete");
         }
     }
+}
+
+/// Why the control stream ended. With tcpMux a broken multiplexer (a yamux protocol error,
+/// GoAway) ends the control stream too, usually a moment before the driver has recorded why;
+/// that reason says more than the bare EOF, so it is awaited briefly.
+async fn control_closed(session: &Session) -> Error {
+    if matches!(session, Session::Mux(_)) {
+        if let Ok(reason) = tokio::time::timeout(MUX_REASON_WAIT, session.dead()).await {
+            return Error::Mux(reason);
+        }
+    }
+    Error::Protocol("server closed the control connection".into())
 }
 
 /// How often the session loop wakes without traffic: fine enough for short test heartbeats,

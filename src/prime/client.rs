@@ -216,7 +216,21 @@ impl PrimeClient {
         if !reply.status.is_success() {
             return Err(error_for_status(&reply));
         }
-        let tunnel: CreatedTunnel = parse_json(&reply)?;
+        let tunnel: CreatedTunnel = match parse_json(&reply) {
+            Ok(t) => t,
+            Err(e) => {
+                // The API says it created a tunnel but the answer is unusable. If its id can
+                // still be read, delete the registration rather than leave it until it expires.
+                if let Some(id) = created_tunnel_id(&reply.body) {
+                    tracing::warn!(
+                        tunnel_id = %id,
+                        "create response could not be parsed; deleting the registration"
+                    );
+                    let _ = self.delete_tunnel(&id).await;
+                }
+                return Err(e);
+            }
+        };
         if let Err(problem) = tunnel.validate() {
             if is_valid_tunnel_id(&tunnel.tunnel_id) {
                 tracing::warn!(
@@ -522,6 +536,13 @@ impl PrimeClient {
             timeout: e.is_timeout(),
         }
     }
+}
+
+/// The `tunnel_id` of a create answer that did not parse as a whole, if it is a valid id.
+fn created_tunnel_id(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let id = value.get("tunnel_id")?.as_str()?;
+    is_valid_tunnel_id(id).then(|| id.to_owned())
 }
 
 /// True when the URL's host is `localhost` or a loopback address (test servers, local proxies).

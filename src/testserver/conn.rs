@@ -24,8 +24,10 @@ const CUSTOM_TLS_BYTE: u8 = 0x17;
 /// First byte of a TLS handshake record.
 const TLS_HANDSHAKE_BYTE: u8 = 0x16;
 
-/// yamux stream limit; far above what tests open, so a burst never kills the session.
-const MAX_STREAMS: usize = 8192;
+/// yamux stream limit; above the client's own yamux limit (`MAX_MUX_STREAMS` plus headroom),
+/// so a burst of thousands of visitors never kills the session. 12288 × 256 KiB (the window
+/// yamux then requires) still fits a 32-bit `usize`.
+const MAX_STREAMS: usize = 12288;
 /// rust-yamux requires at least 256 KiB per stream of connection window.
 const STREAM_CREDIT: usize = 256 * 1024;
 
