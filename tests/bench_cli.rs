@@ -145,3 +145,42 @@ fn prime_reports_not_available_yet() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
 }
+
+#[test]
+fn rtt_adds_latency_to_both_paths() {
+    let out = Command::cargo_bin("expose")
+        .unwrap()
+        .args([
+            "bench",
+            "--quick",
+            "--json",
+            "--idle-conns",
+            "0",
+            "--streams",
+            "2",
+            "--rtt",
+            "2",
+        ])
+        .timeout(Duration::from_secs(240))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(r["rtt"]["applied"], true, "{}", r["rtt"]);
+    // Each round trip crosses the 2 ms delay line once on either path.
+    assert!(
+        num(&r, "latency.direct.p50_us") >= 2000.0,
+        "{}",
+        r["latency"]
+    );
+    assert!(
+        num(&r, "latency.tunnel.p50_us") >= 2000.0,
+        "{}",
+        r["latency"]
+    );
+}
