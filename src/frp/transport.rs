@@ -23,6 +23,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -34,19 +35,27 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsConnector;
 use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// frp's custom TLS marker byte (§1.1).
 const CUSTOM_TLS_FIRST_BYTE: u8 = 0x17;
 
 /// Most yamux streams we keep open at once. rust-yamux kills the *whole* session when asked for
 /// more than its `max_num_streams` (yamux notes, pitfall 4), so we count streams ourselves and
-/// refuse extra work connections before yamux sees them. Every pooled or active work
-/// connection is a stream; 4096 covers thousands of concurrent visitors.
-pub const MAX_MUX_STREAMS: usize = 4096;
+/// refuse extra work connections before yamux sees them.
+///
+/// Every open visitor connection is one stream, and frps adds up to `pool_count + 10` pooled
+/// ones plus the ReqWorkConns it over-requests during a burst (about two per visitor, pitfall
+/// 5). 8192 leaves room for the 5 000 concurrent visitors `tests/load.rs` drives through one
+/// tunnel. yamux requires `max_connection_receive_window >= max_num_streams * 256 KiB`; that
+/// product (about 2.1 GiB here) is a cap on what the session may buffer, not an allocation:
+/// each stream buffers at most its own window, which starts at 256 KiB and (with the window
+/// set to exactly that product, as below) stays there.
+pub const MAX_MUX_STREAMS: usize = 8192;
 
-/// Headroom between our own limit and yamux's, for streams that are closing but not yet gone.
-const MUX_STREAM_HEADROOM: usize = 256;
+/// Headroom between our own limit and yamux's, for streams that are closing but not yet gone
+/// (a dropped stream leaves yamux's table only when the driver next runs).
+const MUX_STREAM_HEADROOM: usize = 512;
 
 /// Receive window that busy streams may grow into beyond their 256 KiB, shared by the whole
 /// session. yamux auto-tunes a stream's window (doubling it while the sender uses it up within
@@ -291,6 +300,8 @@ pub(crate) struct MuxSession {
 pub(crate) struct MuxOpener {
     requests: mpsc::Sender<OpenReply>,
     permits: Arc<Semaphore>,
+    /// The session's `dead` token, handed to every stream (see [`MuxStream`]).
+    dead: CancellationToken,
 }
 
 impl MuxOpener {
@@ -310,6 +321,7 @@ impl MuxOpener {
             .map_err(|_| Error::Mux("session closed".into()))??;
         Ok(MuxStream {
             inner: stream.compat(),
+            ended: Box::pin(self.dead.clone().cancelled_owned()),
             _permit: permit,
         })
     }
@@ -318,9 +330,9 @@ impl MuxOpener {
 impl MuxSession {
     fn start(io: BoxStream) -> Self {
         let mut cfg = yamux::Config::default();
-        // The receive budget must cover 256 KiB for every stream or yamux's setter panics;
-        // streams start at 256 KiB (the spec's window) and auto-tune upwards within it, so a
-        // busy stream can grow past frp's 6 MiB.
+        // The receive budget must cover 256 KiB for every stream or yamux's setter panics.
+        // Auto-tuning only hands out budget beyond `streams * 256 KiB`, so with exactly that
+        // budget every stream keeps the spec's 256 KiB window (see `MAX_MUX_STREAMS`).
         cfg.set_max_connection_receive_window(Some(
             (MAX_MUX_STREAMS + MUX_STREAM_HEADROOM) * yamux::DEFAULT_CREDIT as usize
                 + MUX_WINDOW_GROWTH,
@@ -337,6 +349,7 @@ impl MuxSession {
             opener: MuxOpener {
                 requests,
                 permits: Arc::new(Semaphore::new(MAX_MUX_STREAMS)),
+                dead: dead.clone(),
             },
             dead,
             reason,
@@ -419,10 +432,33 @@ async fn drive(
     dead.cancel();
 }
 
-/// A yamux stream that holds one slot of the stream budget until dropped.
+/// A yamux stream that holds one slot of the stream budget until dropped, and that fails once
+/// its session's driver has stopped.
+///
+/// rust-yamux 0.14 wakes a stream's blocked reader when the connection dies of an error, but
+/// not when it is closed with `poll_close` or dropped half-way through closing (what the driver
+/// does when a session is given up while its peer is alive or frozen): such a reader would
+/// wait forever, and with it the splice and the local connection. `ended` turns that into an
+/// error as soon as the driver is gone.
 pub(crate) struct MuxStream {
     inner: Compat<yamux::Stream>,
+    ended: Pin<Box<WaitForCancellationFutureOwned>>,
     _permit: OwnedSemaphorePermit,
+}
+
+impl MuxStream {
+    /// `Pending` from the stream becomes an error once the session has ended.
+    fn or_ended<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Pending if self.ended.as_mut().poll(cx).is_ready() => {
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "multiplexed session closed",
+                )))
+            }
+            r => r,
+        }
+    }
 }
 
 impl AsyncRead for MuxStream {
@@ -431,7 +467,8 @@ impl AsyncRead for MuxStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.or_ended(cx, r)
     }
 }
 
@@ -441,15 +478,18 @@ impl AsyncWrite for MuxStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.or_ended(cx, r)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.or_ended(cx, r)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let r = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.or_ended(cx, r)
     }
 }
 
