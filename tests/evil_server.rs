@@ -28,6 +28,8 @@ use tokio::net::{TcpListener, TcpStream};
 const TOKEN: &str = "evil-token-9b1f";
 const RUN_ID: &str = "evilrun000000001";
 const REMOTE_PORT: u16 = 42424;
+/// ReqWorkConns in [`Evil::ReqWorkConnFlood`].
+const FLOOD: usize = 20_000;
 
 // ---------------------------------------------------------------------------------------------
 // Panics in runtime worker threads (where the engine's tasks run; a test's own assertions run
@@ -95,6 +97,9 @@ enum Evil {
     YamuxHugeFrame,
     /// yamux: the server opens 1 000 streams towards the client and writes into them.
     ServerOpensStreams,
+    /// 20 000 ReqWorkConn at once: the client opens work streams up to its own limit
+    /// (`MAX_MUX_STREAMS`) and refuses the rest, instead of letting yamux kill the session.
+    ReqWorkConnFlood,
 }
 
 impl Evil {
@@ -115,7 +120,7 @@ impl Evil {
     /// The session survives: the client refuses the streams and keeps going (as Go frpc's
     /// yamux session does with streams nobody accepts).
     fn tolerated(self) -> bool {
-        self == Evil::ServerOpensStreams
+        matches!(self, Evil::ServerOpensStreams | Evil::ReqWorkConnFlood)
     }
 
     /// The server hangs up itself after misbehaving, so "the client closed it" is not asked.
@@ -139,7 +144,10 @@ impl Evil {
             Evil::YamuxHugeFrame => "frame body is too large",
             Evil::GoAway | Evil::YamuxBeyondWindow => "multiplexer error",
             // The cipher cases end in whatever the garbage decodes to.
-            Evil::WrongIv | Evil::GarbageCiphertext | Evil::ServerOpensStreams => return None,
+            Evil::WrongIv
+            | Evil::GarbageCiphertext
+            | Evil::ServerOpensStreams
+            | Evil::ReqWorkConnFlood => return None,
         })
     }
 }
@@ -177,6 +185,8 @@ struct Wire {
     acked: bool,
     /// yamux: RST frames the client sent for streams we opened.
     resets: Arc<AtomicUsize>,
+    /// yamux: streams the client opened besides the control stream (work connections).
+    client_streams: Arc<AtomicUsize>,
 }
 
 impl Wire {
@@ -205,6 +215,11 @@ impl Wire {
                     self.sock.read_exact(&mut body).await?;
                     if flags & SYN != 0 && self.ctl.is_none() {
                         self.ctl = Some(id);
+                    } else if flags & SYN != 0 {
+                        // A work stream: accept it (ACK), then ignore what it says.
+                        self.client_streams.fetch_add(1, Ordering::SeqCst);
+                        let ack = yamux_header(0, YAMUX_WINDOW_UPDATE, ACK, id, 0);
+                        self.sock.write_all(&ack).await?;
                     }
                     if Some(id) != self.ctl {
                         if flags & RST != 0 {
@@ -222,6 +237,10 @@ impl Wire {
                 YAMUX_WINDOW_UPDATE => {
                     if flags & SYN != 0 && self.ctl.is_none() {
                         self.ctl = Some(id);
+                    } else if flags & SYN != 0 {
+                        self.client_streams.fetch_add(1, Ordering::SeqCst);
+                        let ack = yamux_header(0, YAMUX_WINDOW_UPDATE, ACK, id, 0);
+                        self.sock.write_all(&ack).await?;
                     }
                     if Some(id) != self.ctl && flags & RST != 0 {
                         self.resets.fetch_add(1, Ordering::SeqCst);
@@ -324,6 +343,7 @@ struct EvilServer {
     /// The client closed the first (evil) connection.
     first_closed_by_client: Arc<AtomicBool>,
     resets: Arc<AtomicUsize>,
+    client_streams: Arc<AtomicUsize>,
     /// Nothing is accepted before this fires, so the test can subscribe to the client's
     /// events before anything can happen.
     go: Arc<tokio::sync::Notify>,
@@ -338,13 +358,15 @@ impl EvilServer {
             logins: Arc::default(),
             first_closed_by_client: Arc::default(),
             resets: Arc::default(),
+            client_streams: Arc::default(),
             go: Arc::default(),
         };
-        let (connections, logins, closed, resets) = (
+        let (connections, logins, closed, resets, client_streams) = (
             s.connections.clone(),
             s.logins.clone(),
             s.first_closed_by_client.clone(),
             s.resets.clone(),
+            s.client_streams.clone(),
         );
         let go = s.go.clone();
         tokio::spawn(async move {
@@ -357,6 +379,7 @@ impl EvilServer {
                     ctl: None,
                     acked: false,
                     resets: resets.clone(),
+                    client_streams: client_streams.clone(),
                 };
                 let (logins, closed) = (logins.clone(), closed.clone());
                 tokio::spawn(async move {
@@ -522,6 +545,12 @@ async fn serve(wire: Wire, evil: Option<Evil>, logins: &AtomicUsize) -> io::Resu
                 frp.wire.raw(&burst).await?;
                 return good_loop(&mut frp, &proxy_name).await;
             }
+            Evil::ReqWorkConnFlood => {
+                frp.send(good_resp.clone().into()).await?;
+                let one = encode_to_vec(&expose::proto::msg::ReqWorkConn {}.into()).unwrap();
+                frp.send_bytes(one.repeat(FLOOD)).await?;
+                return good_loop(&mut frp, &proxy_name).await;
+            }
             _ => unreachable!(),
         }
         return drain(&mut frp).await;
@@ -581,7 +610,28 @@ async fn run_case(evil: Evil, mux: bool) {
     }
 
     eprintln!("{evil:?} (tcp_mux {mux}): {causes:?}");
-    if evil.tolerated() {
+    if evil == Evil::ReqWorkConnFlood {
+        assert!(causes.is_empty(), "{evil:?}: session dropped: {causes:?}");
+        assert_eq!(srv.connections.load(Ordering::SeqCst), 1);
+        // Streams are opened up to the client's own limit; the rest are refused before yamux
+        // (which would end the whole session past its `max_num_streams`).
+        // The control stream holds one of the slots.
+        let max = expose::frp::MAX_MUX_STREAMS - 1;
+        assert!(
+            eventually(Duration::from_secs(20), || srv
+                .client_streams
+                .load(Ordering::SeqCst)
+                >= max)
+            .await,
+            "{evil:?}: the client opened {} streams",
+            srv.client_streams.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let opened = srv.client_streams.load(Ordering::SeqCst);
+        assert_eq!(opened, max, "{evil:?}: streams beyond the limit");
+        let tasks = common::alive_tasks();
+        assert!(tasks <= max + 100, "{evil:?}: {tasks} tasks alive");
+    } else if evil.tolerated() {
         assert!(causes.is_empty(), "{evil:?}: session dropped: {causes:?}");
         assert_eq!(srv.connections.load(Ordering::SeqCst), 1);
         assert!(
@@ -668,4 +718,5 @@ cases! {
     yamux_frame_beyond_window: YamuxBeyondWindow, true;
     yamux_huge_frame: YamuxHugeFrame, true;
     server_opens_streams_towards_the_client: ServerOpensStreams, true;
+    req_work_conn_flood_is_bounded_by_the_stream_limit: ReqWorkConnFlood, true;
 }

@@ -498,10 +498,11 @@ async fn flood_server(total: u64, seed: u64, written: Arc<AtomicU64>) -> SocketA
     addr
 }
 
-/// A local service that accepts and then reads nothing until `go` is set, then reads and
-/// checks `total` pattern bytes, counting them.
+/// A local service that reads and checks `total` pattern bytes, counting them, but stops after
+/// the first `head` bytes until `go` is set.
 async fn lazy_sink_server(
     total: u64,
+    head: u64,
     seed: u64,
     go: Arc<tokio::sync::Notify>,
     verified: Arc<AtomicU64>,
@@ -512,12 +513,16 @@ async fn lazy_sink_server(
         let Ok((mut s, _)) = listener.accept().await else {
             return;
         };
-        go.notified().await;
         let mut p = Pattern::new(seed);
         let mut got = vec![0u8; 64 * 1024];
         let mut want = vec![0u8; 64 * 1024];
         let mut n_ok = 0u64;
+        let mut paused = false;
         while n_ok < total {
+            if !paused && n_ok >= head {
+                paused = true;
+                go.notified().await;
+            }
             let room = (64 * 1024 - (n_ok % (64 * 1024)) as usize).min((total - n_ok) as usize);
             let n = match s.read(&mut got[..room]).await {
                 Ok(0) | Err(_) => return,
@@ -663,14 +668,37 @@ async fn visitor_that_stops_reading_holds_memory_bounded_and_others_flow() {
 /// visitor-side test already moves a whole GiB after its stall).
 const SINK_TOTAL: u64 = 256 * MIB;
 
+/// The engine's shared yamux window growth budget (`MUX_WINDOW_GROWTH` in
+/// src/frp/transport.rs): what busy streams of one session may buffer beyond 256 KiB each.
+const WINDOW_GROWTH: u64 = 64 * MIB;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_service_that_stops_reading_holds_memory_bounded_and_others_flow() {
+    stalled_local_service(0, 64 * MIB, STUCK_RSS_BOUND).await;
+}
+
+/// The service first reads fast (so the stream's yamux window grows), then stops: what the
+/// client buffers is bounded by the session's window growth budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_service_that_stalls_after_a_fast_start_holds_memory_bounded() {
+    stalled_local_service(
+        128 * MIB,
+        WINDOW_GROWTH + 32 * MIB,
+        WINDOW_GROWTH + STUCK_RSS_BOUND,
+    )
+    .await;
+}
+
+/// A visitor writes [`SINK_TOTAL`] bytes to a local service that stops reading after `head`
+/// bytes: at most `in_flight` bytes leave the visitor meanwhile and RSS grows by at most
+/// `rss_bound`; other visitors keep flowing; once the service reads again, everything arrives.
+async fn stalled_local_service(head: u64, in_flight: u64, rss_bound: u64) {
     let _serial = SERIAL.lock().await;
     let srv = server(true).await;
     let echo = echo_server().await;
     let go = Arc::new(tokio::sync::Notify::new());
     let verified = Arc::new(AtomicU64::new(0));
-    let sink = lazy_sink_server(SINK_TOTAL, 78, go.clone(), verified.clone()).await;
+    let sink = lazy_sink_server(SINK_TOTAL, head, 78, go.clone(), verified.clone()).await;
     let client = Client::start(
         config(&srv, true)
             .proxy(ProxyConfig::tcp("sink", sink.port(), 0))
@@ -683,7 +711,7 @@ async fn local_service_that_stops_reading_holds_memory_bounded_and_others_flow()
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_before = rss_bytes();
 
-    // The visitor writes 256 MiB; the local service accepted but reads nothing yet.
+    // The visitor writes 256 MiB; the local service reads `head` of them, then nothing.
     let sent = Arc::new(AtomicU64::new(0));
     let sent2 = sent.clone();
     let visitor = TcpStream::connect(at(&srv, sink_port)).await.unwrap();
@@ -701,23 +729,25 @@ async fn local_service_that_stops_reading_holds_memory_bounded_and_others_flow()
         vw
     });
     let stalled = until_stalled(&sent, Duration::from_millis(700), WAIT).await;
+    let buffered = stalled - verified.load(Ordering::Relaxed);
     assert!(
-        stalled < 64 * MIB,
-        "{} MiB accepted from a visitor whose local service reads nothing",
-        stalled / MIB
+        buffered < in_flight,
+        "{} MiB in flight towards a local service that stopped reading",
+        buffered / MIB
     );
     others_keep_flowing(&srv, echo_port).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_stuck = rss_bytes();
     eprintln!(
-        "stuck local service: {} KiB in flight; RSS {:?} -> {:?} KiB",
-        sent.load(Ordering::Relaxed) / 1024,
+        "local service stuck after {} MiB: {} KiB in flight; RSS {:?} -> {:?} KiB",
+        head / MIB,
+        (sent.load(Ordering::Relaxed) - verified.load(Ordering::Relaxed)) / 1024,
         rss_before.map(|b| b / 1024),
         rss_stuck.map(|b| b / 1024)
     );
     if let (Some(before), Some(stuck)) = (rss_before, rss_stuck) {
         assert!(
-            stuck <= before + STUCK_RSS_BOUND,
+            stuck <= before + rss_bound,
             "RSS grew by {} KiB while the local service was not reading",
             stuck.saturating_sub(before) / 1024
         );

@@ -49,8 +49,8 @@ const CUSTOM_TLS_FIRST_BYTE: u8 = 0x17;
 /// 5). 8192 leaves room for the 5 000 concurrent visitors `tests/load.rs` drives through one
 /// tunnel. yamux requires `max_connection_receive_window >= max_num_streams * 256 KiB`; that
 /// product (about 2.1 GiB here) is a cap on what the session may buffer, not an allocation:
-/// each stream buffers at most its own window, which starts at 256 KiB and (with the window
-/// set to exactly that product, as below) stays there.
+/// each stream buffers at most its own window, 256 KiB unless it has grown into the shared
+/// `MUX_WINDOW_GROWTH` budget.
 pub const MAX_MUX_STREAMS: usize = 8192;
 
 /// Headroom between our own limit and yamux's, for streams that are closing but not yet gone
@@ -331,8 +331,8 @@ impl MuxSession {
     fn start(io: BoxStream) -> Self {
         let mut cfg = yamux::Config::default();
         // The receive budget must cover 256 KiB for every stream or yamux's setter panics.
-        // Auto-tuning only hands out budget beyond `streams * 256 KiB`, so with exactly that
-        // budget every stream keeps the spec's 256 KiB window (see `MAX_MUX_STREAMS`).
+        // Auto-tuning only hands out budget beyond `streams * 256 KiB`: that is
+        // `MUX_WINDOW_GROWTH`, shared by the busy streams of the session.
         cfg.set_max_connection_receive_window(Some(
             (MAX_MUX_STREAMS + MUX_STREAM_HEADROOM) * yamux::DEFAULT_CREDIT as usize
                 + MUX_WINDOW_GROWTH,
