@@ -9,9 +9,15 @@ use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
-/// Drops control characters (ESC, BEL, CR, …) from text we did not write ourselves.
+/// Drops control characters (ESC, BEL, CR, …) and Unicode bidi/format controls (which can
+/// reorder what a line appears to say) from text we did not write ourselves.
 pub fn clean(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).collect()
+    s.chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        })
+        .collect()
 }
 
 /// A request path for the log: the query string is cut, since it often carries tokens.
@@ -258,6 +264,7 @@ mod tests {
     #[test]
     fn cleaning_drops_escapes() {
         assert_eq!(clean("a\x1b]0;pwned\x07b\r\n"), "a]0;pwnedb");
+        assert_eq!(clean("evil\u{202E}moc.elpmaxe"), "evilmoc.elpmaxe");
     }
 
     #[test]
