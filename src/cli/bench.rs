@@ -719,6 +719,11 @@ fn table(r: &Report) -> String {
         r.os
     ));
     line(format!("note: {}", r.note));
+    line(
+        "      (client CPU: the client process alone; bench CPU: this process, i.e. visitors, \
+         service and, by default, the server)"
+            .into(),
+    );
     if let Some(ms) = r.rtt.requested_ms {
         line(match (&r.rtt.note, r.rtt.applied) {
             (_, true) => format!(
@@ -730,17 +735,18 @@ fn table(r: &Report) -> String {
     }
     line(String::new());
     line(format!(
-        "{:<22} {:>13} {:>13} {:>9} {:>12}",
-        "throughput", "direct", "tunnel", "ratio", "client CPU"
+        "{:<22} {:>13} {:>13} {:>9} {:>12} {:>12}",
+        "throughput", "direct", "tunnel", "ratio", "client CPU", "bench CPU"
     ));
     for t in &r.throughput {
         line(format!(
-            "{:<22} {:>13} {:>13} {:>8.0}% {:>12}",
+            "{:<22} {:>13} {:>13} {:>8.0}% {:>12} {:>12}",
             t.name,
             rate(t.direct.bytes_per_sec),
             rate(t.tunnel.bytes_per_sec),
             t.ratio * 100.0,
             opt(t.client_cpu_secs_per_gib, 2, " s/GiB"),
+            opt(t.bench_cpu_secs_per_gib, 2, " s/GiB"),
         ));
     }
     line(String::new());
