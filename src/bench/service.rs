@@ -51,6 +51,12 @@ impl LocalService {
     /// bench give the tunnel and the direct baseline different ports, e.g. to delay only one
     /// of them.
     pub async fn start(binds: &[SocketAddr]) -> io::Result<LocalService> {
+        if binds.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the bench service needs at least one address",
+            ));
+        }
         let stop = CancellationToken::new();
         let connections = Arc::new(AtomicU64::new(0));
         let mut addrs = Vec::with_capacity(binds.len());
@@ -71,7 +77,7 @@ impl LocalService {
         Self::start(&[SocketAddr::from(([127, 0, 0, 1], 0))]).await
     }
 
-    /// The first listening address (what the tunnel forwards to).
+    /// The first listening address (what the tunnel forwards to); `start` guarantees one.
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0]
     }
