@@ -14,9 +14,11 @@
 //! - [`crypto`]: the AES-128-CFB byte stream used on the control connection and on work
 //!   connections with `use_encryption`.
 //! - [`compress`]: the snappy framing format used by `use_compression`.
+//! - [`session`]: the client's control session as a state machine: login, proxy registration
+//!   and retries, heartbeats, reconnect backoff. Time is an input; nothing here sleeps.
 //!
-//! The reference for all of it is `shared/reference/frp-protocol.md`; the byte captures in
-//! `shared/vectors/` are the ground truth, and the tests in `proto/tests/` replay them.
+//! Behaviour follows frp v0.50–v0.70; the tests in `proto/tests/` replay byte captures of real
+//! Go frpc ↔ frps sessions, which win over any written description.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -26,6 +28,7 @@ pub mod crypto;
 pub mod frame;
 mod gojson;
 pub mod msg;
+pub mod session;
 
 pub use frame::{decode_frame, encode_frame, FrameError, MAX_BODY_LEN};
 pub use msg::{Message, MessageType};
