@@ -246,7 +246,7 @@ pub enum Event {
     /// frps asks for a work connection (one `ReqWorkConn`).
     WorkConnRequested,
     /// A control message the session does not handle itself.
-    Message(Message),
+    Message(Box<Message>),
     /// The connection is over: drop it. `Reconnecting` or `Stopped` follows.
     Lost {
         /// Why.
@@ -451,7 +451,7 @@ impl Session {
                 Message::ReqWorkConn(_) => self.events.push_back(Event::WorkConnRequested),
                 Message::NewProxyResp(resp) => self.on_new_proxy_resp(resp, now),
                 Message::Pong(pong) => self.on_pong(pong, now),
-                other => self.events.push_back(Event::Message(other)),
+                other => self.events.push_back(Event::Message(Box::new(other))),
             },
             // Nothing can arrive without a connection; a late message from a dropped one is moot.
             Phase::Waiting(_) | Phase::Dialing | Phase::Stopped => {}

@@ -640,7 +640,7 @@ fn work_requests_and_foreign_messages_reach_the_driver() {
         vec![
             Event::WorkConnRequested,
             Event::WorkConnRequested,
-            Event::Message(hole)
+            Event::Message(Box::new(hole))
         ]
     );
     // Answers for proxies we do not have change nothing.
