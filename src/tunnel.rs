@@ -159,12 +159,15 @@ impl TunnelBuilder {
             created,
             expires_at,
             api,
-            client: Some(client),
+            client,
+            deleted: false,
         })
     }
 }
 
-/// The engine settings Prime's tool gives frpc (prime-tunnel-api.md §2), with our own additions:
+/// The engine settings Prime's own tool gives frpc (TLS, tcpMux, a pool of 10, 60 s keepalive,
+/// user = tunnel id, `binding_secret` in the Login metas, one http proxy named and subdomained
+/// by the tunnel id), with our own additions:
 /// frp-level heartbeats (rust-yamux sends no keepalives) and fatal-rejection handling.
 pub fn frp_config(t: &CreatedTunnel, local_host: &str, local_port: u16) -> ClientConfig {
     let mut cfg = ClientConfig::new(
@@ -212,7 +215,9 @@ pub struct Tunnel {
     created: CreatedTunnel,
     expires_at: Option<SystemTime>,
     api: PrimeClient,
-    client: Option<Client>,
+    client: Client,
+    /// Set once `close` has sent its DELETE, so Drop does not send another.
+    deleted: bool,
 }
 
 impl std::fmt::Debug for Tunnel {
@@ -278,44 +283,34 @@ impl Tunnel {
 
     /// Engine events from now on.
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        match &self.client {
-            Some(c) => c.events(),
-            None => broadcast::channel(1).1,
-        }
+        self.client.events()
     }
 
     /// Live engine state.
-    pub fn state(&self) -> Option<watch::Receiver<frp::ClientState>> {
-        self.client.as_ref().map(Client::state)
+    pub fn state(&self) -> watch::Receiver<frp::ClientState> {
+        self.client.state()
     }
 
     /// Counters: connections, bytes, reconnects.
     pub fn stats(&self) -> Stats {
-        self.client.as_ref().map(Client::stats).unwrap_or_default()
+        self.client.stats()
     }
 
     /// Waits until the engine stops by itself: a fatal rejection (for example the server says the
     /// tunnel is no longer registered). Transient losses are retried inside and do not return.
     pub async fn wait(&mut self) -> Result<(), TunnelError> {
-        match self.client.as_mut() {
-            Some(c) => c.wait().await.map_err(TunnelError::Frp),
-            None => Ok(()),
-        }
+        self.client.wait().await.map_err(TunnelError::Frp)
     }
 
     /// CloseProxy to the tunnel server, then DELETE the tunnel. The DELETE is attempted even if
     /// the engine had already failed; its own failure is returned.
     pub async fn close(mut self) -> Result<(), TunnelError> {
-        if let Some(client) = self.client.take() {
-            if let Err(e) = client.shutdown().await {
-                tracing::debug!(error = %e, "engine had stopped with an error");
-            }
+        if let Err(e) = self.client.close().await {
+            tracing::debug!(error = %e, "engine had stopped with an error");
         }
-        let id = self.created.tunnel_id.clone();
-        let result = tokio::time::timeout(DELETE_TIMEOUT, self.api.delete_tunnel(&id)).await;
-        // Mark closed so Drop does not delete a second time.
-        self.expires_at = None;
-        self.created.tunnel_id.clear();
+        self.deleted = true;
+        let id = &self.created.tunnel_id;
+        let result = tokio::time::timeout(DELETE_TIMEOUT, self.api.delete_tunnel(id)).await;
         match result {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.into()),
@@ -330,8 +325,7 @@ impl Tunnel {
 impl Drop for Tunnel {
     fn drop(&mut self) {
         // The engine's own Drop sends CloseProxy in the background.
-        drop(self.client.take());
-        if self.created.tunnel_id.is_empty() {
+        if self.deleted {
             return;
         }
         match tokio::runtime::Handle::try_current() {

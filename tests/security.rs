@@ -610,8 +610,10 @@ async fn hostile_values_in_list_and_status_are_never_printed_raw() {
 enum Hostile {
     /// LoginResp with this error text.
     LoginError,
-    /// LoginResp with a run id full of escapes, then NewProxyResp with this remote address.
+    /// LoginResp with a version full of escapes, then NewProxyResp with this remote address.
     RunIdAndAddress,
+    /// LoginResp with a run id full of escapes: refused (never stored, never echoed).
+    RunId,
     /// NewProxyResp with this error text (not fatal: the CLI gives up and prints it).
     ProxyError,
 }
@@ -653,9 +655,14 @@ async fn hostile_frps(how: Hostile) -> std::net::SocketAddr {
                                     run_id: String::new(),
                                     error: format!("{NASTY} invalid binding secret"),
                                 },
+                                Hostile::RunId => LoginResp {
+                                    version: "0.66.0".into(),
+                                    run_id: format!("run{NASTY}"),
+                                    error: String::new(),
+                                },
                                 _ => LoginResp {
                                     version: format!("0.66.0{NASTY}"),
-                                    run_id: format!("run{NASTY}"),
+                                    run_id: "0123456789abcdef".into(),
                                     error: String::new(),
                                 },
                             };
@@ -663,7 +670,7 @@ async fn hostile_frps(how: Hostile) -> std::net::SocketAddr {
                             if sock.write_all(&bytes).await.is_err() {
                                 return;
                             }
-                            if matches!(how, Hostile::LoginError) {
+                            if matches!(how, Hostile::LoginError | Hostile::RunId) {
                                 return;
                             }
                             dec = Some(Decryptor::new(&key));
@@ -711,6 +718,7 @@ async fn hostile_tunnel_server_texts_never_reach_the_terminal_raw() {
         Hostile::LoginError,
         Hostile::ProxyError,
         Hostile::RunIdAndAddress,
+        Hostile::RunId,
     ] {
         let env = Env::new().await;
         let frps = hostile_frps(how).await;
@@ -749,6 +757,10 @@ async fn hostile_tunnel_server_texts_never_reach_the_terminal_raw() {
             Hostile::RunIdAndAddress => {
                 assert_eq!(status.code(), Some(0), "{how:?}: {err}");
                 assert!(out.contains("4242") || err.contains("4242"), "{out}{err}");
+            }
+            Hostile::RunId => {
+                assert_eq!(status.code(), Some(1), "{how:?}: {err}");
+                assert!(err.contains("unusable run_id"), "{err}");
             }
         }
         assert_no_terminal_control(&format!("{how:?} stdout"), &out);

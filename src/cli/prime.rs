@@ -117,7 +117,7 @@ async fn follow_tunnel(
     reporter: &mut Reporter,
     expires: Option<SystemTime>,
 ) -> Ended {
-    let (events, state) = (tunnel.events(), tunnel.state());
+    let (events, state) = (tunnel.events(), Some(tunnel.state()));
     run::follow_parts(events, state, || tunnel.stats(), reporter, expires).await
 }
 

@@ -5,6 +5,8 @@ use frp_proto::FrameError;
 use std::io;
 use std::sync::Arc;
 
+pub use frp_proto::session::is_fatal_rejection;
+
 /// Why a session, a login or a proxy failed.
 ///
 /// `Clone` (I/O errors are shared through `Arc`) so one failure can be reported to every waiter.
@@ -75,20 +77,6 @@ impl From<CompressError> for Error {
     }
 }
 
-/// Server texts that mean retrying cannot help: a wrong token, or a hosted service's plugin
-/// saying the tunnel's credentials or registration are no good (Prime's tool treats the same
-/// strings as terminal).
-const FATAL_REJECTIONS: &[&str] = &[
-    "token in login doesn't match",
-    "invalid authentication token",
-    "invalid binding secret",
-    "tunnel not registered",
-    "tunnel is inactive",
-    "authorization failed",
-    "authentication failed",
-    "unauthorized",
-];
-
 impl Error {
     /// True when retrying cannot fix this: the server rejected our credentials or the tunnel is
     /// gone. Network failures and everything else heal with time and are retried.
@@ -101,12 +89,6 @@ impl Error {
             _ => false,
         }
     }
-}
-
-/// Whether a server rejection text is one retrying cannot fix.
-pub fn is_fatal_rejection(reason: &str) -> bool {
-    let lower = reason.to_ascii_lowercase();
-    FATAL_REJECTIONS.iter().any(|s| lower.contains(s))
 }
 
 #[cfg(test)]

@@ -30,7 +30,9 @@ mod config;
 mod control;
 mod error;
 mod events;
+mod state;
 mod transport;
+mod wire;
 mod work;
 
 pub use config::{
@@ -39,59 +41,28 @@ pub use config::{
 };
 pub use error::{is_fatal_rejection, Error};
 pub use events::{Event, HttpRequest, ProxyReady, Stats};
+pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
 pub use work::bad_gateway_page;
 
 use control::Shared;
 use events::Counters;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Events buffered for slow subscribers before they start missing some.
 const EVENT_CAPACITY: usize = 256;
-
-/// Where the client is in its life.
-#[derive(Debug, Clone)]
-pub enum Phase {
-    /// Dialling and logging in.
-    Connecting,
-    /// Logged in; proxies registered or being registered.
-    Online,
-    /// Lost the session; waiting before the next attempt.
-    Reconnecting,
-    /// Stopped for good: `None` after a requested shutdown, else the fatal error.
-    Stopped(Option<Error>),
-}
-
-/// The state of one proxy in the current session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProxyStatus {
-    /// Registration sent, or waiting for a session.
-    Pending,
-    /// Registered and reachable.
-    Ready(ProxyReady),
-    /// Refused by the server with this text (retried every 30 s unless fatal).
-    Failed(String),
-}
-
-/// A snapshot of the whole client, published through [`Client::state`].
-#[derive(Debug, Clone)]
-pub struct ClientState {
-    /// Life-cycle phase.
-    pub phase: Phase,
-    /// Run id of the current or last session.
-    pub run_id: Option<String>,
-    /// Every configured proxy by name (without the user prefix).
-    pub proxies: BTreeMap<String, ProxyStatus>,
-}
 
 /// A running frp client. Dropping it asks the session to shut down gracefully (CloseProxy for
 /// each proxy, then close) in the background; call [`Client::shutdown`] to wait for that.
 pub struct Client {
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
+    /// The root of the cancellation tree: the control task watches it, each connection's work
+    /// tasks hang off a child of it.
+    stop: CancellationToken,
     task: Option<JoinHandle<Result<(), Error>>>,
 }
 
@@ -119,11 +90,11 @@ impl Client {
             events,
             state,
         });
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(control::run(shared.clone(), shutdown_rx));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(control::run(shared.clone(), stop.clone()));
         Ok(Client {
             shared,
-            shutdown,
+            stop,
             task: Some(task),
         })
     }
@@ -172,7 +143,7 @@ impl Client {
                     });
                 }
                 if matches!(state.phase, Phase::Online) {
-                    if let Some(all) = control::all_ready(&state) {
+                    if let Some(all) = state.all_ready() {
                         return Ok(all);
                     }
                 }
@@ -186,7 +157,13 @@ impl Client {
     /// Graceful shutdown: CloseProxy for every proxy, close the session, and wait for the
     /// background task. Returns the fatal error if the client had already stopped on one.
     pub async fn shutdown(mut self) -> Result<(), Error> {
-        let _ = self.shutdown.send(true);
+        self.close().await
+    }
+
+    /// [`Client::shutdown`] for owners that keep the handle (it stays usable for `state` and
+    /// `stats`); later calls return at once.
+    pub async fn close(&mut self) -> Result<(), Error> {
+        self.stop.cancel();
         self.join().await
     }
 
@@ -199,7 +176,9 @@ impl Client {
         match self.task.take() {
             Some(task) => match task.await {
                 Ok(r) => r,
-                Err(e) => Err(Error::Protocol(format!("client task failed: {e}"))),
+                // A panic in the engine is a bug: let it surface as one.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => Err(Error::Stopped),
             },
             None => match &self.shared.state.borrow().phase {
                 Phase::Stopped(Some(e)) => Err(e.clone()),
@@ -211,7 +190,7 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
+        self.stop.cancel();
     }
 }
 
@@ -262,7 +241,7 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
                 )));
             }
         }
-        let msg = control::new_proxy_message(&cfg.wire_name(&p.name), p);
+        let msg = wire::new_proxy_message(&cfg.wire_name(&p.name), p);
         frp_proto::frame::encode_to_vec(&msg.into())
             .map_err(|e| Error::Config(format!("proxy {}: registration too large: {e}", p.name)))?;
     }

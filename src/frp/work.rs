@@ -95,7 +95,7 @@ async fn serve_inner(
         ..Default::default()
     };
     if ctx.auth_new_work_conns {
-        let ts = super::control::unix_now();
+        let ts = super::wire::unix_now();
         hello.timestamp = ts;
         hello.privilege_key = frp_proto::auth::privilege_key(ctx.token.expose(), ts);
     }

@@ -1,0 +1,146 @@
+//! What the configuration looks like on the wire: the Login template, the NewProxy of each
+//! proxy, and the session settings handed to `frp_proto`'s state machine.
+
+use super::config::{ClientConfig, HttpOptions, ProxyConfig, ProxyKind};
+use frp_proto::msg::{Login, NewProxy, StringMap};
+use frp_proto::session::SessionConfig;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch, as frp's timestamps.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Go's `runtime.GOOS` for this build, which frps shows in its dashboard.
+fn go_os() -> &'static str {
+    match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    }
+}
+
+/// Go's `runtime.GOARCH` for this build.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64",
+        other => other,
+    }
+}
+
+/// The session settings for a configuration: the Login fields, heartbeat and reconnect timing.
+pub(crate) fn session_config(cfg: &ClientConfig) -> SessionConfig {
+    let metas: StringMap = cfg
+        .metas
+        .iter()
+        .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+        .collect();
+    let login = Login {
+        version: cfg.version.clone(),
+        hostname: cfg.hostname.clone().unwrap_or_default(),
+        os: go_os().to_owned(),
+        arch: go_arch().to_owned(),
+        user: cfg.user.clone(),
+        client_id: cfg.client_id.clone(),
+        metas,
+        pool_count: i64::from(cfg.pool_count),
+        ..Default::default()
+    };
+    let mut s = SessionConfig::new(login, cfg.token.expose());
+    s.auth_heartbeats = cfg.auth_heartbeats;
+    s.heartbeat_interval = cfg.heartbeat_interval;
+    s.heartbeat_timeout = cfg.heartbeat_timeout;
+    s.login_timeout = cfg.login_timeout;
+    s.reconnect = frp_proto::session::ReconnectPolicy::new(
+        cfg.reconnect.base,
+        cfg.reconnect.max,
+        cfg.reconnect.quick_restart,
+    );
+    s.login_fail_exit = cfg.login_fail_exit;
+    s.jitter_seed = rand::random();
+    s
+}
+
+/// The NewProxy message for a proxy, as Go frpc builds it.
+pub(crate) fn new_proxy_message(wire_name: &str, p: &ProxyConfig) -> NewProxy {
+    let mut m = NewProxy {
+        proxy_name: wire_name.to_owned(),
+        use_encryption: p.use_encryption,
+        use_compression: p.use_compression,
+        metas: p
+            .metas
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+            .collect(),
+        ..Default::default()
+    };
+    match &p.kind {
+        ProxyKind::Tcp { remote_port } => {
+            m.proxy_type = "tcp".into();
+            m.remote_port = i64::from(*remote_port);
+        }
+        ProxyKind::Http(HttpOptions {
+            subdomain,
+            custom_domains,
+            locations,
+            host_header_rewrite,
+            http_user,
+            http_password,
+            request_headers,
+        }) => {
+            m.proxy_type = "http".into();
+            m.subdomain = subdomain.clone().unwrap_or_default();
+            m.custom_domains = custom_domains.clone();
+            m.locations = locations.clone();
+            m.host_header_rewrite = host_header_rewrite.clone().unwrap_or_default();
+            m.http_user = http_user.clone().unwrap_or_default();
+            m.http_pwd = http_password
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .unwrap_or_default();
+            m.headers = request_headers.clone();
+        }
+        ProxyKind::Https {
+            subdomain,
+            custom_domains,
+        } => {
+            m.proxy_type = "https".into();
+            m.subdomain = subdomain.clone().unwrap_or_default();
+            m.custom_domains = custom_domains.clone();
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_proxy_matches_go_frpc_for_the_vector_http_proxy() {
+        let p = ProxyConfig::http("t-0-0123456789abcdef", 80, "t-0-0123456789abcdef");
+        let msg = new_proxy_message("t-0-0123456789abcdef.t-0-0123456789abcdef", &p);
+        let bytes = frp_proto::frame::encode_to_vec(&msg.into()).unwrap();
+        assert_eq!(
+            &bytes[9..],
+            br#"{"proxy_name":"t-0-0123456789abcdef.t-0-0123456789abcdef","proxy_type":"http","subdomain":"t-0-0123456789abcdef"}"#
+        );
+    }
+
+    #[test]
+    fn login_template_carries_the_config_and_no_secret_in_debug() {
+        let mut cfg = ClientConfig::new("h", 7000, "tok-secret");
+        cfg.user = "u".into();
+        cfg.pool_count = 5;
+        let s = session_config(&cfg);
+        assert_eq!(s.login.user, "u");
+        assert_eq!(s.login.pool_count, 5);
+        assert_eq!(s.login.version, cfg.version);
+        assert!(!format!("{s:?}").contains("tok-secret"));
+    }
+}
