@@ -14,6 +14,9 @@
 //! - [`crypto`]: the AES-128-CFB byte stream used on the control connection and on work
 //!   connections with `use_encryption`.
 //! - [`compress`]: the snappy framing format used by `use_compression`.
+//! - [`pipeline`]: a work connection's payload path, compression and encryption stacked in
+//!   the order frp uses, as a bounded buffer per direction ([`pipeline::Sealer`],
+//!   [`pipeline::Opener`]).
 //!
 //! The reference for all of it is `shared/reference/frp-protocol.md`; the byte captures in
 //! `shared/vectors/` are the ground truth, and the tests in `proto/tests/` replay them.
@@ -26,6 +29,7 @@ pub mod crypto;
 pub mod frame;
 mod gojson;
 pub mod msg;
+pub mod pipeline;
 
 pub use frame::{decode_frame, encode_frame, FrameError, MAX_BODY_LEN};
 pub use msg::{Message, MessageType};
