@@ -18,8 +18,8 @@
 //!   the order frp uses, as a bounded buffer per direction ([`pipeline::Sealer`],
 //!   [`pipeline::Opener`]).
 //!
-//! The reference for all of it is `shared/reference/frp-protocol.md`; the byte captures in
-//! `shared/vectors/` are the ground truth, and the tests in `proto/tests/` replay them.
+//! Byte captures of real Go frpc/frps sessions are the ground truth: the tests in
+//! `proto/tests/` replay them through this crate.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
