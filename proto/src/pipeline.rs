@@ -178,6 +178,11 @@ impl Pipe for Sealer {
 }
 
 /// The inbound direction: strip the IV, decrypt, decompress.
+///
+/// Corrupt input is an error from [`Pipe::fill`] or [`Pipe::consume`]; data from the chunks
+/// before it, which passed their checksums, is handed out first, and nothing of the bad chunk
+/// ever is. Encryption alone has no integrity check: a wrong IV or flipped ciphertext without
+/// compression decrypts to wrong bytes, as in frp.
 pub struct Opener {
     /// What the source reads into, decrypted in place as it arrives. Without compression
     /// `buf[pos..end]` is ready; with it, `buf[pos..end]` is compressed input not decoded yet.
@@ -190,6 +195,9 @@ pub struct Opener {
     win_end: usize,
     /// With compression: the pending input holds no whole chunk, so more must be read.
     starved: bool,
+    /// With compression: an error found behind data still in the window. The data passed its
+    /// checks and is handed out first; the error comes when it has been taken.
+    failed: Option<CompressError>,
     dec: Option<Decryptor>,
     decomp: Option<Decompressor>,
 }
@@ -211,6 +219,7 @@ impl Opener {
             win_pos: 0,
             win_end: 0,
             starved: true,
+            failed: None,
             dec: key.map(Decryptor::new),
             decomp: compression.then(Decompressor::new),
         }
@@ -219,6 +228,9 @@ impl Opener {
     /// Decodes pending input into the window until the input runs short or the next block
     /// does not fit.
     fn decode(&mut self) -> Result<(), CompressError> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         let Some(decomp) = self.decomp.as_mut() else {
             return Ok(());
         };
@@ -232,7 +244,17 @@ impl Opener {
             let step = decomp.decompress_step(
                 &self.buf[self.pos..self.end],
                 &mut self.window[self.win_end..],
-            )?;
+            );
+            let step = match step {
+                Ok(step) => step,
+                // Verified data is still waiting: hand it out, fail afterwards.
+                Err(e) if self.win_end > self.win_pos => {
+                    self.failed = Some(e);
+                    self.starved = false;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             match step {
                 Step::Progress { consumed, produced } => {
                     self.pos += consumed;
