@@ -8,7 +8,17 @@ use super::error::Error;
 use bytes::BytesMut;
 use frp_proto::crypto::{Decryptor, Encryptor, Key};
 use frp_proto::{decode_frame, encode_frame, Message};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Seconds since the Unix epoch, as frp's message timestamps (and the privilege keys made
+/// from them) count time.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
 
 /// Read granularity; control messages are small (≤ 10 KiB), and a work connection's first
 /// payload bytes that arrive with StartWorkConn are handed on, not parsed.

@@ -5,7 +5,7 @@
 //! `StartWorkConn`, dial the local service and splice bytes both ways (see `splice`) until
 //! either side ends.
 
-use super::codec::{MsgReader, MsgWriter};
+use super::codec::{unix_now, MsgReader, MsgWriter};
 use super::config::{ClientConfig, ProxyConfig};
 use super::error::Error;
 use super::events::{Counters, Event, RepeatLimiter, Verdict, REPEAT_WINDOW};
@@ -130,7 +130,7 @@ async fn serve_inner(
         ..Default::default()
     };
     if ctx.auth_new_work_conns {
-        let ts = super::control::unix_now();
+        let ts = unix_now();
         hello.timestamp = ts;
         hello.privilege_key = frp_proto::auth::privilege_key(ctx.token.expose(), ts);
     }
