@@ -26,7 +26,7 @@ pub enum TlsMode {
     Off,
 }
 
-/// How to run a [`TestServer`]. `Default` gives frps's defaults on a loopback ephemeral port.
+/// How to run a [`TestServer`](super::TestServer). `Default` gives frps's defaults on a loopback ephemeral port.
 #[derive(Clone)]
 pub struct ServerConfig {
     /// Bind address of the frp port. Port 0 picks a free port; a fixed port lets a test
