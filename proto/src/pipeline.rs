@@ -134,6 +134,7 @@ impl Pipe for Sealer {
 
     fn fill(&mut self, n: usize) -> Result<(), CompressError> {
         let head = self.head();
+        let n = n.min(self.buf.len() - head);
         let Some(comp) = self.comp.as_mut() else {
             if let Some(enc) = self.enc.as_mut() {
                 if let Some(iv) = enc.take_iv() {
