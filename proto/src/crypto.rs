@@ -12,6 +12,7 @@
 //! its read and write buffers without copies or allocation.
 
 use aes::Aes128;
+use bytes::BytesMut;
 use cfb_mode::cipher::KeyIvInit;
 use cfb_mode::{BufDecryptor, BufEncryptor};
 use std::fmt;
@@ -71,9 +72,39 @@ impl Encryptor {
         self.pending_iv.take()
     }
 
+    /// True until the IV was handed out by [`Encryptor::take_iv`] or
+    /// [`Encryptor::seal_appended`].
+    pub fn iv_pending(&self) -> bool {
+        self.pending_iv.is_some()
+    }
+
     /// Encrypts `data` in place, continuing the stream.
     pub fn encrypt(&mut self, data: &mut [u8]) {
         self.cipher.encrypt(data);
+    }
+
+    /// Lets `write` append plaintext to `out`, then encrypts what it appended in place, with
+    /// the IV in front of it if the IV was not sent yet. If `write` appends nothing (say, it
+    /// failed), `out` is left as it was and the IV stays pending, so a failed first message
+    /// cannot lose the IV.
+    pub fn seal_appended<R>(
+        &mut self,
+        out: &mut BytesMut,
+        write: impl FnOnce(&mut BytesMut) -> R,
+    ) -> R {
+        let start = out.len();
+        if let Some(iv) = &self.pending_iv {
+            out.extend_from_slice(iv);
+        }
+        let body = out.len();
+        let result = write(out);
+        if out.len() > body {
+            self.pending_iv = None;
+            self.cipher.encrypt(&mut out[body..]);
+        } else {
+            out.truncate(start);
+        }
+        result
     }
 }
 
@@ -133,6 +164,19 @@ impl Decryptor {
         }
         data
     }
+
+    /// Like [`Decryptor::decrypt`], but moves the plaintext to the front of `data` and returns
+    /// its length, so a caller's buffer holds plaintext only. Bytes move only while the IV is
+    /// being read, at the very start of the stream.
+    pub fn open(&mut self, data: &mut [u8]) -> usize {
+        let len = data.len();
+        let plain = self.decrypt(data).len();
+        let iv_taken = len - plain;
+        if iv_taken > 0 {
+            data.copy_within(iv_taken.., 0);
+        }
+        plain
+    }
 }
 
 impl fmt::Debug for Decryptor {
@@ -185,5 +229,36 @@ mod tests {
             out.extend_from_slice(dec.decrypt(chunk));
         }
         assert_eq!(out, plain);
+    }
+
+    #[test]
+    fn seal_appended_and_open_match_encrypt_and_decrypt() {
+        let key = Key::derive("t");
+        let mut enc = Encryptor::new(&key, [9; 16]);
+        let mut wire = BytesMut::from(&b"clear"[..]);
+        // Nothing appended: the IV stays pending and `out` is untouched.
+        enc.seal_appended(&mut wire, |_| ());
+        assert_eq!(&wire[..], b"clear");
+        assert!(enc.iv_pending());
+        enc.seal_appended(&mut wire, |o| o.extend_from_slice(b"hello "));
+        enc.seal_appended(&mut wire, |o| o.extend_from_slice(b"world"));
+        assert!(!enc.iv_pending());
+        let mut reference = Encryptor::new(&key, [9; 16]);
+        let mut plain = b"hello world".to_vec();
+        reference.encrypt(&mut plain);
+        assert_eq!(&wire[..5], b"clear");
+        assert_eq!(&wire[5..21], &[9; 16]);
+        assert_eq!(&wire[21..], &plain[..]);
+
+        for cut in [1, 7, 16, 17, 27] {
+            let mut dec = Decryptor::new(&key);
+            let mut stream = wire[5..].to_vec();
+            let (a, b) = stream.split_at_mut(cut);
+            let n = dec.open(a);
+            let mut got = a[..n].to_vec();
+            let m = dec.open(b);
+            got.extend_from_slice(&b[..m]);
+            assert_eq!(got, b"hello world", "cut {cut}");
+        }
     }
 }

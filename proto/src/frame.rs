@@ -108,6 +108,15 @@ pub fn decode_frame(src: &mut BytesMut) -> Result<Option<Message>, FrameError> {
     Ok(Some(msg))
 }
 
+/// Whole length (header and body) of the frame whose header starts `src`, checked against
+/// frp's limits; `Ok(None)` while fewer than [`HEADER_LEN`] bytes are there.
+///
+/// Lets a reader that must not read past a frame (the opening frame of a connection, followed
+/// by ciphertext) read exactly the header, then exactly the body.
+pub fn frame_len(src: &[u8]) -> Result<Option<usize>, FrameError> {
+    Ok(check_header(src)?.map(|(_, len)| HEADER_LEN + len))
+}
+
 /// Length of the first frame in `src` if it is complete, without parsing its body.
 ///
 /// Useful when a frame must be passed on verbatim.
@@ -127,6 +136,15 @@ mod tests {
     fn req_work_conn_is_the_documented_eleven_bytes() {
         let bytes = encode_to_vec(&ReqWorkConn {}.into()).unwrap();
         assert_eq!(bytes, b"r\0\0\0\0\0\0\0\x02{}");
+    }
+
+    #[test]
+    fn frame_len_reads_the_header_only() {
+        let full = encode_to_vec(&Pong::default().into()).unwrap();
+        assert_eq!(frame_len(&full[..HEADER_LEN - 1]).unwrap(), None);
+        assert_eq!(frame_len(&full[..HEADER_LEN]).unwrap(), Some(full.len()));
+        assert!(frame_len(b"4\xff\xff\xff\xff\xff\xff\xff\xff").is_err());
+        assert!(frame_len(b"Z").is_err());
     }
 
     #[test]

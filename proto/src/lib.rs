@@ -14,6 +14,9 @@
 //! - [`crypto`]: the AES-128-CFB byte stream used on the control connection and on work
 //!   connections with `use_encryption`.
 //! - [`compress`]: the snappy framing format used by `use_compression`.
+//! - [`pipeline`]: a work connection's payload path, compression and encryption stacked in
+//!   the order frp uses, as a bounded buffer per direction ([`pipeline::Sealer`],
+//!   [`pipeline::Opener`]).
 //! - [`session`]: the client's control session as a state machine: login, proxy registration
 //!   and retries, heartbeats, reconnect backoff. Time is an input; nothing here sleeps.
 //!
@@ -28,6 +31,7 @@ pub mod crypto;
 pub mod frame;
 mod gojson;
 pub mod msg;
+pub mod pipeline;
 pub mod session;
 
 pub use frame::{decode_frame, encode_frame, FrameError, MAX_BODY_LEN};

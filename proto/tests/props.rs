@@ -7,10 +7,13 @@
 //! tests cover the exact bytes, these cover the space around them.
 
 use bytes::BytesMut;
-use frp_proto::compress::{Compressor, Decompressor, MAX_BLOCK_LEN, STREAM_IDENTIFIER};
+use frp_proto::compress::{
+    CompressError, Compressor, Decompressor, MAX_BLOCK_LEN, STREAM_IDENTIFIER,
+};
 use frp_proto::crypto::{Decryptor, Encryptor, Key, BLOCK_LEN};
 use frp_proto::frame::{complete_frame_len, encode_to_vec, FrameError, HEADER_LEN, MAX_BODY_LEN};
 use frp_proto::msg::*;
+use frp_proto::pipeline::{Opener, Pipe, Sealer, MAX_BUFFERED};
 use frp_proto::{decode_frame, Message};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -831,5 +834,97 @@ proptest! {
         let (out, error) = decompress_pieces(&cut(&wire, &reads));
         prop_assert_eq!(error, None);
         prop_assert_eq!(out, writes.concat());
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Payload pipeline
+// ------------------------------------------------------------------------------------------
+
+/// Feeds `pieces` to `pipe` as reads, taking at most `write` bytes per write, checking the
+/// bound and the no-stall contract throughout; stops at the first error.
+fn through_pipe(
+    pipe: &mut impl Pipe,
+    pieces: &[&[u8]],
+    write: usize,
+) -> Result<Vec<u8>, CompressError> {
+    let mut out = Vec::new();
+    for piece in pieces {
+        let mut piece = *piece;
+        loop {
+            assert!(pipe.buffered() <= MAX_BUFFERED);
+            let ready = pipe.ready();
+            if !ready.is_empty() {
+                let n = ready.len().min(write.max(1));
+                out.extend_from_slice(&ready[..n]);
+                pipe.consume(n)?;
+                continue;
+            }
+            if piece.is_empty() {
+                break;
+            }
+            let n = pipe.push(piece)?;
+            assert!(n > 0, "nothing ready and no room");
+            piece = &piece[n..];
+        }
+    }
+    Ok(out)
+}
+
+proptest! {
+    #![proptest_config(config(24))]
+
+    #[test]
+    fn pipeline_round_trips_on_any_chunking(
+        writes in vec(payload(), 0..3),
+        encryption in any::<bool>(),
+        compression in any::<bool>(),
+        iv in any::<[u8; BLOCK_LEN]>(),
+        reads in sizes(),
+        write in 1usize..100_000,
+    ) {
+        let key = Key::derive("props");
+        let data = writes.concat();
+        let mut sealer = Sealer::new(encryption.then_some((&key, iv)), compression);
+        let wire = through_pipe(&mut sealer, &writes.iter().map(Vec::as_slice).collect::<Vec<_>>(), write)
+            .expect("sealing cannot fail");
+        let mut opener = Opener::new(encryption.then_some(&key), compression);
+        let back = through_pipe(&mut opener, &cut(&wire, &reads), write).expect("valid stream");
+        prop_assert_eq!(back, data);
+    }
+
+    /// The bounded opener accepts and rejects exactly what the unbounded decompressor does,
+    /// and yields the same data up to the first error.
+    #[test]
+    fn bounded_opener_agrees_with_the_decompressor(noise in snappy_noise(), reads in sizes()) {
+        let (whole, error) = decompress_pieces(&[&noise]);
+        let mut opener = Opener::new(None, true);
+        let mut got = Vec::new();
+        let mut failed = None;
+        'outer: for mut piece in cut(&noise, &reads) {
+            loop {
+                let ready = opener.ready().to_vec();
+                if !ready.is_empty() {
+                    got.extend_from_slice(&ready);
+                    if let Err(e) = opener.consume(ready.len()) {
+                        failed = Some(e.to_string());
+                        break 'outer;
+                    }
+                    continue;
+                }
+                if piece.is_empty() {
+                    break;
+                }
+                match opener.push(piece) {
+                    Ok(n) => piece = &piece[n..],
+                    Err(e) => {
+                        failed = Some(e.to_string());
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        prop_assert_eq!(got, whole);
+        prop_assert_eq!(failed, error);
     }
 }

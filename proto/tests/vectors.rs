@@ -21,6 +21,7 @@ use frp_proto::auth::{privilege_key, to_hex};
 use frp_proto::crypto::{Encryptor, Key, BLOCK_LEN};
 use frp_proto::frame::{complete_frame_len, encode_to_vec, HEADER_LEN};
 use frp_proto::msg::*;
+use frp_proto::pipeline::{Opener, Pipe, Sealer};
 use frp_proto::Message;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -251,6 +252,55 @@ fn assert_control_reencodes(conn: &Conn, key: &Key) {
                 "{label}: re-encryption #{n} differs from the capture"
             );
         }
+    }
+}
+
+/// The payload pipeline in its encryption-only configuration is the control stream's cipher:
+/// an [`Opener`] fed the captured ciphertext (in odd read sizes, and with writes of any size
+/// taken) yields the captured plaintext, and a [`Sealer`] given the captured IV and the
+/// decrypted frames, one write per message as Go does, reproduces the wire byte for byte.
+fn assert_pipeline_matches_control_stream(conn: &Conn, key: &Key) {
+    for (dir, raw, decoded) in [
+        (Dir::C2s, &conn.c2s_raw, &conn.c2s),
+        (Dir::S2c, &conn.s2c_raw, &conn.s2c),
+    ] {
+        let label = format!("{} {}", conn.label, dir.name());
+        let opening_len = complete_frame_len(raw)
+            .expect("valid header")
+            .expect("whole opening frame");
+        let wire = &raw[opening_len..];
+        for read in [1, 7, 13, 64, wire.len().max(1)] {
+            let mut opener = Opener::new(Some(key), false);
+            let mut plain = Vec::new();
+            for piece in wire.chunks(read) {
+                let mut piece = piece;
+                while !piece.is_empty() {
+                    let n = opener.push(piece).expect("no compression, no error");
+                    piece = &piece[n..];
+                    let ready = opener.ready().to_vec();
+                    opener.consume(ready.len()).unwrap();
+                    plain.extend_from_slice(&ready);
+                }
+            }
+            assert_eq!(
+                plain, decoded.decrypted,
+                "{label}: opened with reads of {read}"
+            );
+        }
+
+        let iv: [u8; BLOCK_LEN] = wire[..BLOCK_LEN].try_into().expect("16-byte IV");
+        let mut sealer = Sealer::new(Some((key, iv)), false);
+        let mut sealed = Vec::new();
+        for msg in &decoded.encrypted {
+            let frame = encode_to_vec(msg).expect("encodes");
+            assert_eq!(sealer.push(&frame).unwrap(), frame.len(), "{label}");
+            sealed.extend_from_slice(sealer.ready());
+            sealer.consume(sealer.ready().len()).unwrap();
+        }
+        assert_eq!(
+            sealed, wire,
+            "{label}: sealed stream differs from the capture"
+        );
     }
 }
 
@@ -534,6 +584,15 @@ fn decrypted_control_frames_re_encode_and_re_encrypt_to_the_capture() {
     assert_control_reencodes(&nomux_session(&nomux, &key).control, &key);
     let mux = mux_capture(&Case::load("plain-mux"));
     assert_control_reencodes(&mux_session(&mux, &key).control, &key);
+}
+
+#[test]
+fn the_payload_pipeline_opens_and_seals_the_captured_control_streams() {
+    let nomux = Case::load("plain-nomux");
+    let key = nomux.expected().key();
+    assert_pipeline_matches_control_stream(&nomux_session(&nomux, &key).control, &key);
+    let mux = mux_capture(&Case::load("plain-mux"));
+    assert_pipeline_matches_control_stream(&mux_session(&mux, &key).control, &key);
 }
 
 /// frps rejects a Login whose key it cannot recompute, so the formula must match Go's exactly.

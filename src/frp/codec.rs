@@ -50,33 +50,24 @@ impl<R: AsyncRead + Unpin> MsgReader<R> {
                 };
             }
             if let Some(dec) = self.dec.as_mut() {
-                decrypt_tail(dec, &mut self.buf, start);
+                let plain = dec.open(&mut self.buf[start..]);
+                self.buf.truncate(start + plain);
             }
         }
     }
 
     /// Everything after the plaintext LoginResp is ciphertext. Bytes already buffered past it
-    /// are the start of the server's IV and are decrypted now (trap 8 of the reference).
+    /// (read together with LoginResp) are the start of the server's IV and are decrypted now.
     pub(crate) fn enable_decryption(&mut self, key: &Key) {
         let mut dec = Decryptor::new(key);
-        decrypt_tail(&mut dec, &mut self.buf, 0);
+        let plain = dec.open(&mut self.buf);
+        self.buf.truncate(plain);
         self.dec = Some(dec);
     }
 
     /// The stream and any bytes read past the last message (a work connection's first payload).
     pub(crate) fn into_parts(self) -> (R, BytesMut) {
         (self.inner, self.buf)
-    }
-}
-
-/// Decrypts `buf[start..]` in place, dropping IV bytes the decryptor consumed.
-fn decrypt_tail(dec: &mut Decryptor, buf: &mut BytesMut, start: usize) {
-    let region_len = buf.len() - start;
-    let plain_len = dec.decrypt(&mut buf[start..]).len();
-    let iv_taken = region_len - plain_len;
-    if iv_taken > 0 {
-        buf.copy_within(start + iv_taken.., start);
-        buf.truncate(start + plain_len);
     }
 }
 
@@ -98,7 +89,7 @@ impl<W: AsyncWrite + Unpin> MsgWriter<W> {
     }
 
     /// Encrypts everything sent from now on with a fresh random IV, sent before the first
-    /// ciphertext byte. Nobody waits for the peer's IV first (§5.1).
+    /// ciphertext byte. Nobody waits for the peer's IV first: each direction has its own.
     pub(crate) fn enable_encryption(&mut self, key: &Key) {
         self.enc = Some(Encryptor::new(key, rand::random()));
     }
@@ -107,14 +98,7 @@ impl<W: AsyncWrite + Unpin> MsgWriter<W> {
     pub(crate) async fn send(&mut self, msg: &Message) -> Result<(), Error> {
         self.buf.clear();
         match self.enc.as_mut() {
-            Some(enc) => {
-                if let Some(iv) = enc.take_iv() {
-                    self.buf.extend_from_slice(&iv);
-                }
-                let start = self.buf.len();
-                encode_frame(msg, &mut self.buf)?;
-                enc.encrypt(&mut self.buf[start..]);
-            }
+            Some(enc) => enc.seal_appended(&mut self.buf, |buf| encode_frame(msg, buf))?,
             None => encode_frame(msg, &mut self.buf)?,
         }
         self.inner.write_all(&self.buf).await?;

@@ -6,6 +6,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long repeated warnings of one kind (say, [`Event::LocalUnreachable`] for one proxy) are
+/// summed up rather than reported one by one.
+pub const REPEAT_WINDOW: Duration = Duration::from_secs(10);
 
 /// Something that happened to the client session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,13 +44,20 @@ pub enum Event {
         cause: String,
     },
     /// A work connection could not reach the local service.
+    ///
+    /// Reported once per run of failures, then summed up: while failures of one proxy keep
+    /// coming, at most one event per [`REPEAT_WINDOW`] says how many more there were.
     LocalUnreachable {
         /// Proxy name without the user prefix.
         name: String,
         /// `host:port` of the local service.
         local_addr: String,
-        /// The dial error.
+        /// The dial error (in a summary, the latest one).
         error: String,
+        /// 0 for a first failure, reported as it happens. Otherwise this is a summary: that many
+        /// further failures happened in the last [`REPEAT_WINDOW`] and were not reported one
+        /// by one.
+        suppressed: u64,
     },
     /// One HTTP exchange through a proxy with `request_log` on.
     HttpRequest(HttpRequest),
@@ -96,6 +108,8 @@ pub(crate) struct Counters {
     pub bytes_to_local: AtomicU64,
     pub bytes_from_local: AtomicU64,
     pub reconnects: AtomicU64,
+    pub buffered_bytes: AtomicU64,
+    pub peak_buffered_bytes: AtomicU64,
 }
 
 impl Counters {
@@ -106,6 +120,8 @@ impl Counters {
             bytes_to_local: self.bytes_to_local.load(Ordering::Relaxed),
             bytes_from_local: self.bytes_from_local.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            buffered_bytes: self.buffered_bytes.load(Ordering::Relaxed),
+            peak_buffered_bytes: self.peak_buffered_bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -123,6 +139,83 @@ pub struct Stats {
     pub bytes_from_local: u64,
     /// Sessions re-established after a loss.
     pub reconnects: u64,
+    /// Payload bytes the work connections hold right now: taken from one side, not yet
+    /// written to the other (a slow local service or visitor makes this grow, up to a bound
+    /// per connection).
+    pub buffered_bytes: u64,
+    /// The most payload bytes one direction of one work connection has held at once, since
+    /// start. Never more than [`frp_proto::pipeline::MAX_BUFFERED`], whatever the traffic and
+    /// its compression ratio.
+    pub peak_buffered_bytes: u64,
+}
+
+/// What to do with one occurrence of a repeated warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Report it now.
+    Report,
+    /// Count it for the summary. `flush_at` is set on the first one held back in a window:
+    /// call [`RepeatLimiter::flush`] then.
+    Suppress { flush_at: Option<Instant> },
+}
+
+/// Rate limit for one kind of warning, with the clock passed in: the first occurrence is
+/// reported, the following ones are counted, and [`RepeatLimiter::flush`] at the end of the
+/// window gives their number for one summary. While occurrences keep coming there is one
+/// summary per window ([`REPEAT_WINDOW`] in the engine); after a quiet window the next one is
+/// reported at once again.
+#[derive(Debug)]
+pub(crate) struct RepeatLimiter {
+    /// Length of a window.
+    length: Duration,
+    /// Start of the current window; `None` before the first occurrence.
+    window: Option<Instant>,
+    /// Occurrences held back since the last report or summary.
+    suppressed: u64,
+}
+
+impl RepeatLimiter {
+    /// A limiter with windows of `length`.
+    pub(crate) fn new(length: Duration) -> Self {
+        RepeatLimiter {
+            length,
+            window: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Length of a window.
+    pub(crate) fn length(&self) -> Duration {
+        self.length
+    }
+
+    /// Records one occurrence at `now`.
+    pub(crate) fn hit(&mut self, now: Instant) -> Verdict {
+        match self.window {
+            // A summary is still due (even if its timer is late): count this one in it.
+            Some(start) if now < start + self.length || self.suppressed > 0 => {
+                self.suppressed += 1;
+                Verdict::Suppress {
+                    flush_at: (self.suppressed == 1).then_some(start + self.length),
+                }
+            }
+            _ => {
+                self.window = Some(now);
+                Verdict::Report
+            }
+        }
+    }
+
+    /// At the end of a window: how many occurrences were held back, if any; a new window
+    /// starts at `now`. `None` before the window is over or when nothing was held back.
+    pub(crate) fn flush(&mut self, now: Instant) -> Option<u64> {
+        let start = self.window?;
+        if self.suppressed == 0 || now < start + self.length {
+            return None;
+        }
+        self.window = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
 }
 
 /// Builds a [`ProxyReady`] from the server's `remote_addr`.
@@ -161,5 +254,49 @@ mod tests {
         assert_eq!(tcp.remote_port, Some(37919));
         assert_eq!(proxy_ready("t", "garbage", false).remote_port, None);
         assert_eq!(proxy_ready("h", "", true).url, None);
+    }
+
+    #[test]
+    fn repeated_warnings_are_reported_once_then_summed_up_per_window() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let w = REPEAT_WINDOW.as_millis() as u64;
+        let mut l = RepeatLimiter::new(REPEAT_WINDOW);
+        assert_eq!(l.hit(at(0)), Verdict::Report);
+        // 299 more in the same second: one timer, set for the end of the window.
+        assert_eq!(
+            l.hit(at(1)),
+            Verdict::Suppress {
+                flush_at: Some(at(w))
+            }
+        );
+        for i in 2..300 {
+            assert_eq!(l.hit(at(i)), Verdict::Suppress { flush_at: None });
+        }
+        assert_eq!(l.flush(at(w - 1)), None, "not before the window ends");
+        assert_eq!(l.flush(at(w)), Some(299));
+        assert_eq!(l.flush(at(w)), None, "one summary per window");
+        // Still failing: the next window is summed up too, not reported at once.
+        assert_eq!(
+            l.hit(at(w + 5)),
+            Verdict::Suppress {
+                flush_at: Some(at(2 * w))
+            }
+        );
+        // A late timer: occurrences after the window's end still go into its summary.
+        assert_eq!(l.hit(at(2 * w + 50)), Verdict::Suppress { flush_at: None });
+        assert_eq!(l.flush(at(2 * w + 60)), Some(2));
+        // After a quiet window the next failure is news again.
+        assert_eq!(l.flush(at(4 * w)), None);
+        assert_eq!(l.hit(at(4 * w)), Verdict::Report);
+    }
+
+    #[test]
+    fn a_lone_warning_needs_no_summary() {
+        let t0 = Instant::now();
+        let mut l = RepeatLimiter::new(REPEAT_WINDOW);
+        assert_eq!(l.hit(t0), Verdict::Report);
+        assert_eq!(l.flush(t0 + REPEAT_WINDOW), None);
+        assert_eq!(l.hit(t0 + REPEAT_WINDOW), Verdict::Report);
     }
 }

@@ -30,6 +30,7 @@ mod config;
 mod control;
 mod error;
 mod events;
+mod splice;
 mod state;
 mod transport;
 mod wire;
@@ -40,7 +41,7 @@ pub use config::{
     DEFAULT_FRP_VERSION, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
 };
 pub use error::{is_fatal_rejection, Error};
-pub use events::{Event, HttpRequest, ProxyReady, Stats};
+pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
 pub use work::bad_gateway_page;

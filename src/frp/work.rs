@@ -2,53 +2,69 @@
 //!
 //! For every `ReqWorkConn` the control session spawns [`serve`]: open a stream (or connection),
 //! send `NewWorkConn`, wait — possibly for a long time, the connection sits in frps's pool — for
-//! `StartWorkConn`, dial the local service and splice bytes both ways until either side ends.
-//!
-//! The splice runs both directions in one task with one fixed buffer per direction, allocated
-//! once per connection: no per-chunk allocation, no logging per chunk. frp has no half-close:
-//! frps closes a visitor's connection as soon as either direction ends (yamux notes, pitfalls
-//! 2–3), so when one direction finishes we flush it, send FIN, and drop both sides rather than
-//! wait for the other direction as `copy_bidirectional` would.
+//! `StartWorkConn`, dial the local service and splice bytes both ways (see `splice`) until
+//! either side ends.
 
 use super::codec::{MsgReader, MsgWriter};
 use super::config::{ClientConfig, ProxyConfig};
 use super::error::Error;
-use super::events::{Counters, Event, HttpRequest};
+use super::events::{Counters, Event, RepeatLimiter, Verdict, REPEAT_WINDOW};
+use super::splice::{Held, Pump, RequestLog, Splice};
 use super::transport::{BoxStream, Opener};
+use super::wire::unix_now;
 use crate::httplog::HttpLog;
-use bytes::{BufMut, BytesMut};
-use frp_proto::compress::{Compressor, Decompressor};
-use frp_proto::crypto::{Decryptor, Encryptor, Key};
+use frp_proto::crypto::Key;
 use frp_proto::msg::NewWorkConn;
+use frp_proto::pipeline::{self, Sealer};
 use frp_proto::Message;
 use std::collections::HashMap;
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Splice buffer per direction. 64 KiB keeps syscalls and yamux frames large (Go uses 16 KiB;
-/// larger measured faster on loopback) while an idle pooled connection holds no buffer at all.
-const SPLICE_BUF: usize = 64 * 1024;
-
-/// What every work connection of one login needs to know; shared, read-only.
+/// What every work connection of one login needs to know; shared, read-only but for the
+/// per-proxy warning limiters.
 pub(crate) struct WorkContext {
     pub run_id: String,
     pub token: crate::secret::Secret,
     pub key: Key,
     pub auth_new_work_conns: bool,
     /// Proxies by wire name (`user.name`).
-    pub proxies: HashMap<String, ProxyConfig>,
+    pub proxies: HashMap<String, Arc<WorkProxy>>,
     pub local_dial_timeout: Duration,
     pub counters: Arc<Counters>,
     pub events: broadcast::Sender<Event>,
+}
+
+/// One proxy as its work connections see it.
+pub(crate) struct WorkProxy {
+    pub config: ProxyConfig,
+    /// Repeated "local service unreachable" reports of this proxy.
+    unreachable: Mutex<Unreachable>,
+}
+
+/// Rate limiting of one proxy's "local service unreachable" warnings.
+struct Unreachable {
+    limiter: RepeatLimiter,
+    /// The latest dial error, for the summary.
+    last_error: String,
+}
+
+impl WorkProxy {
+    fn new(config: ProxyConfig, repeat_window: Duration) -> Self {
+        WorkProxy {
+            config,
+            unreachable: Mutex::new(Unreachable {
+                limiter: RepeatLimiter::new(repeat_window),
+                last_error: String::new(),
+            }),
+        }
+    }
 }
 
 impl WorkContext {
@@ -66,12 +82,32 @@ impl WorkContext {
             proxies: cfg
                 .proxies
                 .iter()
-                .map(|p| (cfg.wire_name(&p.name), p.clone()))
+                .map(|p| {
+                    let proxy = WorkProxy::new(p.clone(), REPEAT_WINDOW);
+                    (cfg.wire_name(&p.name), Arc::new(proxy))
+                })
                 .collect(),
             local_dial_timeout: super::config::DEFAULT_LOCAL_DIAL_TIMEOUT,
             counters,
             events,
         }
+    }
+}
+
+/// Counts one splicing work connection in a gauge for as long as it lives, so no early return
+/// or panic can leave the gauge off.
+struct Active<'a>(&'a AtomicU64);
+
+impl<'a> Active<'a> {
+    fn new(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Active(gauge)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -95,7 +131,7 @@ async fn serve_inner(
         ..Default::default()
     };
     if ctx.auth_new_work_conns {
-        let ts = super::wire::unix_now();
+        let ts = unix_now();
         hello.timestamp = ts;
         hello.privilege_key = frp_proto::auth::privilege_key(ctx.token.expose(), ts);
     }
@@ -111,7 +147,7 @@ async fn serve_inner(
     };
     let start = match start {
         Some(Message::StartWorkConn(s)) => s,
-        // frps 0.66 closes surplus pooled connections with a bare EOF (yamux notes, pitfall 5).
+        // frps closes surplus pooled connections with a bare EOF: not an error.
         None => return Ok(()),
         Some(other) => {
             return Err(Error::Protocol(format!(
@@ -126,90 +162,164 @@ async fn serve_inner(
             start.error
         )));
     }
-    let Some(proxy) = ctx.proxies.get(&start.proxy_name) else {
+    let Some(work_proxy) = ctx.proxies.get(&start.proxy_name) else {
         return Err(Error::Protocol(format!(
             "StartWorkConn for unknown proxy {:?}",
             start.proxy_name
         )));
     };
+    let proxy = &work_proxy.config;
     let (stream, early) = reader.into_parts();
 
-    let up = Pump::new(
-        Direction::Outbound,
-        proxy,
-        &ctx.key,
-        &ctx.counters.bytes_from_local,
-    );
-    let mut down = Pump::new(
-        Direction::Inbound,
-        proxy,
-        &ctx.key,
-        &ctx.counters.bytes_to_local,
+    let counters = &ctx.counters;
+    let held = || Held::new(&counters.buffered_bytes, &counters.peak_buffered_bytes);
+    let key = proxy.use_encryption.then_some(&ctx.key);
+    let up = Pump::outbound(
+        Sealer::new(key.map(|k| (k, rand::random())), proxy.use_compression),
+        &counters.bytes_from_local,
+        held(),
     );
     let local_addr = proxy.local_addr();
-    let local = match tokio::time::timeout(
+    let dialed = tokio::time::timeout(
         ctx.local_dial_timeout,
         TcpStream::connect((proxy.local_host.as_str(), proxy.local_port)),
     )
-    .await
-    {
+    .await;
+    let local = match dialed {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            return local_unreachable(ctx, proxy, &local_addr, e.to_string(), stream, up).await
+            report_unreachable(
+                &ctx.events,
+                work_proxy,
+                &local_addr,
+                e.to_string(),
+                &session,
+            );
+            return answer_unreachable(proxy, &local_addr, stream, up).await;
         }
         Err(_) => {
-            return local_unreachable(ctx, proxy, &local_addr, "timed out".into(), stream, up).await
+            let error = "timed out".to_string();
+            report_unreachable(&ctx.events, work_proxy, &local_addr, error, &session);
+            return answer_unreachable(proxy, &local_addr, stream, up).await;
         }
     };
     let _ = local.set_nodelay(true);
-    down.preload(&early)?;
+    let down = Pump::inbound(
+        pipeline::Opener::new(key, proxy.use_compression),
+        early,
+        &counters.bytes_to_local,
+        held(),
+    );
 
-    ctx.counters
-        .total_work_conns
-        .fetch_add(1, Ordering::Relaxed);
-    ctx.counters
-        .active_work_conns
-        .fetch_add(1, Ordering::Relaxed);
+    counters.total_work_conns.fetch_add(1, Ordering::Relaxed);
+    let _active = Active::new(&counters.active_work_conns);
     let log = proxy.request_log.then(|| RequestLog {
         parser: Box::new(HttpLog::new()),
         proxy: &proxy.name,
         events: &ctx.events,
     });
-    let result = Splice {
+    Splice {
         remote: stream,
         local,
         up,
         down,
         log,
     }
-    .await;
-    ctx.counters
-        .active_work_conns
-        .fetch_sub(1, Ordering::Relaxed);
-    result.map_err(Error::from)
+    .await
+    .map_err(Error::from)
 }
 
-/// The local service refused or timed out: tell the caller, answer http visitors with a short
-/// 502 page naming the local address, and close.
-async fn local_unreachable(
-    ctx: &WorkContext,
-    proxy: &ProxyConfig,
+/// Tells the caller the local service is down, the first time at once and then at most one
+/// summary per window ([`REPEAT_WINDOW`]), so a crowd of visitors does not flood the log and the events.
+fn report_unreachable(
+    events: &broadcast::Sender<Event>,
+    proxy: &Arc<WorkProxy>,
     local_addr: &str,
     error: String,
-    mut stream: BoxStream,
-    mut up: Pump<'_>,
-) -> Result<(), Error> {
-    tracing::warn!(proxy = %proxy.name, local = %local_addr, %error, "local service unreachable");
-    let _ = ctx.events.send(Event::LocalUnreachable {
-        name: proxy.name.clone(),
+    session: &CancellationToken,
+) {
+    let verdict = {
+        let mut state = proxy
+            .unreachable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let verdict = state.limiter.hit(Instant::now());
+        if !matches!(verdict, Verdict::Report) {
+            state.last_error = error.clone();
+        }
+        verdict
+    };
+    let name = &proxy.config.name;
+    match verdict {
+        Verdict::Report => {
+            tracing::warn!(proxy = %name, local = %local_addr, %error, "local service unreachable");
+            let _ = events.send(Event::LocalUnreachable {
+                name: name.clone(),
+                local_addr: local_addr.to_owned(),
+                error,
+                suppressed: 0,
+            });
+        }
+        Verdict::Suppress { flush_at: Some(at) } => {
+            let (events, proxy, session) = (events.clone(), proxy.clone(), session.clone());
+            let local_addr = local_addr.to_owned();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    // The session's events end with it; a late summary would only confuse.
+                    _ = session.cancelled() => return,
+                }
+                summarise_unreachable(&events, &proxy, &local_addr);
+            });
+        }
+        Verdict::Suppress { flush_at: None } => {}
+    }
+}
+
+/// The summary at the end of a window: how many reports were held back, and the last error.
+fn summarise_unreachable(events: &broadcast::Sender<Event>, proxy: &WorkProxy, local_addr: &str) {
+    let summary = {
+        let mut state = proxy
+            .unreachable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let error = std::mem::take(&mut state.last_error);
+        let window = state.limiter.length();
+        state
+            .limiter
+            .flush(Instant::now())
+            .map(|n| (n, error, window))
+    };
+    let Some((suppressed, error, window)) = summary else {
+        return;
+    };
+    let name = &proxy.config.name;
+    tracing::warn!(
+        proxy = %name,
+        local = %local_addr,
+        %error,
+        "local service unreachable: {suppressed} more in the last {} s",
+        window.as_secs_f64()
+    );
+    let _ = events.send(Event::LocalUnreachable {
+        name: name.clone(),
         local_addr: local_addr.to_owned(),
         error,
+        suppressed,
     });
+}
+
+/// Answers a visitor whose local service is down: http visitors get a short 502 page naming
+/// the local address; then the connection is closed.
+async fn answer_unreachable(
+    proxy: &ProxyConfig,
+    local_addr: &str,
+    mut stream: BoxStream,
+    mut up: Pump<'_, Sealer>,
+) -> Result<(), Error> {
     if proxy.is_http() {
-        let mut page = bad_gateway_page(local_addr).into_bytes();
-        up.transform_out(&mut page);
-        stream.write_all(&up.out).await?;
-        stream.flush().await?;
+        up.send(bad_gateway_page(local_addr).as_bytes(), &mut stream)
+            .await?;
     }
     let _ = stream.shutdown().await;
     Ok(())
@@ -229,252 +339,83 @@ pub fn bad_gateway_page(local_addr: &str) -> String {
     )
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    /// Local service → frps: compress, then encrypt.
-    Outbound,
-    /// frps → local service: decrypt, then decompress.
-    Inbound,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::TryRecvError;
 
-/// One direction of a splice: reads from one side, optionally transforms, writes to the other.
-struct Pump<'a> {
-    buf: Box<[u8]>,
-    /// Plain mode: bytes `buf[pos..cap]` are read but not yet written.
-    pos: usize,
-    cap: usize,
-    /// Transformed bytes waiting to be written (only used with encryption/compression, and for
-    /// bytes that arrived together with StartWorkConn).
-    out: BytesMut,
-    read_done: bool,
-    enc: Option<Encryptor>,
-    dec: Option<Decryptor>,
-    comp: Option<Compressor>,
-    decomp: Option<Decompressor>,
-    counter: &'a AtomicU64,
-    dir: Direction,
-}
-
-impl<'a> Pump<'a> {
-    fn new(dir: Direction, proxy: &ProxyConfig, key: &Key, counter: &'a AtomicU64) -> Self {
-        let out = dir == Direction::Outbound;
-        Pump {
-            buf: vec![0u8; SPLICE_BUF].into_boxed_slice(),
-            pos: 0,
-            cap: 0,
-            out: BytesMut::new(),
-            read_done: false,
-            enc: (out && proxy.use_encryption).then(|| Encryptor::new(key, rand::random())),
-            dec: (!out && proxy.use_encryption).then(|| Decryptor::new(key)),
-            comp: (out && proxy.use_compression).then(Compressor::new),
-            decomp: (!out && proxy.use_compression).then(Decompressor::new),
-            counter,
-            dir,
-        }
-    }
-
-    fn transforms(&self) -> bool {
-        self.enc.is_some() || self.dec.is_some() || self.comp.is_some() || self.decomp.is_some()
-    }
-
-    /// Outbound transform of `data` into `self.out`: snappy frames, then AES-CFB with the IV in
-    /// front of the first ciphertext byte.
-    fn transform_out(&mut self, data: &mut [u8]) {
-        let mut start = self.out.len();
-        if let Some(enc) = self.enc.as_mut() {
-            if let Some(iv) = enc.take_iv() {
-                self.out.put_slice(&iv);
-                start = self.out.len();
-            }
-        }
-        match self.comp.as_mut() {
-            Some(comp) => comp.compress(data, &mut self.out),
-            None => self.out.put_slice(data),
-        }
-        if let Some(enc) = self.enc.as_mut() {
-            enc.encrypt(&mut self.out[start..]);
-        }
-    }
-
-    /// Inbound transform of `data` into `self.out`.
-    fn transform_in(&mut self, data: &mut [u8]) -> io::Result<()> {
-        let plain: &mut [u8] = match self.dec.as_mut() {
-            Some(dec) => dec.decrypt(data),
-            None => data,
-        };
-        match self.decomp.as_mut() {
-            Some(d) => d
-                .decompress(plain, &mut self.out)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
-            None => {
-                self.out.put_slice(plain);
-                Ok(())
-            }
-        }
-    }
-
-    fn transform(&mut self, n: usize) -> io::Result<()> {
-        let mut data = std::mem::take(&mut self.buf);
-        let r = if self.enc.is_some() || self.comp.is_some() {
-            self.transform_out(&mut data[..n]);
-            Ok(())
-        } else {
-            self.transform_in(&mut data[..n])
-        };
-        self.buf = data;
-        r
-    }
-
-    /// Bytes that arrived right behind StartWorkConn belong to the visitor's stream.
-    fn preload(&mut self, early: &[u8]) -> io::Result<()> {
-        if early.is_empty() {
-            return Ok(());
-        }
-        if self.transforms() {
-            let mut copy = early.to_vec();
-            self.transform_in(&mut copy)
-        } else {
-            self.out.put_slice(early);
-            Ok(())
-        }
-    }
-
-    /// Moves bytes until the reader hits EOF and everything is written and the writer shut down.
-    ///
-    /// `log`, when the proxy keeps a request log, sees the plaintext HTTP bytes: inbound at the
-    /// moment they are written to the local service (after decryption/decompression), outbound
-    /// as they are read from it (before compression/encryption).
-    fn poll_copy<R, W>(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut reader: Pin<&mut R>,
-        mut writer: Pin<&mut W>,
-        mut log: Option<&mut HttpLog>,
-    ) -> Poll<io::Result<()>>
-    where
-        R: AsyncRead + ?Sized,
-        W: AsyncWrite + ?Sized,
-    {
-        let inbound = self.dir == Direction::Inbound;
+    fn unreachable_events(rx: &mut broadcast::Receiver<Event>) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
         loop {
-            // Drain transformed or preloaded bytes first.
-            while !self.out.is_empty() {
-                let n = ready!(writer.as_mut().poll_write(cx, &self.out))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                self.counter.fetch_add(n as u64, Ordering::Relaxed);
-                if let (true, Some(log)) = (inbound, log.as_deref_mut()) {
-                    log.on_request_bytes(&self.out[..n], Instant::now());
-                }
-                let _ = self.out.split_to(n);
-            }
-            while self.pos < self.cap {
-                let n = ready!(writer
-                    .as_mut()
-                    .poll_write(cx, &self.buf[self.pos..self.cap]))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                if let (true, Some(log)) = (inbound, log.as_deref_mut()) {
-                    log.on_request_bytes(&self.buf[self.pos..self.pos + n], Instant::now());
-                }
-                self.pos += n;
-                self.counter.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            if self.read_done {
-                ready!(writer.as_mut().poll_flush(cx))?;
-                return writer.as_mut().poll_shutdown(cx);
-            }
-            let mut rb = ReadBuf::new(&mut self.buf);
-            match reader.as_mut().poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {
-                    // Nothing to read now: push out what we wrote so far before sleeping.
-                    ready!(writer.as_mut().poll_flush(cx))?;
-                    return Poll::Pending;
-                }
-            }
-            let n = rb.filled().len();
-            if n == 0 {
-                self.read_done = true;
-                continue;
-            }
-            if let (false, Some(log)) = (inbound, log.as_deref_mut()) {
-                log.on_response_bytes(&self.buf[..n], Instant::now());
-            }
-            if self.transforms() {
-                self.transform(n)?;
-            } else {
-                self.pos = 0;
-                self.cap = n;
+            match rx.try_recv() {
+                Ok(Event::LocalUnreachable {
+                    suppressed, error, ..
+                }) => out.push((suppressed, error)),
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(TryRecvError::Empty) => return out,
+                Err(e) => panic!("{e}"),
             }
         }
     }
-}
 
-/// Both directions of one visitor connection; completes when either direction is done.
-struct Splice<'a> {
-    remote: BoxStream,
-    local: TcpStream,
-    up: Pump<'a>,
-    down: Pump<'a>,
-    /// Present when the proxy keeps a request log.
-    log: Option<RequestLog<'a>>,
-}
-
-/// The request log of one connection and where its exchanges go.
-struct RequestLog<'a> {
-    parser: Box<HttpLog>,
-    proxy: &'a str,
-    events: &'a broadcast::Sender<Event>,
-}
-
-impl RequestLog<'_> {
-    /// Publishes the exchanges completed so far. Allocation happens per request, never per
-    /// chunk, and only while someone listens.
-    fn publish(&mut self) {
-        for ex in self.parser.drain() {
-            let _ = self.events.send(Event::HttpRequest(HttpRequest {
-                proxy: self.proxy.to_owned(),
-                method: ex.method,
-                path: ex.path,
-                status: ex.status,
-                duration: ex.duration,
-                response_bytes: ex.response_bytes,
-            }));
+    async fn next_unreachable(rx: &mut broadcast::Receiver<Event>) -> (u64, String) {
+        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        match got {
+            Ok(Ok(Event::LocalUnreachable {
+                suppressed, error, ..
+            })) => (suppressed, error),
+            other => panic!("expected LocalUnreachable, got {other:?}"),
         }
     }
-}
 
-impl Future for Splice<'_> {
-    type Output = io::Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let mut log = this.log.as_mut();
-        let down = this.down.poll_copy(
-            cx,
-            Pin::new(&mut this.remote),
-            Pin::new(&mut this.local),
-            log.as_mut().map(|l| &mut *l.parser),
-        );
-        let result = match down {
-            Poll::Ready(r) => Poll::Ready(r),
-            Poll::Pending => this.up.poll_copy(
-                cx,
-                Pin::new(&mut this.local),
-                Pin::new(&mut this.remote),
-                log.as_mut().map(|l| &mut *l.parser),
-            ),
+    /// 300 visitors while the local service is down: one report at once, one summary at the
+    /// end of the window, nothing else (it was 300 events and 300 WARN lines). The window is
+    /// shortened; the limiter's own test covers the timing rules with a fake clock.
+    #[tokio::test]
+    async fn a_crowd_of_failures_gives_one_report_and_one_summary() {
+        let window = Duration::from_millis(300);
+        let (events, mut rx) = broadcast::channel(1024);
+        let proxy = Arc::new(WorkProxy::new(ProxyConfig::http("web", 1, "web"), window));
+        let session = CancellationToken::new();
+        let fail = |i: u32| {
+            report_unreachable(
+                &events,
+                &proxy,
+                "127.0.0.1:1",
+                format!("refused {i}"),
+                &session,
+            )
         };
-        if let Some(l) = log {
-            if result.is_ready() {
-                l.parser.on_close(Instant::now());
-            }
-            l.publish();
+        let start = Instant::now();
+        for i in 0..300 {
+            fail(i);
         }
-        result
+        assert_eq!(unreachable_events(&mut rx), [(0, "refused 0".to_string())]);
+        assert_eq!(
+            next_unreachable(&mut rx).await,
+            (299, "refused 299".to_string())
+        );
+        assert!(start.elapsed() >= window);
+        assert!(unreachable_events(&mut rx).is_empty());
+        // Still failing in the next window: summed up at its end, not reported one by one.
+        fail(300);
+        fail(301);
+        assert!(unreachable_events(&mut rx).is_empty());
+        assert_eq!(
+            next_unreachable(&mut rx).await,
+            (2, "refused 301".to_string())
+        );
+        // A quiet window, then a failure is reported at once again.
+        tokio::time::sleep(window * 2).await;
+        fail(302);
+        assert_eq!(
+            unreachable_events(&mut rx),
+            [(0, "refused 302".to_string())]
+        );
+        // A session that ends drops its pending summary.
+        fail(303);
+        session.cancel();
+        tokio::time::sleep(window * 2).await;
+        assert!(unreachable_events(&mut rx).is_empty());
     }
 }

@@ -1,9 +1,11 @@
 //! The bind port: accept, TLS sniff, yamux, and dispatch of each frp connection by its first
 //! message.
 
+use super::config::TlsMode;
+use super::control;
 use super::gate::Gated;
-use super::util::read_frame;
-use super::{control, BoxIo, Inner, TlsMode};
+use super::shared::Inner;
+use super::wire::{read_frame, BoxIo, CONN_READ_TIMEOUT};
 use frp_proto::Message;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::future::poll_fn;
@@ -15,9 +17,6 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 use tokio_util::sync::CancellationToken;
-
-/// frps's `connReadTimeout`: first byte of a connection, first message of a frp connection.
-pub(crate) const CONN_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The custom first byte frpc may send before its ClientHello.
 const CUSTOM_TLS_BYTE: u8 = 0x17;

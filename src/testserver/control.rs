@@ -1,127 +1,29 @@
 //! Control connections (Login and everything after it) and work connections (NewWorkConn and
 //! the per-control pool).
 
-use super::conn::CONN_READ_TIMEOUT;
-use super::splice::close;
+use super::proxy;
+use super::shared::{ControlHandle, Inner};
 use super::state::{ControlInfo, ControlMessage, LoginRecord};
-use super::util::{random_hex16, write_frame};
-use super::{proxy, BoxIo, Inner};
+use super::wire::{close, random_hex16, write_frame, BoxIo, CONN_READ_TIMEOUT};
 use bytes::BytesMut;
 use frp_proto::auth::{keys_match, privilege_key};
 use frp_proto::crypto::{Decryptor, Encryptor};
 use frp_proto::msg::{Login, LoginResp, NewWorkConn, Pong, ReqWorkConn, StartWorkConn};
 use frp_proto::{decode_frame, encode_frame, Message};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+
+/// Control messages are small; reads of this size take several at once.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// The version frps reports in LoginResp.
 pub(crate) const SERVER_VERSION: &str = "0.66.0";
 
 /// frps's text for a wrong token (with `detailedErrorsToClient`, the default).
 pub(crate) const TOKEN_MISMATCH: &str = "token in login doesn't match token from configuration";
-
-/// Extra pool slots beyond `pool_count`, as frps sizes its work-connection channel.
-const POOL_SLACK: usize = 10;
-
-/// Distinguishes successive controls that share a run id.
-static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
-
-/// A live control connection, as seen by proxies and work connections.
-pub(crate) struct ControlHandle {
-    pub(crate) run_id: String,
-    serial: u64,
-    pool_count: usize,
-    /// Messages to send on the (encrypted) control stream.
-    tx: mpsc::UnboundedSender<Message>,
-    /// The work-connection pool: a bounded FIFO, like frps's `workConnCh`.
-    pool_tx: mpsc::Sender<BoxIo>,
-    pool_rx: tokio::sync::Mutex<mpsc::Receiver<BoxIo>>,
-    /// Cancel to close this control (replacement, `close_control`, kill).
-    pub(crate) close: CancellationToken,
-    /// Fired once the control has finished and its proxies and pool are gone.
-    done: CancellationToken,
-}
-
-impl ControlHandle {
-    fn send(&self, inner: &Inner, msg: Message) {
-        if matches!(msg, Message::ReqWorkConn(_)) {
-            inner.update(|s| s.counters.req_work_conns_sent += 1);
-        }
-        let _ = self.tx.send(msg);
-    }
-
-    fn pooled(&self) -> usize {
-        self.pool_tx.max_capacity() - self.pool_tx.capacity()
-    }
-
-    /// Publishes the pool size of this control.
-    fn publish_pool(&self, inner: &Inner) {
-        let n = self.pooled();
-        inner.update(|s| {
-            if let Some(c) = s.controls.get_mut(&self.run_id) {
-                if c.serial == self.serial {
-                    c.pooled_work_conns = n;
-                }
-            }
-        });
-    }
-
-    /// Takes a pooled work connection without waiting, if one is there and nobody else is
-    /// waiting for one.
-    fn try_pop(&self) -> Option<BoxIo> {
-        self.pool_rx.try_lock().ok()?.try_recv().ok()
-    }
-
-    /// Gets a work connection for a user connection and writes `start` on it, as frps's
-    /// `GetWorkConnFromPool`: pooled first, else ask the client and wait up to
-    /// `user_conn_timeout`; every taken connection is replaced by another ReqWorkConn; a
-    /// connection whose StartWorkConn write fails is dropped and the next one tried.
-    pub(crate) async fn take_work_conn(
-        &self,
-        inner: &Inner,
-        start: StartWorkConn,
-    ) -> Option<BoxIo> {
-        let start = Message::from(start);
-        for _ in 0..=self.pool_count {
-            if self.close.is_cancelled() {
-                return None;
-            }
-            let conn = match self.try_pop() {
-                Some(c) => Some(c),
-                None => {
-                    self.send(inner, ReqWorkConn {}.into());
-                    let wait = async {
-                        let mut rx = self.pool_rx.lock().await;
-                        tokio::select! {
-                            c = rx.recv() => c,
-                            _ = self.close.cancelled() => None,
-                        }
-                    };
-                    match tokio::time::timeout(inner.cfg.user_conn_timeout, wait).await {
-                        Ok(c) => c,
-                        Err(_) => {
-                            inner.update(|s| s.counters.user_conn_timeouts += 1);
-                            return None;
-                        }
-                    }
-                }
-            };
-            let mut conn = conn?;
-            self.publish_pool(inner);
-            self.send(inner, ReqWorkConn {}.into());
-            if write_frame(&mut conn, &start).await.is_ok() {
-                inner.update(|s| s.counters.work_conns_used += 1);
-                return Some(conn);
-            }
-        }
-        None
-    }
-}
 
 /// Serves one control connection from its Login to its end.
 pub(crate) async fn handle_login(inner: Arc<Inner>, mut io: BoxIo, login: Login, peer: SocketAddr) {
@@ -163,18 +65,7 @@ pub(crate) async fn handle_login(inner: Arc<Inner>, mut io: BoxIo, login: Login,
     let pool_count = usize::try_from(login.pool_count)
         .unwrap_or(0)
         .min(inner.cfg.max_pool_count);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (pool_tx, pool_rx) = mpsc::channel(pool_count + POOL_SLACK);
-    let handle = Arc::new(ControlHandle {
-        run_id: run_id.clone(),
-        serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
-        pool_count,
-        tx,
-        pool_tx,
-        pool_rx: tokio::sync::Mutex::new(pool_rx),
-        close: inner.cancel.child_token(),
-        done: CancellationToken::new(),
-    });
+    let (handle, rx) = ControlHandle::new(&inner, run_id.clone(), pool_count);
 
     // Replace a live control with this run id and wait until it is completely gone.
     let mut replaced = false;
@@ -285,8 +176,7 @@ async fn finish(inner: &Inner, handle: &Arc<ControlHandle>) {
 /// Reads, decrypts and handles control messages until EOF, an error or a heartbeat timeout.
 async fn read_loop(inner: &Arc<Inner>, handle: &Arc<ControlHandle>, rd: &mut ReadHalf<BoxIo>) {
     let mut dec = Decryptor::new(&inner.key);
-    let mut chunk = vec![0u8; 16 * 1024];
-    let mut buf = BytesMut::new();
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let heartbeat = if inner.cfg.tcp_mux {
         None
     } else {
@@ -294,12 +184,14 @@ async fn read_loop(inner: &Arc<Inner>, handle: &Arc<ControlHandle>, rd: &mut Rea
     };
     let mut last_ping = Instant::now();
     loop {
+        buf.reserve(READ_CHUNK);
+        let start = buf.len();
         let read = match heartbeat {
-            None => rd.read(&mut chunk).await,
+            None => rd.read_buf(&mut buf).await,
             Some(hb) => {
                 tokio::select! {
                     biased;
-                    r = rd.read(&mut chunk) => r,
+                    r = rd.read_buf(&mut buf) => r,
                     _ = tokio::time::sleep_until(last_ping + hb) => {
                         if inner.gate.is_frozen() {
                             // A stopped frps checks nothing; after the thaw the read goes first,
@@ -314,12 +206,11 @@ async fn read_loop(inner: &Arc<Inner>, handle: &Arc<ControlHandle>, rd: &mut Rea
                 }
             }
         };
-        let n = match read {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let plain = dec.decrypt(&mut chunk[..n]);
-        buf.extend_from_slice(plain);
+        if matches!(read, Ok(0) | Err(_)) {
+            return;
+        }
+        let plain = dec.open(&mut buf[start..]);
+        buf.truncate(start + plain);
         loop {
             match decode_frame(&mut buf) {
                 Ok(Some(msg)) => handle_message(inner, handle, msg, &mut last_ping).await,
@@ -376,13 +267,8 @@ async fn write_loop(
         let mut next = Some(msg);
         // Coalesce whatever is queued into one write.
         while let Some(msg) = next {
-            if let Some(iv) = enc.take_iv() {
-                buf.extend_from_slice(&iv);
-            }
-            let start = buf.len();
-            if encode_frame(&msg, &mut buf).is_ok() {
-                enc.encrypt(&mut buf[start..]);
-            }
+            // A message too large to encode is dropped, as frps's writer would fail it.
+            let _ = enc.seal_appended(&mut buf, |buf| encode_frame(&msg, buf));
             next = rx.try_recv().ok();
         }
         if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {

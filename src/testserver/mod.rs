@@ -1,8 +1,8 @@
 //! An frps-compatible server for loopback tests, benchmarks and `expose bench`.
 //!
 //! A test double, not a product server: it speaks the frp v1 wire protocol the way frps 0.66
-//! does (see `shared/reference/frp-protocol.md` §1, §2, §4–§9), holds everything in memory, and
-//! lets a test observe and disturb it (kill, freeze, reject logins) without sleeps.
+//! does (bind port, login, proxies, work connections, payload wrapping), holds everything in
+//! memory, and lets a test observe and disturb it (kill, freeze, reject logins) without sleeps.
 //!
 //! # What it does
 //! - Bind port: first-byte sniff within 10 s (`0x17` consumed then TLS, `0x16` TLS, anything
@@ -48,182 +48,41 @@
 //!   a client that stops answering pings is not dropped after 40 s as frps would.
 //! - Unknown NewWorkConn run ids get `StartWorkConn{error}` before the close (frps 0.66 just
 //!   closes).
+//!
+//! # Layout
+//! Modules use only modules below them: `conn` (bind port, TLS, yamux, dispatch) →
+//! `control` (logins, control streams, the work-connection pool) → `proxy` (registration,
+//! tcp listeners); `vhost` (HTTP routing) beside them; all of them → `shared` (server state,
+//! registry, control handles) → `splice` (payload splicing through `frp_proto::pipeline`) →
+//! `wire` (streams and plaintext frames); `config`, `state` and `gate` are leaves.
 
+mod config;
 mod conn;
 mod control;
 mod gate;
 mod proxy;
+mod shared;
 mod splice;
 mod state;
+mod vhost;
+mod wire;
 
+pub use config::{LoginHook, NewProxyHook, ServerConfig, TlsMode};
 pub use state::{
     ControlInfo, ControlMessage, Counters, LoginRecord, ProxyInfo, ServerState, WaitTimeout,
 };
 
 use frp_proto::crypto::Key;
-use frp_proto::msg::{Login, NewProxy};
 use gate::Gate;
+use shared::{Hooks, Inner, Registry};
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-/// Decides on a Login before the token check, like an frps Login plugin: `Err(reason)` refuses
-/// the login and `reason` reaches the client verbatim in `LoginResp.error`.
-pub type LoginHook = Arc<dyn Fn(&Login) -> Result<(), String> + Send + Sync>;
-
-/// Decides on a NewProxy before it is registered, like an frps NewProxy plugin: `Err(reason)`
-/// is sent verbatim in `NewProxyResp.error`.
-pub type NewProxyHook = Arc<dyn Fn(&NewProxy) -> Result<(), String> + Send + Sync>;
-
-/// Whether the bind port speaks TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TlsMode {
-    /// frps's default: sniff the first byte and accept both TLS and plain connections.
-    #[default]
-    Optional,
-    /// `transport.tls.force = true`: plain connections are closed.
-    Force,
-    /// No TLS at all: every connection is plain, even one starting with `0x16`.
-    Off,
-}
-
-/// How to run a [`TestServer`]. `Default` gives frps's defaults on a loopback ephemeral port.
-#[derive(Clone)]
-pub struct ServerConfig {
-    /// Bind address of the frp port. Port 0 picks a free port; a fixed port lets a test
-    /// "restart" the server where its clients expect it. Proxy listeners bind the same IP.
-    pub bind: SocketAddr,
-    /// `auth.token`.
-    pub token: String,
-    /// `transport.tcpMux`; the client must use the same setting.
-    pub tcp_mux: bool,
-    /// TLS on the bind port.
-    pub tls: TlsMode,
-    /// `subDomainHost`; empty disables subdomains as in frps.
-    pub subdomain_host: String,
-    /// Address of the HTTP vhost listener; `None` means 127.0.0.1 on a free port.
-    pub vhost_http_bind: Option<SocketAddr>,
-    /// Port written into http `remote_addr` instead of the real vhost port, to mimic a server
-    /// whose vhost is on port 80 (then no port is written, as frps does).
-    pub vhost_http_public_port: Option<u16>,
-    /// `transport.maxPoolCount`: cap on the Login `pool_count`.
-    pub max_pool_count: usize,
-    /// `transport.heartbeatTimeout` without tcp_mux; `None` disables it. Ignored with tcp_mux,
-    /// as frps ≥ 0.58 does.
-    pub heartbeat_timeout: Option<Duration>,
-    /// `userConnTimeout`: how long a user connection waits for a work connection.
-    pub user_conn_timeout: Duration,
-    /// Login hook, see [`LoginHook`]; can be changed later with [`TestServer::set_login_hook`].
-    pub login_hook: Option<LoginHook>,
-    /// NewProxy hook, see [`NewProxyHook`].
-    pub new_proxy_hook: Option<NewProxyHook>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            token: String::new(),
-            tcp_mux: true,
-            tls: TlsMode::Optional,
-            subdomain_host: "tunnel.test".into(),
-            vhost_http_bind: None,
-            vhost_http_public_port: None,
-            max_pool_count: 5,
-            heartbeat_timeout: Some(Duration::from_secs(90)),
-            user_conn_timeout: Duration::from_secs(10),
-            login_hook: None,
-            new_proxy_hook: None,
-        }
-    }
-}
-
-impl fmt::Debug for ServerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerConfig")
-            .field("bind", &self.bind)
-            .field("token", &"<redacted>")
-            .field("tcp_mux", &self.tcp_mux)
-            .field("tls", &self.tls)
-            .field("subdomain_host", &self.subdomain_host)
-            .field("vhost_http_bind", &self.vhost_http_bind)
-            .field("vhost_http_public_port", &self.vhost_http_public_port)
-            .field("max_pool_count", &self.max_pool_count)
-            .field("heartbeat_timeout", &self.heartbeat_timeout)
-            .field("user_conn_timeout", &self.user_conn_timeout)
-            .field("login_hook", &self.login_hook.is_some())
-            .field("new_proxy_hook", &self.new_proxy_hook.is_some())
-            .finish()
-    }
-}
-
-/// Any byte stream the server handles: TCP, TLS over TCP, a yamux stream.
-pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
-
-/// A boxed [`Io`], so pools and splices need not be generic over the transport.
-pub(crate) type BoxIo = Box<dyn Io>;
-
-/// Runtime-replaceable hooks.
-#[derive(Default)]
-struct Hooks {
-    login: Option<LoginHook>,
-    new_proxy: Option<NewProxyHook>,
-}
-
-/// State shared by every task of one server.
-pub(crate) struct Inner {
-    cfg: ServerConfig,
-    key: Key,
-    hooks: Mutex<Hooks>,
-    state: watch::Sender<ServerState>,
-    registry: Mutex<proxy::Registry>,
-    gate: Arc<Gate>,
-    /// Fired by `kill` (and on drop): every task ends and drops its sockets.
-    cancel: CancellationToken,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    vhost_addr: SocketAddr,
-}
-
-impl Inner {
-    /// Applies a change to the observable state and wakes waiters.
-    fn update(&self, f: impl FnOnce(&mut ServerState)) {
-        self.state.send_modify(f);
-    }
-
-    fn registry(&self) -> MutexGuard<'_, proxy::Registry> {
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn hooks(&self) -> MutexGuard<'_, Hooks> {
-        self.hooks.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Spawns a task that ends (dropping whatever it owns) when the server is killed.
-    fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
-        let cancel = self.cancel.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                _ = fut => {}
-            }
-        });
-    }
-
-    /// The port written into http `remote_addr`.
-    fn vhost_public_port(&self) -> u16 {
-        self.cfg
-            .vhost_http_public_port
-            .unwrap_or(self.vhost_addr.port())
-    }
-}
 
 /// A running frps double. Dropping it stops everything, like [`TestServer::kill`].
 pub struct TestServer {
@@ -283,7 +142,7 @@ impl TestServer {
                 new_proxy: cfg.new_proxy_hook.clone(),
             }),
             state: watch::channel(ServerState::default()).0,
-            registry: Mutex::new(proxy::Registry::default()),
+            registry: Mutex::new(Registry::default()),
             gate,
             cancel: CancellationToken::new(),
             tls: (cfg.tls != TlsMode::Off).then_some(tls),
@@ -297,7 +156,7 @@ impl TestServer {
             listener,
             frp_closed.clone(),
         ));
-        tokio::spawn(proxy::vhost_accept_loop(
+        tokio::spawn(vhost::vhost_accept_loop(
             inner.clone(),
             vhost_listener,
             vhost_closed.clone(),
@@ -423,56 +282,5 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.inner.gate.kill();
         self.inner.cancel.cancel();
-    }
-}
-
-/// Shared helpers for the submodules.
-pub(crate) mod util {
-    use super::BoxIo;
-    use bytes::BytesMut;
-    use frp_proto::{decode_frame, encode_frame, Message, MAX_BODY_LEN};
-    use std::io;
-    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-
-    /// 16 random lowercase hex characters, like frps's run ids.
-    pub(crate) fn random_hex16() -> String {
-        frp_proto::auth::to_hex(&rand::random::<[u8; 8]>())
-    }
-
-    fn invalid(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
-        io::Error::new(io::ErrorKind::InvalidData, e)
-    }
-
-    /// Reads exactly one plaintext frame and nothing after it, so whatever follows (a Login's
-    /// IV and ciphertext) is still in the stream for the next reader.
-    pub(crate) async fn read_frame<R: AsyncRead + Unpin + ?Sized>(
-        r: &mut R,
-    ) -> io::Result<Message> {
-        let mut buf = BytesMut::zeroed(frp_proto::frame::HEADER_LEN);
-        r.read_exact(&mut buf).await?;
-        // Validates the type byte and the length against frp's limits.
-        if let Some(msg) = decode_frame(&mut buf).map_err(invalid)? {
-            return Ok(msg);
-        }
-        let mut len = [0u8; 8];
-        len.copy_from_slice(&buf[1..9]);
-        let len = usize::try_from(i64::from_be_bytes(len))
-            .ok()
-            .filter(|&l| l <= MAX_BODY_LEN)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad frame length"))?;
-        buf.resize(frp_proto::frame::HEADER_LEN + len, 0);
-        r.read_exact(&mut buf[frp_proto::frame::HEADER_LEN..])
-            .await?;
-        decode_frame(&mut buf)
-            .map_err(invalid)?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "incomplete frame"))
-    }
-
-    /// Writes one plaintext frame and flushes.
-    pub(crate) async fn write_frame(io: &mut BoxIo, msg: &Message) -> io::Result<()> {
-        let mut buf = BytesMut::with_capacity(128);
-        encode_frame(msg, &mut buf).map_err(invalid)?;
-        io.write_all(&buf).await?;
-        io.flush().await
     }
 }

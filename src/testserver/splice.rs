@@ -1,27 +1,19 @@
 //! Byte splicing between a user connection and a work connection, with the optional per-proxy
-//! payload wrapping of frp (`use_encryption`, `use_compression`).
+//! payload wrapping of frp (`use_encryption`, `use_compression`) done by
+//! [`frp_proto::pipeline`], as in the client.
 //!
-//! Both directions run in one task over one future, with a 64 KiB buffer each, allocated once.
-//! When either direction ends (EOF or error) the whole splice ends and both sides are closed:
-//! frp does no half-close. Nothing here logs or allocates per chunk (the compressed paths grow a
-//! reusable output buffer up to one chunk's size, then reuse it).
+//! Both directions run in one task over one future, with one pipeline buffer each, allocated
+//! once. When either direction ends (EOF or error) the whole splice ends and both sides are
+//! closed: frp does no half-close. Nothing here logs or allocates per chunk.
 
-use super::BoxIo;
-use bytes::{Buf, BytesMut};
-use frp_proto::compress::{Compressor, Decompressor};
-use frp_proto::crypto::{Decryptor, Encryptor, Key};
+use super::wire::{close, BoxIo};
+use frp_proto::crypto::Key;
+use frp_proto::pipeline::{Opener, Pipe, Sealer};
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-
-/// Read buffer per direction.
-const BUF_LEN: usize = 64 * 1024;
-
-/// How long a closing side may take to flush and send its FIN before it is simply dropped.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// How the work-connection side of a splice is wrapped (from the proxy's NewProxy flags).
 #[derive(Debug, Clone, Default)]
@@ -33,131 +25,36 @@ pub(crate) struct Wrapping {
 }
 
 impl Wrapping {
-    /// The transform for bytes going to the client (user → work).
-    fn outbound(&self) -> Transform {
-        if self.encryption.is_none() && !self.compression {
-            return Transform::None;
-        }
-        Transform::Wrap {
-            enc: self
-                .encryption
-                .as_ref()
-                .map(|k| Box::new(Encryptor::new(k, rand::random()))),
-            comp: self.compression.then(|| Box::new(Compressor::new())),
-        }
+    /// The pipe for bytes going to the client (user → work).
+    fn outbound(&self) -> Sealer {
+        let enc = self.encryption.as_ref().map(|k| (k, rand::random()));
+        Sealer::new(enc, self.compression)
     }
 
-    /// The transform for bytes coming from the client (work → user).
-    fn inbound(&self) -> Transform {
-        if self.encryption.is_none() && !self.compression {
-            return Transform::None;
-        }
-        Transform::Unwrap {
-            dec: self
-                .encryption
-                .as_ref()
-                .map(|k| Box::new(Decryptor::new(k))),
-            decomp: self.compression.then(|| Box::new(Decompressor::new())),
-        }
-    }
-
-    /// Encodes `data` as the first outbound bytes of a splice (the HTTP head that was already
-    /// read from the user), returning the transform to continue with and the wire bytes.
-    fn preload(&self, data: &[u8]) -> (Transform, BytesMut) {
-        let mut t = self.outbound();
-        let mut out = BytesMut::new();
-        if !data.is_empty() {
-            let mut scratch = data.to_vec();
-            let (pos, end) = t.wrap(&mut scratch, &mut out);
-            out.extend_from_slice(&scratch[pos..end]);
-        }
-        (t, out)
+    /// The pipe for bytes coming from the client (work → user).
+    fn inbound(&self) -> Opener {
+        Opener::new(self.encryption.as_ref(), self.compression)
     }
 }
 
-/// The cipher and compressor states are large; boxing keeps a plain splice small.
-enum Transform {
-    None,
-    Wrap {
-        enc: Option<Box<Encryptor>>,
-        comp: Option<Box<Compressor>>,
-    },
-    Unwrap {
-        dec: Option<Box<Decryptor>>,
-        decomp: Option<Box<Decompressor>>,
-    },
-}
-
-impl Transform {
-    /// Applies an outbound transform to `data` (modified in place). Bytes to send are: `out`
-    /// first, then `data[pos..end]`, which is returned.
-    fn wrap(&mut self, data: &mut [u8], out: &mut BytesMut) -> (usize, usize) {
-        let Transform::Wrap { enc, comp } = self else {
-            return (0, data.len());
-        };
-        if let Some(iv) = enc.as_mut().and_then(|e| e.take_iv()) {
-            out.extend_from_slice(&iv);
-        }
-        match comp {
-            Some(comp) => {
-                let start = out.len();
-                comp.compress(data, out);
-                if let Some(enc) = enc {
-                    enc.encrypt(&mut out[start..]);
-                }
-                (0, 0)
-            }
-            None => {
-                if let Some(enc) = enc {
-                    enc.encrypt(data);
-                }
-                (0, data.len())
-            }
-        }
-    }
-
-    /// Applies an inbound transform; same contract as [`Transform::wrap`].
-    fn unwrap(&mut self, data: &mut [u8], out: &mut BytesMut) -> io::Result<(usize, usize)> {
-        let Transform::Unwrap { dec, decomp } = self else {
-            return Ok((0, data.len()));
-        };
-        let start = match dec {
-            Some(dec) => data.len() - dec.decrypt(data).len(),
-            None => 0,
-        };
-        match decomp {
-            Some(decomp) => {
-                decomp
-                    .decompress(&data[start..], out)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                Ok((0, 0))
-            }
-            None => Ok((start, data.len())),
-        }
-    }
+fn invalid_data(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 /// One direction of a splice.
-struct Pipe {
-    buf: Box<[u8]>,
-    /// Pass-through region of `buf` still to write.
-    pos: usize,
-    end: usize,
-    /// Transformed bytes still to write (written before `buf[pos..end]`).
-    out: BytesMut,
-    transform: Transform,
+struct Pump<'h, P> {
+    pipe: P,
+    /// Bytes to send before reading (the HTTP head already read from the user).
+    head: &'h [u8],
     read_done: bool,
     need_flush: bool,
 }
 
-impl Pipe {
-    fn new(transform: Transform, out: BytesMut) -> Self {
-        Pipe {
-            buf: vec![0u8; BUF_LEN].into_boxed_slice(),
-            pos: 0,
-            end: 0,
-            out,
-            transform,
+impl<'h, P: Pipe> Pump<'h, P> {
+    fn new(pipe: P, head: &'h [u8]) -> Self {
+        Pump {
+            pipe,
+            head,
             read_done: false,
             need_flush: false,
         }
@@ -175,55 +72,49 @@ impl Pipe {
         W: AsyncWrite + Unpin + ?Sized,
     {
         loop {
-            while !self.out.is_empty() {
-                let n = futures::ready!(Pin::new(&mut *w).poll_write(cx, &self.out))?;
+            loop {
+                let out = self.pipe.ready();
+                if out.is_empty() {
+                    break;
+                }
+                let n = ready!(Pin::new(&mut *w).poll_write(cx, out))?;
                 if n == 0 {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
-                self.out.advance(n);
-                self.need_flush = true;
-            }
-            while self.pos < self.end {
-                let n = futures::ready!(
-                    Pin::new(&mut *w).poll_write(cx, &self.buf[self.pos..self.end])
-                )?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                self.pos += n;
+                self.pipe.consume(n).map_err(invalid_data)?;
                 self.need_flush = true;
             }
             if self.read_done {
-                futures::ready!(Pin::new(&mut *w).poll_flush(cx))?;
+                ready!(Pin::new(&mut *w).poll_flush(cx))?;
                 return Poll::Ready(Ok(()));
             }
-            let n = {
-                let mut rb = ReadBuf::new(&mut self.buf);
-                match Pin::new(&mut *r).poll_read(cx, &mut rb) {
-                    Poll::Ready(Ok(())) => rb.filled().len(),
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => {
-                        if self.need_flush {
-                            futures::ready!(Pin::new(&mut *w).poll_flush(cx))?;
-                            self.need_flush = false;
-                        }
-                        return Poll::Pending;
+            if !self.head.is_empty() {
+                let n = self.pipe.push(self.head).map_err(invalid_data)?;
+                self.head = &self.head[n..];
+                continue;
+            }
+            let space = self.pipe.space();
+            if space.is_empty() {
+                return Poll::Ready(Err(io::Error::other("payload pipeline stalled")));
+            }
+            let mut rb = ReadBuf::new(space);
+            match Pin::new(&mut *r).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    if self.need_flush {
+                        ready!(Pin::new(&mut *w).poll_flush(cx))?;
+                        self.need_flush = false;
                     }
+                    return Poll::Pending;
                 }
-            };
+            }
+            let n = rb.filled().len();
             if n == 0 {
                 self.read_done = true;
                 continue;
             }
-            let (pos, end) = match self.transform {
-                Transform::None => (0, n),
-                Transform::Wrap { .. } => self.transform.wrap(&mut self.buf[..n], &mut self.out),
-                Transform::Unwrap { .. } => {
-                    self.transform.unwrap(&mut self.buf[..n], &mut self.out)?
-                }
-            };
-            self.pos = pos;
-            self.end = end;
+            self.pipe.fill(n).map_err(invalid_data)?;
         }
     }
 }
@@ -233,9 +124,8 @@ impl Pipe {
 /// `head` is sent to the work side first (through the wrapping): bytes already read from the
 /// user, e.g. an HTTP request head.
 pub(crate) async fn splice(mut user: BoxIo, mut work: BoxIo, wrapping: &Wrapping, head: &[u8]) {
-    let (t, out) = wrapping.preload(head);
-    let mut up = Pipe::new(t, out);
-    let mut down = Pipe::new(wrapping.inbound(), BytesMut::new());
+    let mut up = Pump::new(wrapping.outbound(), head);
+    let mut down = Pump::new(wrapping.inbound(), &[]);
     let _ = poll_fn(|cx| {
         if let Poll::Ready(r) = up.poll_copy(cx, &mut user, &mut work) {
             return Poll::Ready(r);
@@ -247,36 +137,34 @@ pub(crate) async fn splice(mut user: BoxIo, mut work: BoxIo, wrapping: &Wrapping
     close(&mut work).await;
 }
 
-/// Best-effort graceful close (FIN / close_notify) of one side, bounded in time.
-pub(crate) async fn close<T: AsyncWrite + Unpin + ?Sized>(io: &mut T) {
-    let _ = tokio::time::timeout(CLOSE_GRACE, io.shutdown()).await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Runs `data` through a wrapping's outbound pipe, and the result through its inbound one.
     fn run(wrapping: &Wrapping, data: &[u8]) -> Vec<u8> {
-        // Outbound through one transform, inbound through the peer's.
-        let mut out_t = wrapping.outbound();
-        let mut wire = BytesMut::new();
+        let mut wire = Vec::new();
+        let mut out = wrapping.outbound();
         for chunk in data.chunks(1000) {
-            let mut c = chunk.to_vec();
-            let (p, e) = out_t.wrap(&mut c, &mut wire);
-            wire.extend_from_slice(&c[p..e]);
+            assert_eq!(out.push(chunk).unwrap(), chunk.len());
+            wire.extend_from_slice(out.ready());
+            out.consume(out.ready().len()).unwrap();
         }
-        let mut in_t = wrapping.inbound();
-        let mut plain = BytesMut::new();
-        for chunk in wire.to_vec().chunks(777) {
-            let mut c = chunk.to_vec();
-            let (p, e) = in_t.unwrap(&mut c, &mut plain).unwrap();
-            plain.extend_from_slice(&c[p..e]);
+        let mut plain = Vec::new();
+        let mut inp = wrapping.inbound();
+        for mut chunk in wire.chunks(777) {
+            while !chunk.is_empty() {
+                let n = inp.push(chunk).unwrap();
+                chunk = &chunk[n..];
+                plain.extend_from_slice(inp.ready());
+                inp.consume(inp.ready().len()).unwrap();
+            }
         }
-        plain.to_vec()
+        plain
     }
 
     #[test]
-    fn transforms_round_trip() {
+    fn wrappings_round_trip() {
         let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
         let key = Key::derive("t");
         for (enc, comp) in [(false, false), (true, false), (false, true), (true, true)] {

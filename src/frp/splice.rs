@@ -1,0 +1,264 @@
+//! The splice of one visitor connection: bytes both ways between a work connection and the
+//! local service, through the proxy's payload pipeline.
+//!
+//! Both directions run in one task with one [`frp_proto::pipeline`] buffer each, allocated once
+//! per connection: no per-chunk allocation, no logging per chunk. What one direction holds is
+//! bounded by [`frp_proto::pipeline::MAX_BUFFERED`] whatever the compression ratio, because a
+//! direction reads again only once its sink has taken what it holds.
+//!
+//! frp has no half-close: frps closes a visitor's connection as soon as either direction ends,
+//! so when one direction finishes we flush it, send FIN, and drop both sides rather than wait
+//! for the other direction as `copy_bidirectional` would.
+
+use super::events::{Event, HttpRequest};
+use super::transport::BoxStream;
+use crate::httplog::HttpLog;
+use bytes::{Buf, BytesMut};
+use frp_proto::compress::CompressError;
+use frp_proto::pipeline::{Opener, Pipe, Sealer};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+
+fn invalid_data(e: CompressError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Keeps the engine-wide gauge of buffered payload bytes in step with one pipe, and takes the
+/// pipe's share back out when dropped, however the splice ends.
+pub(crate) struct Held<'a> {
+    total: &'a AtomicU64,
+    peak: &'a AtomicU64,
+    held: u64,
+}
+
+impl<'a> Held<'a> {
+    pub(crate) fn new(total: &'a AtomicU64, peak: &'a AtomicU64) -> Self {
+        Held {
+            total,
+            peak,
+            held: 0,
+        }
+    }
+
+    fn set(&mut self, now: usize) {
+        let now = now as u64;
+        if now > self.held {
+            self.total.fetch_add(now - self.held, Ordering::Relaxed);
+            self.peak.fetch_max(now, Ordering::Relaxed);
+        } else if now < self.held {
+            self.total.fetch_sub(self.held - now, Ordering::Relaxed);
+        }
+        self.held = now;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.held, Ordering::Relaxed);
+    }
+}
+
+/// One direction of a splice: reads from one side into its pipe, writes the pipe's output to
+/// the other.
+pub(crate) struct Pump<'a, P> {
+    pipe: P,
+    /// Bytes to feed before reading: payload that arrived together with StartWorkConn.
+    early: BytesMut,
+    read_done: bool,
+    /// Bytes written to the sink, for [`super::Stats`].
+    counter: &'a AtomicU64,
+    held: Held<'a>,
+    /// frps → local service; the request log sees these bytes as requests.
+    inbound: bool,
+}
+
+impl<'a> Pump<'a, Sealer> {
+    /// Local service → frps.
+    pub(crate) fn outbound(pipe: Sealer, counter: &'a AtomicU64, held: Held<'a>) -> Self {
+        Pump {
+            pipe,
+            early: BytesMut::new(),
+            read_done: false,
+            counter,
+            held,
+            inbound: false,
+        }
+    }
+
+    /// Sends `data` through the pipe to `stream` and flushes (the 502 page).
+    pub(crate) async fn send(&mut self, mut data: &[u8], stream: &mut BoxStream) -> io::Result<()> {
+        while !data.is_empty() {
+            let n = self.pipe.push(data).map_err(invalid_data)?;
+            data = &data[n..];
+            stream.write_all(self.pipe.ready()).await?;
+            let written = self.pipe.ready().len();
+            self.pipe.consume(written).map_err(invalid_data)?;
+        }
+        stream.flush().await
+    }
+}
+
+impl<'a> Pump<'a, Opener> {
+    /// frps → local service; `early` is payload already read with StartWorkConn.
+    pub(crate) fn inbound(
+        pipe: Opener,
+        early: BytesMut,
+        counter: &'a AtomicU64,
+        held: Held<'a>,
+    ) -> Self {
+        Pump {
+            pipe,
+            early,
+            read_done: false,
+            counter,
+            held,
+            inbound: true,
+        }
+    }
+}
+
+impl<P: Pipe> Pump<'_, P> {
+    /// Moves bytes until the reader hits EOF and everything is written and the writer shut down.
+    ///
+    /// `log`, when the proxy keeps a request log, sees the plaintext HTTP bytes: inbound at the
+    /// moment they are written to the local service (after decryption/decompression), outbound
+    /// as they are read from it (before compression/encryption).
+    fn poll_copy<R, W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut reader: Pin<&mut R>,
+        mut writer: Pin<&mut W>,
+        mut log: Option<&mut HttpLog>,
+    ) -> Poll<io::Result<()>>
+    where
+        R: AsyncRead + ?Sized,
+        W: AsyncWrite + ?Sized,
+    {
+        loop {
+            // Drain what the pipe holds first; a direction reads again only when it is empty.
+            loop {
+                let out = self.pipe.ready();
+                if out.is_empty() {
+                    break;
+                }
+                let n = ready!(writer.as_mut().poll_write(cx, out))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                if let (true, Some(log)) = (self.inbound, log.as_deref_mut()) {
+                    log.on_request_bytes(&out[..n], Instant::now());
+                }
+                self.counter.fetch_add(n as u64, Ordering::Relaxed);
+                self.pipe.consume(n).map_err(invalid_data)?;
+                self.held.set(self.pipe.buffered());
+            }
+            if self.read_done {
+                ready!(writer.as_mut().poll_flush(cx))?;
+                return writer.as_mut().poll_shutdown(cx);
+            }
+            if !self.early.is_empty() {
+                let n = self.pipe.push(&self.early).map_err(invalid_data)?;
+                self.early.advance(n);
+                self.held.set(self.pipe.buffered());
+                continue;
+            }
+            let space = self.pipe.space();
+            if space.is_empty() {
+                // The pipe promises room whenever it has nothing ready.
+                return Poll::Ready(Err(io::Error::other("payload pipeline stalled")));
+            }
+            let mut rb = ReadBuf::new(space);
+            match reader.as_mut().poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    // Nothing to read now: push out what we wrote so far before sleeping.
+                    ready!(writer.as_mut().poll_flush(cx))?;
+                    return Poll::Pending;
+                }
+            }
+            let n = rb.filled().len();
+            if n == 0 {
+                self.read_done = true;
+                continue;
+            }
+            if let (false, Some(log)) = (self.inbound, log.as_deref_mut()) {
+                log.on_response_bytes(rb.filled(), Instant::now());
+            }
+            self.pipe.fill(n).map_err(invalid_data)?;
+            self.held.set(self.pipe.buffered());
+        }
+    }
+}
+
+/// Both directions of one visitor connection; completes when either direction is done.
+pub(crate) struct Splice<'a> {
+    pub(crate) remote: BoxStream,
+    pub(crate) local: TcpStream,
+    pub(crate) up: Pump<'a, Sealer>,
+    pub(crate) down: Pump<'a, Opener>,
+    /// Present when the proxy keeps a request log.
+    pub(crate) log: Option<RequestLog<'a>>,
+}
+
+/// The request log of one connection and where its exchanges go.
+pub(crate) struct RequestLog<'a> {
+    pub(crate) parser: Box<HttpLog>,
+    pub(crate) proxy: &'a str,
+    pub(crate) events: &'a broadcast::Sender<Event>,
+}
+
+impl RequestLog<'_> {
+    /// Publishes the exchanges completed so far. Allocation happens per request, never per
+    /// chunk, and only while someone listens.
+    fn publish(&mut self) {
+        for ex in self.parser.drain() {
+            let _ = self.events.send(Event::HttpRequest(HttpRequest {
+                proxy: self.proxy.to_owned(),
+                method: ex.method,
+                path: ex.path,
+                status: ex.status,
+                duration: ex.duration,
+                response_bytes: ex.response_bytes,
+            }));
+        }
+    }
+}
+
+impl Future for Splice<'_> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut log = this.log.as_mut();
+        let down = this.down.poll_copy(
+            cx,
+            Pin::new(&mut this.remote),
+            Pin::new(&mut this.local),
+            log.as_mut().map(|l| &mut *l.parser),
+        );
+        let result = match down {
+            Poll::Ready(r) => Poll::Ready(r),
+            Poll::Pending => this.up.poll_copy(
+                cx,
+                Pin::new(&mut this.local),
+                Pin::new(&mut this.remote),
+                log.as_mut().map(|l| &mut *l.parser),
+            ),
+        };
+        if let Some(l) = log {
+            if result.is_ready() {
+                l.parser.on_close(Instant::now());
+            }
+            l.publish();
+        }
+        result
+    }
+}
