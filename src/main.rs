@@ -100,6 +100,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Http(args)) => cli::selfhosted::http(args, &cli.output).await,
             Some(Command::Tcp(args)) => cli::selfhosted::tcp(args, &cli.output).await,
+            #[cfg(feature = "bench")]
             Some(Command::Bench(args)) => cli::bench::run(args, &cli.output).await,
             Some(Command::List(args)) => cli::prime::list(args, &cli.output).await,
             Some(Command::Status { id }) => cli::prime::status(id, &cli.output).await,

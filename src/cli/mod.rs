@@ -1,6 +1,7 @@
 //! The `expose` command line: argument parsing, output, and one module per command family.
 
 pub mod args;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod output;
 pub mod prime;
