@@ -30,15 +30,12 @@ const ID: &str = "t-1-0123456789abcdef";
 
 /// Options for tests: short timeout, fast backoff, no proxy from the environment.
 fn fast() -> ClientOptions {
-    ClientOptions {
-        timeout: Duration::from_secs(5),
-        backoff_initial: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(40),
-        rate_limit_max_wait: Duration::from_millis(200),
-        rate_limit_default_wait: Duration::from_millis(10),
-        use_system_proxy: false,
-        ..ClientOptions::default()
-    }
+    ClientOptions::default()
+        .timeout(Duration::from_secs(5))
+        .backoff(Duration::from_millis(10), Duration::from_millis(40))
+        .rate_limit_max_wait(Duration::from_millis(200))
+        .rate_limit_default_wait(Duration::from_millis(10))
+        .use_system_proxy(false)
 }
 
 fn client_with(base: &str, opts: ClientOptions) -> PrimeClient {
@@ -740,14 +737,13 @@ async fn bulk_delete_by_filter_sends_each_set_filter() {
         .expect(1)
         .mount(&server)
         .await;
-    let req = BulkDeleteRequest {
-        all_users: true,
-        labels: vec!["ci".into(), "nightly".into()],
-        status: Some(TunnelStatus::Disconnected),
-        team_id: Some("team-1".into()),
-        user_id: Some("user-1".into()),
-        ..Default::default()
-    };
+    let req = BulkDeleteRequest::default()
+        .all_users(true)
+        .label("ci")
+        .label("nightly")
+        .status(TunnelStatus::Disconnected)
+        .team_id("team-1")
+        .user_id("user-1");
     let res = client(&server).bulk_delete_tunnels(&req).await.unwrap();
     assert_eq!(res.succeeded, ["t-9"]);
     assert!(res.failed.is_empty());
@@ -761,11 +757,7 @@ async fn bulk_delete_without_ids_or_filters_is_refused() {
         .expect(0)
         .mount(&server)
         .await;
-    let req = BulkDeleteRequest {
-        all_users: true,
-        team_id: Some(String::new()),
-        ..Default::default()
-    };
+    let req = BulkDeleteRequest::default().all_users(true).team_id("");
     let err = client(&server).bulk_delete_tunnels(&req).await.unwrap_err();
     assert!(matches!(err, PrimeError::InvalidRequest(_)), "{err:?}");
 }
@@ -974,10 +966,7 @@ async fn retry_after_is_honoured() {
         .respond_with(ResponseTemplate::new(200).set_body_json(info_json(ID, "pending")))
         .mount(&server)
         .await;
-    let opts = ClientOptions {
-        rate_limit_max_wait: Duration::from_secs(10),
-        ..fast()
-    };
+    let opts = fast().rate_limit_max_wait(Duration::from_secs(10));
     let started = Instant::now();
     client_with(&server.uri(), opts)
         .get_tunnel(ID)
@@ -1000,10 +989,7 @@ async fn long_retry_after_is_capped() {
         .respond_with(ResponseTemplate::new(204))
         .mount(&server)
         .await;
-    let opts = ClientOptions {
-        rate_limit_max_wait: Duration::from_millis(50),
-        ..fast()
-    };
+    let opts = fast().rate_limit_max_wait(Duration::from_millis(50));
     let started = Instant::now();
     assert!(client_with(&server.uri(), opts)
         .delete_tunnel(ID)
@@ -1076,10 +1062,7 @@ async fn wrong_shapes_and_empty_bodies_are_errors_not_panics() {
 #[tokio::test]
 async fn get_is_retried_on_connection_refused() {
     let base = format!("http://127.0.0.1:{}", refused_port());
-    let opts = ClientOptions {
-        use_system_proxy: false,
-        ..ClientOptions::default()
-    };
+    let opts = ClientOptions::default().use_system_proxy(false);
     let started = Instant::now();
     let err = client_with(&base, opts).get_tunnel(ID).await.unwrap_err();
     // Three attempts: backoffs of 100 ms and 200 ms between them.
@@ -1101,11 +1084,7 @@ async fn get_is_retried_on_connection_refused() {
 #[tokio::test]
 async fn post_is_not_retried_on_connection_refused() {
     let base = format!("http://127.0.0.1:{}", refused_port());
-    let opts = ClientOptions {
-        backoff_initial: Duration::from_secs(2),
-        backoff_max: Duration::from_secs(2),
-        ..fast()
-    };
+    let opts = fast().backoff(Duration::from_secs(2), Duration::from_secs(2));
     let started = Instant::now();
     let err = client_with(&base, opts)
         .create_tunnel(&CreateTunnelRequest::new(1))
@@ -1119,10 +1098,7 @@ async fn post_is_not_retried_on_connection_refused() {
 }
 
 fn slow_options() -> ClientOptions {
-    ClientOptions {
-        timeout: Duration::from_millis(200),
-        ..fast()
-    }
+    fast().timeout(Duration::from_millis(200))
 }
 
 #[tokio::test]

@@ -16,11 +16,14 @@ use expose::TunnelError;
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<TunnelError>() {
-            match e {
-                TunnelError::Api(p) => return prime_code(p),
-                TunnelError::Frp(f) => return frp_code(f),
-                TunnelError::StartTimeout(_) | TunnelError::Invalid(_) => return 1,
+            // Written without an exhaustive match: the error types may grow variants.
+            if let TunnelError::Api(p) = e {
+                return prime_code(p);
             }
+            if let TunnelError::Frp(f) = e {
+                return frp_code(f);
+            }
+            return 1;
         }
         if let Some(e) = cause.downcast_ref::<PrimeError>() {
             return prime_code(e);
@@ -36,7 +39,7 @@ fn prime_code(e: &PrimeError) -> u8 {
     match e.kind() {
         ErrorKind::Auth => 3,
         ErrorKind::Limit => 4,
-        ErrorKind::Other => 1,
+        _ => 1,
     }
 }
 

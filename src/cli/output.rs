@@ -222,7 +222,8 @@ impl Reporter {
                     bytes(r.response_bytes)
                 );
             }
-            Event::Connecting { .. } | Event::Stopped { .. } => {}
+            // Connecting, Stopped and whatever the engine adds later: nothing to show.
+            _ => {}
         }
     }
 

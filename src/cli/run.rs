@@ -134,7 +134,7 @@ pub async fn follow_parts(
                     Phase::Online => "online",
                     Phase::Connecting => "connecting",
                     Phase::Reconnecting => "reconnecting",
-                    Phase::Stopped(_) => "stopped",
+                    _ => "stopped",
                 };
                 reporter.status(phase, &stats(), left);
             }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 ///
 /// `Clone` (I/O errors are shared through `Arc`) so one failure can be reported to every waiter.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The configuration cannot work (bad CA file, empty proxy list, …).
     #[error("invalid configuration: {0}")]

@@ -61,6 +61,7 @@ const MAX_LIST_PAGES: u32 = 1000;
 
 /// Knobs for timeouts and retries; the defaults mirror Prime's SDK.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientOptions {
     /// Per-request timeout.
     pub timeout: Duration,
@@ -92,6 +93,51 @@ impl Default for ClientOptions {
             rate_limit_default_wait: DEFAULT_RATE_LIMIT_WAIT,
             use_system_proxy: true,
         }
+    }
+}
+
+impl ClientOptions {
+    /// Sets the per-request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the total attempts of a GET or DELETE that fails in transport (1 = no retry).
+    pub fn transport_attempts(mut self, attempts: u32) -> Self {
+        self.transport_attempts = attempts;
+        self
+    }
+
+    /// Sets the first transport backoff and its cap.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff_initial = initial;
+        self.backoff_max = max;
+        self
+    }
+
+    /// Sets the retries after HTTP 429 (0 = give up at the first 429).
+    pub fn rate_limit_retries(mut self, retries: u32) -> Self {
+        self.rate_limit_retries = retries;
+        self
+    }
+
+    /// Sets the cap on the wait taken from `Retry-After`.
+    pub fn rate_limit_max_wait(mut self, wait: Duration) -> Self {
+        self.rate_limit_max_wait = wait;
+        self
+    }
+
+    /// Sets the wait after a 429 without a usable `Retry-After`.
+    pub fn rate_limit_default_wait(mut self, wait: Duration) -> Self {
+        self.rate_limit_default_wait = wait;
+        self
+    }
+
+    /// Honours `HTTP(S)_PROXY` from the environment, or not.
+    pub fn use_system_proxy(mut self, on: bool) -> Self {
+        self.use_system_proxy = on;
+        self
     }
 }
 

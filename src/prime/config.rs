@@ -30,6 +30,7 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 ///
 /// `Debug` is safe to log: the key is a [`Secret`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PrimeConfig {
     /// The API key, sent as `Authorization: Bearer <key>`.
     pub api_key: Secret,

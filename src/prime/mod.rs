@@ -2,7 +2,7 @@
 //!
 //! A tunnel is a registration on Prime's side: [`PrimeClient::create_tunnel`] returns the frps
 //! to connect to and the credentials for it ([`CreatedTunnel`]), which the [`crate::frp`] engine
-//! then uses. The API is described in `prime-tunnel-api.md` (section 1).
+//! then uses.
 //!
 //! - `config`: [`PrimeConfig`], where the key and URLs come from (env, `~/.prime`).
 //! - `client`: [`PrimeClient`], the HTTP calls and their retries.
