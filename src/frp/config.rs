@@ -123,7 +123,7 @@ impl ClientConfig {
     }
 
     /// The name a proxy has on the wire: `<user>.<name>`, or just `<name>` without a user.
-    pub fn wire_name(&self, name: &str) -> String {
+    pub(crate) fn wire_name(&self, name: &str) -> String {
         if self.user.is_empty() {
             name.to_owned()
         } else {

@@ -105,7 +105,7 @@ impl Error {
 }
 
 /// Whether a server rejection text is one retrying cannot fix.
-pub fn is_fatal_rejection(reason: &str) -> bool {
+pub(crate) fn is_fatal_rejection(reason: &str) -> bool {
     let lower = reason.to_ascii_lowercase();
     FATAL_REJECTIONS.iter().any(|s| lower.contains(s))
 }

@@ -37,7 +37,7 @@ pub use config::{
     ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ReconnectPolicy, TlsConfig,
     DEFAULT_FRP_VERSION, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
 };
-pub use error::{is_fatal_rejection, Error};
+pub use error::Error;
 pub use events::{Event, HttpRequest, ProxyReady, Stats};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
 pub use work::bad_gateway_page;

@@ -9,7 +9,7 @@
 //! - `response`: response bodies into types, error statuses into [`PrimeError`]s.
 //! - `types`: request and response shapes.
 //! - `error`: [`PrimeError`] and its [`ErrorKind`] for exit codes.
-//! - [`time`]: RFC 3339 parsing for `expires_at`.
+//! - `time`: RFC 3339 parsing for `expires_at`, HTTP dates for `Retry-After`.
 //! - `validate`: checks on every value the API returns before anyone uses it.
 //!
 //! Secrets (API key, frp token, binding secret, basic-auth password) are [`Secret`]s and are
@@ -29,7 +29,7 @@ mod client;
 mod config;
 mod error;
 mod response;
-pub mod time;
+mod time;
 mod types;
 mod validate;
 
@@ -41,9 +41,9 @@ pub use client::{
 };
 pub use config::{PrimeConfig, DEFAULT_BASE_URL};
 pub use error::{ErrorKind, FieldError, PrimeError};
+pub use time::TimestampError;
 pub use types::{
     BulkDeleteFailure, BulkDeleteRequest, BulkDeleteResult, CreateTunnelRequest, CreatedTunnel,
     ListQuery, SortBy, SortOrder, TunnelInfo, TunnelPage, TunnelStatus, DEFAULT_PER_PAGE,
     DEFAULT_SERVER_PORT,
 };
-pub use validate::{is_valid_host, is_valid_hostname, is_valid_tunnel_id};

@@ -16,19 +16,19 @@ pub(crate) const MAX_QUOTED_CHARS: usize = 200;
 
 /// True if `id` is a safe tunnel id: a DNS label of 1–63 ASCII letters, digits and hyphens, not
 /// starting or ending with a hyphen (it becomes the tunnel's subdomain).
-pub fn is_valid_tunnel_id(id: &str) -> bool {
+pub(crate) fn is_valid_tunnel_id(id: &str) -> bool {
     is_dns_label(id)
 }
 
 /// True if `name` is a valid DNS host name: dot-separated labels as in [`is_valid_tunnel_id`],
 /// at most 253 characters, with an optional trailing dot.
-pub fn is_valid_hostname(name: &str) -> bool {
+pub(crate) fn is_valid_hostname(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     !name.is_empty() && name.len() <= MAX_DNS_NAME && name.split('.').all(is_dns_label)
 }
 
 /// True if `host` is a host name or an IP address (what frp accepts as `serverAddr`).
-pub fn is_valid_host(host: &str) -> bool {
+pub(crate) fn is_valid_host(host: &str) -> bool {
     host.parse::<IpAddr>().is_ok() || is_valid_hostname(host)
 }
 
@@ -187,5 +187,37 @@ fn quote(value: &str) -> String {
         format!("{cut:?}…")
     } else {
         format!("{cut:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifier_checks() {
+        assert!(is_valid_tunnel_id("t-1-0123456789abcdef"));
+        assert!(is_valid_tunnel_id(&"a".repeat(63)));
+        for bad in ["", "-a", "a-", "a_b", "a.b", "ä", &"a".repeat(64)] {
+            assert!(!is_valid_tunnel_id(bad), "{bad:?}");
+        }
+        assert!(is_valid_hostname("t-1-abc.tunnel.pinfra.io"));
+        assert!(is_valid_hostname("localhost."));
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "a b",
+            "-a.b",
+            "a.b-",
+            "x_y.z",
+            &format!("{}.io", "a".repeat(64)),
+        ] {
+            assert!(!is_valid_hostname(bad), "{bad:?}");
+        }
+        assert!(
+            is_valid_host("10.0.0.1") && is_valid_host("::1") && is_valid_host("tunnel.pinfra.io")
+        );
+        assert!(!is_valid_host("[::1]") && !is_valid_host("host:7000"));
     }
 }
