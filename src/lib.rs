@@ -10,6 +10,7 @@
 //!   Inside: `transport` (TCP, TLS, yamux), `control` (login, proxies, heartbeats, reconnect),
 //!   `work` (work connections and the splice).
 //! - [`secret`]: [`secret::Secret`], a string whose `Debug`/`Display` never show it.
+//! - [`text`]: the one rule for which characters of untrusted text may reach a terminal.
 //! - `testserver` (feature `testserver`): a small frps-compatible server for tests, benchmarks
 //!   and `expose bench`. A test double, not a product server.
 //! - `bench` (feature `bench`): the load generators and measurements behind `expose bench`.
@@ -39,6 +40,7 @@ pub mod prime;
 pub mod secret;
 #[cfg(feature = "testserver")]
 pub mod testserver;
+pub mod text;
 mod tunnel;
 
 pub use tunnel::{

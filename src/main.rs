@@ -4,8 +4,7 @@ mod cli;
 
 use clap::Parser;
 use cli::args::{Cli, Command};
-use std::borrow::Cow;
-use std::fmt::Write as _;
+use expose::text::escape_unsafe;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing::field::Field;
@@ -36,7 +35,7 @@ fn init_logging(out: &cli::args::OutputArgs) {
     let fields = debug_fn(
         |w: &mut Writer<'_>, field: &Field, value: &dyn std::fmt::Debug| {
             let raw = format!("{value:?}");
-            let text = escape_controls(&raw);
+            let text = escape_unsafe(&raw);
             if field.name() == "message" {
                 write!(w, "{text}")
             } else {
@@ -53,29 +52,6 @@ fn init_logging(out: &cli::args::OutputArgs) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
-}
-
-/// `s` with control characters (ESC, BEL, CR, LF, C1, …) and Unicode bidirectional controls
-/// written as `\u{..}` escapes, for text that reaches the terminal from elsewhere.
-fn escape_controls(s: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
-            || ('\u{202A}'..='\u{202E}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-    };
-    if !s.chars().any(unsafe_char) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if unsafe_char(c) {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
 }
 
 fn main() -> ExitCode {
@@ -118,7 +94,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // The chain quotes servers' own texts (a refused proxy, a login error): escaped so
             // a hostile server cannot send escape sequences to the terminal.
-            eprintln!("error: {}", escape_controls(&format!("{e:#}")));
+            eprintln!("error: {}", escape_unsafe(&format!("{e:#}")));
             ExitCode::from(cli::exit_code(&e))
         }
     }

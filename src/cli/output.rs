@@ -9,15 +9,11 @@ use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
-/// Drops control characters (ESC, BEL, CR, …) and Unicode bidi/format controls (which can
-/// reorder what a line appears to say) from text we did not write ourselves.
+/// Drops control characters (ESC, BEL, CR, …), Unicode bidi controls (which can reorder what a
+/// line appears to say) and invisible format characters from text we did not write ourselves;
+/// the rule is [`expose::text::is_unsafe_char`].
 pub fn clean(s: &str) -> String {
-    s.chars()
-        .filter(|c| {
-            !c.is_control()
-                && !matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
-        })
-        .collect()
+    expose::text::strip_unsafe(s).into_owned()
 }
 
 /// A request path for the log: the query string is cut, since it often carries tokens.

@@ -18,9 +18,8 @@ use super::types::{
     BulkDeleteRequest, BulkDeleteResult, CreateTunnelRequest, CreatedTunnel, ListQuery, TunnelInfo,
     TunnelPage,
 };
-use super::validate::{
-    clean_text, has_unsafe_chars, is_valid_tunnel_id, Checker, MAX_QUOTED_CHARS,
-};
+use super::validate::{clean_text, is_valid_tunnel_id, Checker, MAX_QUOTED_CHARS};
+use crate::text::has_unsafe_chars;
 use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};

@@ -12,8 +12,8 @@
 //! `production` needs no file: it resets `base_url` to the default and clears the team.
 
 use super::error::PrimeError;
-use super::validate::has_unsafe_chars;
 use crate::secret::Secret;
+use crate::text::has_unsafe_chars;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 

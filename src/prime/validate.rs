@@ -1,10 +1,12 @@
 //! Checks on values that cross the API boundary, and cleaning of free text for display.
 //!
 //! Values from the API end up in terminal output, HTTP headers, frp login messages and file
-//! names. Identifiers are held to strict character sets; any text is refused if it carries
-//! control characters (terminal escapes, header or line injection) or Unicode bidirectional
-//! overrides (text that displays differently from what it is).
+//! names. Identifiers are held to strict character sets; any text is refused if it carries a
+//! character [`crate::text::is_unsafe_char`] refuses: control characters (terminal escapes,
+//! header or line injection), Unicode bidirectional controls and invisible format characters
+//! (text that displays differently from what it is).
 
+use crate::text::{has_unsafe_chars, is_unsafe_char};
 use std::net::IpAddr;
 
 /// Longest DNS label (RFC 1035).
@@ -41,20 +43,6 @@ fn is_dns_label(label: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         && bytes.first() != Some(&b'-')
         && bytes.last() != Some(&b'-')
-}
-
-/// True for characters that must never reach a terminal or a header from untrusted text:
-/// C0/C1 controls (including ESC, CR, LF, TAB) and the Unicode bidirectional controls.
-pub(crate) fn is_unsafe_char(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
-        || ('\u{202A}'..='\u{202E}').contains(&c)
-        || ('\u{2066}'..='\u{2069}').contains(&c)
-}
-
-/// True if `s` has a character [`is_unsafe_char`] refuses.
-pub(crate) fn has_unsafe_chars(s: &str) -> bool {
-    s.chars().any(is_unsafe_char)
 }
 
 /// Server text made safe and short for an error message: unsafe characters dropped (line
