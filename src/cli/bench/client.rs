@@ -1,6 +1,6 @@
 //! The client under test: `expose tcp … --json` as a child process, and where it connects.
 
-use super::Plan;
+use super::plan::Plan;
 use anyhow::{bail, Context as _};
 use expose::bench::delay::DelayRelay;
 use expose::bench::proc_stat::{self, CpuTime};
