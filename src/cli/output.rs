@@ -62,7 +62,9 @@ pub struct Banner {
     pub tunnel_id: Option<String>,
     /// Expiry, when there is one.
     pub expires_at: Option<(String, SystemTime)>,
-    /// Basic-auth credentials to show once.
+    /// Basic-auth user and password to show once: the API returns a generated password in its
+    /// create answer only, so the banner (or the JSON `ready` event) is the one place the user
+    /// ever sees it. Never logged.
     pub auth: Option<(String, String)>,
 }
 
@@ -119,6 +121,8 @@ impl Reporter {
                 "local": b.local,
                 "id": b.tunnel_id.as_deref().map(clean),
                 "expires_at": b.expires_at.as_ref().map(|(t, _)| clean(t)),
+                "http_user": b.auth.as_ref().map(|(u, _)| clean(u)),
+                "http_password": b.auth.as_ref().map(|(_, p)| clean(p)),
             }));
             return;
         }

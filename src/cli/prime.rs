@@ -74,9 +74,7 @@ pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> 
             expires_at: tunnel
                 .expires_at()
                 .map(|at| (tunnel.expires_at_text().to_owned(), at)),
-            auth: tunnel
-                .http_credentials()
-                .map(|(u, p)| (u.to_owned(), p.expose().to_owned())),
+            auth: one_time_credentials(&tunnel, args.auth_user.as_deref()),
         },
     );
     let expires = tunnel.expires_at();
@@ -109,6 +107,15 @@ pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> 
             Err(TunnelError::Frp(e)).context("the tunnel stopped")
         }
     }
+}
+
+/// The basic-auth user and the password the API generated, when it returned one. The API may
+/// leave the user out of its answer; it is the one we asked for then.
+fn one_time_credentials(tunnel: &Tunnel, requested_user: Option<&str>) -> Option<(String, String)> {
+    let created = tunnel.details();
+    let password = created.http_password.as_ref()?;
+    let user = created.http_user.as_deref().or(requested_user)?;
+    Some((user.to_owned(), password.expose().to_owned()))
 }
 
 /// Follows a tunnel's engine (the same loop as self-hosted, over the Tunnel's client).
