@@ -36,6 +36,7 @@ pub use frp_proto as proto;
 pub mod bench;
 pub mod frp;
 pub mod httplog;
+mod nofile;
 pub mod prime;
 pub mod secret;
 #[cfg(feature = "testserver")]

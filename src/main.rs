@@ -65,6 +65,13 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.output);
+    // Each visitor holds a file descriptor: a soft limit of 256 would cap the tunnel long before
+    // the hard limit does.
+    match cli::nofile::raise() {
+        Ok(Some(r)) => tracing::debug!(from = ?r.from, to = ?r.to, "raised the open-file limit"),
+        Ok(None) => {}
+        Err(e) => tracing::debug!(error = %e, "could not raise the open-file limit"),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -3,6 +3,7 @@
 pub mod args;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod nofile;
 pub mod output;
 pub mod prime;
 pub mod run;

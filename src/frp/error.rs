@@ -60,6 +60,8 @@ pub enum Error {
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
+        // Out of file descriptors: one warning per process that names the limit.
+        crate::nofile::warn_once(&e);
         Error::Io(Arc::new(e))
     }
 }

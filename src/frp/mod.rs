@@ -89,6 +89,12 @@ pub struct ClientState {
 
 /// A running frp client. Dropping it asks the session to shut down gracefully (CloseProxy for
 /// each proxy, then close) in the background; call [`Client::shutdown`] to wait for that.
+///
+/// Every visitor holds one file descriptor in this process (its connection to the local
+/// service; without tcpMux, one more for its work connection). The client never changes the
+/// process's open-file limit (`RLIMIT_NOFILE`): raising the soft limit to the hard limit at
+/// start, as Go programs and the `expose` binary do, is the application's decision. When the
+/// limit is reached, the engine logs one warning naming it.
 pub struct Client {
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
