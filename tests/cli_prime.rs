@@ -630,3 +630,40 @@ async fn one_time_password_is_in_the_banner_even_without_the_user_echoed() {
     );
     assert_no_secrets(&stderr);
 }
+
+#[tokio::test]
+async fn list_of_an_endless_account_stops_at_its_bound_and_says_what_was_cut() {
+    let env = Env::new().await;
+    let page: Vec<Value> = (0..50)
+        .map(|i| info(&format!("t-{i}"), "connected"))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/api/v1/tunnel"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"tunnels": page, "per_page": 50, "has_next": true})),
+        )
+        .mount(&env.api)
+        .await;
+
+    let (code, out, err) = env.run(&["list", "--json"], true).await;
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v["tunnels"].as_array().unwrap().len(),
+        expose::prime::DEFAULT_LIST_MAX_ENTRIES
+    );
+    assert_eq!(v["truncated"]["reason"], "max_entries");
+    assert!(v["truncated"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("more exist"));
+
+    let (code, out, err) = env.run(&["list"], true).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("t-49"), "{out}");
+    assert!(
+        err.contains("warning: the list stops at 10000 tunnels"),
+        "{err}"
+    );
+}

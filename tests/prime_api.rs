@@ -5,8 +5,8 @@
 //! secret reaches `Debug` output or the logs. No real network.
 
 use expose::prime::{
-    BulkDeleteRequest, ClientOptions, CreateTunnelRequest, ErrorKind, ListQuery, PrimeClient,
-    PrimeConfig, PrimeError, SortBy, SortOrder, TunnelStatus, DEFAULT_BASE_URL,
+    BulkDeleteRequest, ClientOptions, CreateTunnelRequest, ErrorKind, ListCut, ListQuery,
+    PrimeClient, PrimeConfig, PrimeError, SortBy, SortOrder, TunnelStatus, DEFAULT_BASE_URL,
     DEFAULT_RATE_LIMIT_MAX_WAIT, USER_AGENT,
 };
 use serde_json::{json, Value};
@@ -594,8 +594,9 @@ async fn list_all_walks_every_page() {
         .list_all_tunnels(&ListQuery::new().per_page(2))
         .await
         .unwrap();
-    let ids: Vec<_> = all.iter().map(|t| t.tunnel_id.as_str()).collect();
+    let ids: Vec<_> = all.tunnels.iter().map(|t| t.tunnel_id.as_str()).collect();
     assert_eq!(ids, ["t-1", "t-2", "t-3", "t-4", "t-5"]);
+    assert_eq!(all.cut, None);
 }
 
 #[tokio::test]
@@ -608,8 +609,95 @@ async fn list_all_stops_at_an_empty_page_that_claims_more() {
         .list_all_tunnels(&ListQuery::new())
         .await
         .unwrap();
-    assert!(all.is_empty());
+    assert!(all.tunnels.is_empty());
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+/// A page of three tunnels that always claims more.
+fn endless_page() -> ResponseTemplate {
+    let tunnels: Vec<Value> = ["t-1", "t-2", "t-3"]
+        .iter()
+        .map(|id| info_json(id, "pending"))
+        .collect();
+    ResponseTemplate::new(200).set_body_json(json!({"tunnels": tunnels, "has_next": true}))
+}
+
+/// An endless list, walked with these bounds.
+async fn list_all_bounded(
+    response: ResponseTemplate,
+    entries: usize,
+    bytes: usize,
+    time: Duration,
+) -> (
+    Result<expose::prime::TunnelList, PrimeError>,
+    usize,
+    Duration,
+) {
+    let server = server_answering(response).await;
+    let started = Instant::now();
+    let result = client_with(&server.uri(), fast().list_bounds(entries, bytes, time))
+        .list_all_tunnels(&ListQuery::new())
+        .await;
+    let pages = server.received_requests().await.unwrap().len();
+    (result, pages, started.elapsed())
+}
+
+#[tokio::test]
+async fn list_all_stops_at_the_entry_bound_and_says_so() {
+    let (result, pages, _) =
+        list_all_bounded(endless_page(), 7, 1 << 20, Duration::from_secs(30)).await;
+    let list = result.unwrap();
+    assert_eq!(list.tunnels.len(), 7);
+    assert_eq!(list.cut, Some(ListCut::Entries(7)));
+    assert_eq!(list.cut.unwrap().as_str(), "max_entries");
+    assert!(list.cut.unwrap().to_string().contains("7 tunnels"));
+    assert_eq!(pages, 3);
+}
+
+#[tokio::test]
+async fn list_all_stops_at_the_byte_bound_and_says_so() {
+    let (result, pages, _) =
+        list_all_bounded(endless_page(), 1_000_000, 2048, Duration::from_secs(30)).await;
+    let list = result.unwrap();
+    assert_eq!(list.cut, Some(ListCut::Bytes(2048)));
+    // Each page is several hundred bytes: a few pages, never the endless rest.
+    assert!((2..=8).contains(&pages), "{pages} pages");
+    assert_eq!(list.tunnels.len(), 3 * pages);
+}
+
+#[tokio::test]
+async fn list_all_stops_at_the_time_bound_and_says_so() {
+    let slow = endless_page().set_delay(Duration::from_millis(300));
+    let bound = Duration::from_secs(1);
+    let (result, pages, took) = list_all_bounded(slow, 1_000_000, 1 << 30, bound).await;
+    let list = result.unwrap();
+    assert_eq!(list.cut, Some(ListCut::Time(bound)));
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!((2..=5).contains(&pages), "{pages} pages");
+    assert!(list.tunnels.len() >= 3);
+}
+
+#[tokio::test]
+async fn list_all_without_a_single_page_in_time_is_a_timeout() {
+    let stuck = endless_page().set_delay(Duration::from_secs(3));
+    let (result, _, took) =
+        list_all_bounded(stuck, 1_000_000, 1 << 30, Duration::from_millis(300)).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, PrimeError::Transport { timeout: true, .. }),
+        "{err:?}"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[tokio::test]
+async fn list_all_stops_after_1000_pages_and_says_so() {
+    let (result, pages, _) =
+        list_all_bounded(endless_page(), usize::MAX, usize::MAX, Duration::MAX).await;
+    let list = result.unwrap();
+    assert_eq!(list.cut, Some(ListCut::Pages(1000)));
+    assert_eq!(pages, 1000);
+    assert_eq!(list.tunnels.len(), 3000);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use super::args::{ListArgs, OutputArgs, PrimeTunnelArgs, StopArgs};
 use super::output::{clean, Banner, Reporter};
 use super::run::{self, Ended, Expired};
 use anyhow::Context as _;
-use expose::prime::{BulkDeleteRequest, ListQuery, PrimeClient, PrimeConfig, TunnelInfo};
+use expose::prime::{BulkDeleteRequest, ListCut, ListQuery, PrimeClient, PrimeConfig, TunnelInfo};
 use expose::{Tunnel, TunnelError};
 use serde_json::json;
 use std::time::SystemTime;
@@ -184,14 +184,33 @@ pub async fn list(args: ListArgs, out: &OutputArgs) -> anyhow::Result<()> {
     if let Some(s) = args.status {
         query = query.status(expose::prime::TunnelStatus::parse(&s));
     }
-    let tunnels = api.list_all_tunnels(&query).await?;
+    let list = api.list_all_tunnels(&query).await?;
     if out.json {
-        let rows: Vec<_> = tunnels.iter().map(info_json).collect();
-        println!("{}", json!({ "tunnels": rows }));
+        let rows: Vec<_> = list.tunnels.iter().map(info_json).collect();
+        println!(
+            "{}",
+            json!({ "tunnels": rows, "truncated": cut_json(list.cut) })
+        );
     } else {
-        print_table(&tunnels);
+        print_table(&list.tunnels);
+        warn_cut(list.cut, "");
     }
     Ok(())
+}
+
+/// Why a listing stopped early, for `--json`: `null` when it is complete.
+fn cut_json(cut: Option<ListCut>) -> serde_json::Value {
+    match cut {
+        Some(c) => json!({"reason": c.as_str(), "message": c.to_string()}),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// Tells a person on stderr that a listing stopped early.
+fn warn_cut(cut: Option<ListCut>, then: &str) {
+    if let Some(c) = cut {
+        eprintln!("warning: {c}{then}");
+    }
 }
 
 /// `expose status ID`.
@@ -213,19 +232,27 @@ pub async fn status(id: String, out: &OutputArgs) -> anyhow::Result<()> {
 /// `expose stop ID… | --all`.
 pub async fn stop(args: StopArgs, out: &OutputArgs) -> anyhow::Result<()> {
     let api = api()?;
-    let ids: Vec<String> = if args.all {
-        api.list_all_tunnels(&ListQuery::new())
-            .await?
+    let (ids, cut): (Vec<String>, _) = if args.all {
+        let list = api.list_all_tunnels(&ListQuery::new()).await?;
+        let ids = list
+            .tunnels
             .into_iter()
             .filter(|t| !t.is_gone())
             .map(|t| t.tunnel_id)
-            .collect()
+            .collect();
+        (ids, list.cut)
     } else {
-        args.ids
+        (args.ids, None)
     };
+    if !out.json {
+        warn_cut(cut, "; run `expose stop --all` again for the rest");
+    }
     if ids.is_empty() {
         if out.json {
-            println!("{}", json!({"deleted": [], "failed": []}));
+            println!(
+                "{}",
+                json!({"deleted": [], "failed": [], "truncated": cut_json(cut)})
+            );
         } else {
             println!("no tunnels to stop");
         }
@@ -241,7 +268,10 @@ pub async fn stop(args: StopArgs, out: &OutputArgs) -> anyhow::Result<()> {
             .map(|f| json!({"id": clean(&f.tunnel_id), "error": clean(&f.error)}))
             .collect();
         let ok: Vec<_> = result.succeeded.iter().map(|s| clean(s)).collect();
-        println!("{}", json!({"deleted": ok, "failed": failed}));
+        println!(
+            "{}",
+            json!({"deleted": ok, "failed": failed, "truncated": cut_json(cut)})
+        );
     } else {
         for id in &result.succeeded {
             println!("deleted {}", clean(id));

@@ -6,6 +6,8 @@
 //!
 //! - `config`: [`PrimeConfig`], where the key and URLs come from (env, `~/.prime`).
 //! - `client`: [`PrimeClient`], the HTTP calls and their retries.
+//! - `options`: [`ClientOptions`], timeouts, retries and listing bounds.
+//! - `list`: listing, one page or all of them within bounds ([`TunnelList`]).
 //! - `response`: response bodies into types, error statuses into [`PrimeError`]s.
 //! - `types`: request and response shapes.
 //! - `error`: [`PrimeError`] and its [`ErrorKind`] for exit codes.
@@ -28,19 +30,24 @@
 mod client;
 mod config;
 mod error;
+mod list;
+mod options;
 mod response;
 mod time;
 mod types;
 mod validate;
 
 pub use crate::secret::Secret;
-pub use client::{
-    ClientOptions, PrimeClient, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX,
-    DEFAULT_RATE_LIMIT_MAX_WAIT, DEFAULT_RATE_LIMIT_RETRIES, DEFAULT_RATE_LIMIT_WAIT,
-    DEFAULT_TIMEOUT, DEFAULT_TRANSPORT_ATTEMPTS, USER_AGENT,
-};
+pub use client::PrimeClient;
 pub use config::{PrimeConfig, DEFAULT_BASE_URL};
 pub use error::{ErrorKind, FieldError, PrimeError};
+pub use list::{ListCut, TunnelList};
+pub use options::{
+    ClientOptions, DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_LIST_MAX_BYTES,
+    DEFAULT_LIST_MAX_ENTRIES, DEFAULT_LIST_MAX_TIME, DEFAULT_RATE_LIMIT_MAX_WAIT,
+    DEFAULT_RATE_LIMIT_RETRIES, DEFAULT_RATE_LIMIT_WAIT, DEFAULT_TIMEOUT,
+    DEFAULT_TRANSPORT_ATTEMPTS, USER_AGENT,
+};
 pub use time::TimestampError;
 pub use types::{
     BulkDeleteFailure, BulkDeleteRequest, BulkDeleteResult, CreateTunnelRequest, CreatedTunnel,
