@@ -49,7 +49,8 @@ fn init_logging(out: &cli::args::OutputArgs) {
         .fmt_fields(fields)
         // Colour codes only for a terminal: piped or redirected logs stay plain text.
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        // Through the console thread: a stderr that stops reading never blocks a log call.
+        .with_writer(|| cli::console::LogWriter)
         .with_target(false)
         .try_init();
 }
@@ -96,13 +97,20 @@ fn main() -> ExitCode {
     });
     // Background tasks (the engine) must not outlive main's decision.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The chain quotes servers' own texts (a refused proxy, a login error): escaped so
             // a hostile server cannot send escape sequences to the terminal.
-            eprintln!("error: {}", escape_unsafe(&format!("{e:#}")));
+            cli::console::err_essential(format!("error: {}\n", escape_unsafe(&format!("{e:#}"))));
             ExitCode::from(cli::exit_code(&e))
         }
-    }
+    };
+    // The last lines (the `closed` event, the error) are written before exit, unless the
+    // console does not read for this long.
+    cli::console::flush(EXIT_FLUSH);
+    code
 }
+
+/// How long the process waits at exit for a console that does not read.
+const EXIT_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);

@@ -131,3 +131,98 @@ async fn a_low_soft_open_file_limit_is_raised_at_start() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// Sends `total` GET requests for `path` over one keep-alive connection, 32 in flight at a
+/// time, and reads every response.
+async fn many_requests(addr: SocketAddr, host: &str, path: &str, total: usize) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let end = format!("via {host}\n");
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut done = 0;
+    while done < total {
+        let batch = (total - done).min(32);
+        s.write_all(req.repeat(batch).as_bytes()).await.unwrap();
+        buf.clear();
+        while String::from_utf8_lossy(&buf).matches(&end).count() < batch {
+            let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut chunk))
+                .await
+                .expect("responses in time")
+                .unwrap();
+            assert!(n > 0, "the tunnel closed the connection");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        done += batch;
+    }
+}
+
+/// With stdout a pipe that nobody reads, Ctrl-C is still handled at once: the proxy is closed
+/// on the server while the pipe is full. Once the pipe is read, the `closed` event is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_that_does_not_read_never_stalls_ctrl_c() {
+    let srv = frps().await;
+    let web = http_server().await;
+    // An http proxy, so that every request through it prints a `request` line.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_expose"));
+    cmd.args(["http", &web.port().to_string(), "--server"])
+        .arg(srv.bind_addr().to_string())
+        .args(["--name", "con", "--subdomain", "con", "--json", "-q"])
+        .env("FRP_TOKEN", TOKEN)
+        .env_remove("EXPOSE_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = stderr.read_to_end(&mut sink).await;
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = tokio::time::timeout(Duration::from_secs(30), stdout.read_line(&mut line))
+            .await
+            .expect("ready in time")
+            .unwrap();
+        assert!(n > 0, "stdout ended before the ready event");
+        if line.contains("\"ready\"") {
+            break;
+        }
+    }
+
+    // From here on nobody reads stdout. Each request makes a ~250-byte JSON line: 1 500 of them
+    // are several times what a pipe holds.
+    let host = "con.tunnel.test";
+    let path = format!("/{}", "a".repeat(200));
+    many_requests(srv.vhost_http_addr(), host, &path, 1500).await;
+
+    signal(&child, "-INT");
+    let closed_on_server = eventually(Duration::from_secs(10), || {
+        srv.snapshot().close_proxy_received("con")
+    })
+    .await;
+    assert!(
+        closed_on_server,
+        "Ctrl-C was not handled while the console was not reading"
+    );
+
+    // Now read: everything still queued comes out, the `closed` event last.
+    let mut rest = String::new();
+    tokio::time::timeout(Duration::from_secs(20), stdout.read_to_string(&mut rest))
+        .await
+        .expect("stdout ends once drained")
+        .unwrap();
+    let last = rest.lines().last().expect("lines after the fill");
+    let closed: Value = serde_json::from_str(last).expect("JSON");
+    assert_eq!(closed["event"], "closed", "{last}");
+    assert_eq!(closed["ok"], true);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits once the console is read")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -3,6 +3,7 @@
 pub mod args;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod console;
 pub mod nofile;
 pub mod output;
 pub mod prime;

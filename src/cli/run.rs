@@ -50,7 +50,9 @@ pub async fn interrupted() {
 pub fn exit_on_second_interrupt() {
     tokio::spawn(async {
         interrupted().await;
-        eprintln!("\ninterrupted again; exiting without cleanup");
+        super::console::err_essential("\ninterrupted again; exiting without cleanup\n");
+        // A console that does not read must not keep the process alive.
+        super::console::flush(Duration::from_millis(200));
         std::process::exit(130);
     });
 }
