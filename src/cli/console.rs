@@ -33,6 +33,8 @@ struct Chunk {
     stream: Stream,
     text: String,
     essential: bool,
+    /// The report of dropped text, made by the queue itself.
+    report: bool,
 }
 
 /// What waits to be written; the logic of bounds and drops, without any I/O.
@@ -61,6 +63,7 @@ impl Queue {
             stream,
             text,
             essential,
+            report: false,
         });
     }
 
@@ -76,6 +79,7 @@ impl Queue {
                      enough\n"
                 ),
                 essential: true,
+                report: true,
             });
         }
         let chunk = self.chunks.pop_front()?;
@@ -102,10 +106,16 @@ struct Shared {
     direct: AtomicBool,
 }
 
-/// The process's console, its writer thread started on first use.
-fn console() -> &'static Shared {
-    static CONSOLE: OnceLock<&'static Shared> = OnceLock::new();
-    CONSOLE.get_or_init(|| {
+/// The console of one stream, its writer thread started on first use. Each stream has its own
+/// queue and thread, so a stdout that stops reading does not hold back stderr, or the reverse.
+fn console(stream: Stream) -> &'static Shared {
+    static OUT: OnceLock<&'static Shared> = OnceLock::new();
+    static ERR: OnceLock<&'static Shared> = OnceLock::new();
+    let cell = match stream {
+        Stream::Out => &OUT,
+        Stream::Err => &ERR,
+    };
+    cell.get_or_init(|| {
         let shared: &'static Shared = Box::leak(Box::new(Shared {
             queue: Mutex::new(Queue::default()),
             queued: Condvar::new(),
@@ -128,7 +138,7 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Queue> {
     shared.queue.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The writer thread: takes chunks in order and writes them, blocking only itself.
+/// A writer thread: takes its stream's chunks in order and writes them, blocking only itself.
 fn write_forever(shared: &'static Shared) {
     loop {
         let chunk = {
@@ -142,7 +152,12 @@ fn write_forever(shared: &'static Shared) {
                 q = shared.queued.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
-        write_chunk(&chunk);
+        if chunk.report {
+            // The report of dropped text goes to stderr, whichever stream dropped it.
+            push(Stream::Err, chunk.text, true);
+        } else {
+            write_chunk(&chunk);
+        }
         let mut q = lock(shared);
         q.writing = false;
         if q.idle() {
@@ -169,12 +184,13 @@ fn write_chunk(chunk: &Chunk) {
 }
 
 fn push(stream: Stream, text: String, essential: bool) {
-    let shared = console();
+    let shared = console(stream);
     if shared.direct.load(Ordering::Relaxed) {
         write_chunk(&Chunk {
             stream,
             text,
             essential,
+            report: false,
         });
         return;
     }
@@ -205,8 +221,12 @@ pub fn err_essential(text: impl Into<String>) {
 /// Waits until everything queued so far has been written, at most `timeout`. Returns whether
 /// it all was.
 pub fn flush(timeout: Duration) -> bool {
-    let shared = console();
     let deadline = Instant::now() + timeout;
+    // Stdout first: draining it may queue a report of dropped lines on stderr.
+    flush_one(console(Stream::Out), deadline) && flush_one(console(Stream::Err), deadline)
+}
+
+fn flush_one(shared: &Shared, deadline: Instant) -> bool {
     let mut q = lock(shared);
     while !q.idle() {
         let left = deadline.saturating_duration_since(Instant::now());
