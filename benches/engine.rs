@@ -143,10 +143,7 @@ async fn tunnel(tls: bool) -> Tunnel {
     .expect("test server");
     let addr = server.bind_addr();
     let mut cfg = ClientConfig::new(addr.ip().to_string(), addr.port(), "bench");
-    cfg.tls = TlsConfig {
-        enable: tls,
-        ..Default::default()
-    };
+    cfg.tls = TlsConfig::default().enable(tls);
     cfg = cfg.proxy(ProxyConfig::tcp("bench", service.addr().port(), 0));
     let client = Client::start(cfg).expect("client");
     let ready = tokio::time::timeout(Duration::from_secs(20), client.ready())

@@ -10,8 +10,20 @@
 //!   Inside: `transport` (TCP, TLS, yamux), `control` (login, proxies, heartbeats, reconnect),
 //!   `work` (work connections and the splice).
 //! - [`secret`]: [`secret::Secret`], a string whose `Debug`/`Display` never show it.
-//! - [`testserver`]: a small frps-compatible server for tests, benchmarks and `expose bench`.
-//!   A test double, not a product server.
+//! - [`text`]: the one rule for which characters of untrusted text may reach a terminal.
+//! - `testserver` (feature `testserver`): a small frps-compatible server for tests, benchmarks
+//!   and `expose bench`. A test double, not a product server.
+//! - `bench` (feature `bench`): the load generators and measurements behind `expose bench`.
+//!
+//! # Features
+//! The default features build everything, the `expose` binary included. A library user who
+//! wants only the engine, the Prime client and [`Tunnel`] writes
+//! `expose = { version = "…", default-features = false }` and gets none of the binary's
+//! dependencies (argument parsing, log formatting) nor the test server's certificate generator.
+//!
+//! - `cli`: the `expose` binary.
+//! - `testserver`: the `testserver` module, the in-process frps double.
+//! - `bench`: `expose::bench`; implies `testserver`.
 //!
 //! The wire protocol itself (messages, framing, cipher, compression) is the sans-IO crate
 //! [`frp_proto`], re-exported as [`proto`].
@@ -20,12 +32,16 @@
 
 pub use frp_proto as proto;
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod frp;
 pub mod httplog;
+mod nofile;
 pub mod prime;
 pub mod secret;
+#[cfg(feature = "testserver")]
 pub mod testserver;
+pub mod text;
 mod tunnel;
 
 pub use tunnel::{

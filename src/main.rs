@@ -4,8 +4,7 @@ mod cli;
 
 use clap::Parser;
 use cli::args::{Cli, Command};
-use std::borrow::Cow;
-use std::fmt::Write as _;
+use expose::text::escape_unsafe;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing::field::Field;
@@ -36,7 +35,7 @@ fn init_logging(out: &cli::args::OutputArgs) {
     let fields = debug_fn(
         |w: &mut Writer<'_>, field: &Field, value: &dyn std::fmt::Debug| {
             let raw = format!("{value:?}");
-            let text = escape_controls(&raw);
+            let text = escape_unsafe(&raw);
             if field.name() == "message" {
                 write!(w, "{text}")
             } else {
@@ -50,32 +49,10 @@ fn init_logging(out: &cli::args::OutputArgs) {
         .fmt_fields(fields)
         // Colour codes only for a terminal: piped or redirected logs stay plain text.
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        // Through the console thread: a stderr that stops reading never blocks a log call.
+        .with_writer(|| cli::console::LogWriter)
         .with_target(false)
         .try_init();
-}
-
-/// `s` with control characters (ESC, BEL, CR, LF, C1, …) and Unicode bidirectional controls
-/// written as `\u{..}` escapes, for text that reaches the terminal from elsewhere.
-fn escape_controls(s: &str) -> Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
-            || ('\u{202A}'..='\u{202E}').contains(&c)
-            || ('\u{2066}'..='\u{2069}').contains(&c)
-    };
-    if !s.chars().any(unsafe_char) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if unsafe_char(c) {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
 }
 
 fn main() -> ExitCode {
@@ -89,6 +66,13 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&cli.output);
+    // Each visitor holds a file descriptor: a soft limit of 256 would cap the tunnel long before
+    // the hard limit does.
+    match cli::nofile::raise() {
+        Ok(Some(r)) => tracing::debug!(from = ?r.from, to = ?r.to, "raised the open-file limit"),
+        Ok(None) => {}
+        Err(e) => tracing::debug!(error = %e, "could not raise the open-file limit"),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -100,6 +84,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Http(args)) => cli::selfhosted::http(args, &cli.output).await,
             Some(Command::Tcp(args)) => cli::selfhosted::tcp(args, &cli.output).await,
+            #[cfg(feature = "bench")]
             Some(Command::Bench(args)) => cli::bench::run(args, &cli.output).await,
             Some(Command::List(args)) => cli::prime::list(args, &cli.output).await,
             Some(Command::Status { id }) => cli::prime::status(id, &cli.output).await,
@@ -112,13 +97,20 @@ fn main() -> ExitCode {
     });
     // Background tasks (the engine) must not outlive main's decision.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The chain quotes servers' own texts (a refused proxy, a login error): escaped so
             // a hostile server cannot send escape sequences to the terminal.
-            eprintln!("error: {}", escape_controls(&format!("{e:#}")));
+            cli::console::err_essential(format!("error: {}\n", escape_unsafe(&format!("{e:#}"))));
             ExitCode::from(cli::exit_code(&e))
         }
-    }
+    };
+    // The last lines (the `closed` event, the error) are written before exit, unless the
+    // console does not read for this long.
+    cli::console::flush(EXIT_FLUSH);
+    code
 }
+
+/// How long the process waits at exit for a console that does not read.
+const EXIT_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);

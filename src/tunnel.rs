@@ -35,6 +35,7 @@ const DELETE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a tunnel could not start or stop.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TunnelError {
     /// The builder was given something unusable.
     #[error("invalid tunnel settings: {0}")]

@@ -530,3 +530,140 @@ async fn list_status_and_stop() {
     let (code, _, err) = env.run(&["stop"], true).await;
     assert_eq!(code, 2, "{err}");
 }
+
+const AUTH_USER: &str = "alice";
+const AUTH_PASSWORD: &str = "pw-SECRET-once-5a7c";
+
+/// Runs `expose PORT --auth alice` (plus `extra` arguments) against an API whose create answer
+/// carries the generated password (and the user when `echo_user`), until `ready_marker` is on
+/// stdout; then stops it with Ctrl-C and returns (stdout, stderr).
+async fn run_with_basic_auth(
+    extra: &[&str],
+    echo_user: bool,
+    ready_marker: &str,
+) -> (String, String) {
+    let env = Env::new().await;
+    let srv = frps().await;
+    let mut body = created_body(&srv, Duration::from_secs(3600));
+    body["http_password"] = json!(AUTH_PASSWORD);
+    if echo_user {
+        body["http_user"] = json!(AUTH_USER);
+    }
+    env.mount_create(201, body).await;
+    env.mount_delete().await;
+    let web = http_server().await;
+    let port = web.port().to_string();
+    let mut args = vec!["-vvv", "--auth", AUTH_USER, port.as_str()];
+    args.extend_from_slice(extra);
+    let mut child = env.command(&args, true).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = String::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            stdout.push_str(&line);
+            stdout.push('\n');
+            if line.contains(ready_marker) {
+                return;
+            }
+        }
+        panic!("stdout ended before {ready_marker:?}:\n{stdout}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {ready_marker:?} on stdout"));
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    while let Ok(Some(line)) = lines.next_line().await {
+        stdout.push_str(&line);
+        stdout.push('\n');
+    }
+    (stdout, stderr_of(&mut child).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_time_password_is_in_the_json_ready_event_only() {
+    let (stdout, stderr) = run_with_basic_auth(&["--json"], true, "\"ready\"").await;
+    let mut ready = None;
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).expect("only JSON on stdout");
+        if v["event"] == "ready" {
+            ready = Some(v);
+        } else {
+            assert!(
+                !line.contains(AUTH_PASSWORD),
+                "password outside ready: {line}"
+            );
+        }
+    }
+    let ready = ready.expect("a ready event");
+    assert_eq!(ready["http_user"], AUTH_USER);
+    assert_eq!(ready["http_password"], AUTH_PASSWORD);
+    assert_eq!(stdout.matches(AUTH_PASSWORD).count(), 1, "{stdout}");
+    // Logs at trace level carry neither the password nor any other secret.
+    assert!(stderr.contains("TRACE") || stderr.contains("DEBUG"));
+    assert!(
+        !stderr.contains(AUTH_PASSWORD),
+        "password logged:\n{stderr}"
+    );
+    assert_no_secrets(&stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_time_password_is_in_the_banner_even_without_the_user_echoed() {
+    // The API may leave `http_user` out of its answer: the banner names the user we asked for.
+    let (stdout, stderr) = run_with_basic_auth(&[], false, "Basic auth").await;
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("Basic auth"))
+        .expect("a basic-auth line in the banner");
+    assert!(
+        line.contains(AUTH_USER) && line.contains(AUTH_PASSWORD),
+        "{line}"
+    );
+    assert_eq!(stdout.matches(AUTH_PASSWORD).count(), 1, "{stdout}");
+    assert!(
+        !stderr.contains(AUTH_PASSWORD),
+        "password logged:\n{stderr}"
+    );
+    assert_no_secrets(&stderr);
+}
+
+#[tokio::test]
+async fn list_of_an_endless_account_stops_at_its_bound_and_says_what_was_cut() {
+    let env = Env::new().await;
+    let page: Vec<Value> = (0..50)
+        .map(|i| info(&format!("t-{i}"), "connected"))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/api/v1/tunnel"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"tunnels": page, "per_page": 50, "has_next": true})),
+        )
+        .mount(&env.api)
+        .await;
+
+    let (code, out, err) = env.run(&["list", "--json"], true).await;
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v["tunnels"].as_array().unwrap().len(),
+        expose::prime::DEFAULT_LIST_MAX_ENTRIES
+    );
+    assert_eq!(v["truncated"]["reason"], "max_entries");
+    assert!(v["truncated"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("more exist"));
+
+    let (code, out, err) = env.run(&["list"], true).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("t-49"), "{out}");
+    assert!(
+        err.contains("warning: the list stops at 10000 tunnels"),
+        "{err}"
+    );
+}

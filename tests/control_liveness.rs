@@ -121,13 +121,9 @@ async fn an_oversized_run_id_is_not_kept() {
 /// does not read: the client's writes block.
 fn many_big_proxies(cfg: &mut ClientConfig) {
     for i in 0..1000 {
-        let domains = (0..300)
-            .map(|d| format!("d{d:03}-{i:04}.example.com"))
-            .collect();
-        let http = HttpOptions {
-            custom_domains: domains,
-            ..HttpOptions::default()
-        };
+        let http = (0..300).fold(HttpOptions::default(), |h, d| {
+            h.custom_domain(format!("d{d:03}-{i:04}.example.com"))
+        });
         cfg.proxies.push(ProxyConfig::new(
             format!("p{i:04}"),
             8080,

@@ -30,16 +30,13 @@ fn config(srv: &TestServer, tls: bool, mux: bool) -> ClientConfig {
     let mut cfg = ClientConfig::new(addr.ip().to_string(), addr.port(), TOKEN);
     cfg.user = "u1".into();
     cfg.tcp_mux = mux;
-    cfg.tls = TlsConfig {
-        enable: tls,
-        ..Default::default()
-    };
+    cfg.tls = TlsConfig::default().enable(tls);
     cfg.pool_count = 2;
-    cfg.reconnect = ReconnectPolicy {
-        base: Duration::from_millis(100),
-        max: Duration::from_millis(500),
-        quick_restart: Duration::from_millis(50),
-    };
+    cfg.reconnect = ReconnectPolicy::new(
+        Duration::from_millis(100),
+        Duration::from_millis(500),
+        Duration::from_millis(50),
+    );
     cfg
 }
 

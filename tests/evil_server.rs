@@ -583,11 +583,11 @@ fn config(addr: SocketAddr, mux: bool) -> ClientConfig {
     cfg.login_timeout = Duration::from_secs(2);
     cfg.heartbeat_interval = Some(Duration::from_millis(200));
     cfg.heartbeat_timeout = Duration::from_millis(1500);
-    cfg.reconnect = ReconnectPolicy {
-        base: Duration::from_millis(20),
-        max: Duration::from_millis(100),
-        quick_restart: Duration::from_millis(20),
-    };
+    cfg.reconnect = ReconnectPolicy::new(
+        Duration::from_millis(20),
+        Duration::from_millis(100),
+        Duration::from_millis(20),
+    );
     cfg.proxy(ProxyConfig::tcp("p", 9, REMOTE_PORT))
 }
 

@@ -299,11 +299,11 @@ async fn setup() -> Setup {
     cfg.tcp_mux = false;
     cfg.pool_count = 0;
     cfg.heartbeat_interval = Some(Duration::from_millis(200));
-    cfg.reconnect = ReconnectPolicy {
-        base: Duration::from_millis(20),
-        max: Duration::from_millis(100),
-        quick_restart: Duration::from_millis(20),
-    };
+    cfg.reconnect = ReconnectPolicy::new(
+        Duration::from_millis(20),
+        Duration::from_millis(100),
+        Duration::from_millis(20),
+    );
     let mut proxy = ProxyConfig::tcp("p", local.port(), 4242);
     proxy.use_encryption = true;
     proxy.use_compression = true;

@@ -51,11 +51,11 @@ fn config(srv: &TestServer, mux: bool) -> ClientConfig {
     cfg.tls = TlsConfig::default();
     cfg.pool_count = 2;
     cfg.login_timeout = Duration::from_secs(2);
-    cfg.reconnect = ReconnectPolicy {
-        base: Duration::from_millis(10),
-        max: Duration::from_millis(100),
-        quick_restart: Duration::from_millis(10),
-    };
+    cfg.reconnect = ReconnectPolicy::new(
+        Duration::from_millis(10),
+        Duration::from_millis(100),
+        Duration::from_millis(10),
+    );
     cfg
 }
 
@@ -279,11 +279,11 @@ async fn reconnect_backs_off_while_the_server_is_down() {
     let srv = server(true).await;
     let bind = srv.bind_addr();
     let mut cfg = config(&srv, true).proxy(ProxyConfig::tcp("echo", echo.port(), 0));
-    cfg.reconnect = ReconnectPolicy {
-        base: Duration::from_millis(50),
-        max: Duration::from_millis(400),
-        quick_restart: Duration::from_millis(20),
-    };
+    cfg.reconnect = ReconnectPolicy::new(
+        Duration::from_millis(50),
+        Duration::from_millis(400),
+        Duration::from_millis(20),
+    );
     let client = Client::start(cfg).unwrap();
     ready(&client).await;
     let mut events = client.events();

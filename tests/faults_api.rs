@@ -25,15 +25,12 @@ const TIMEOUT: Duration = Duration::from_millis(400);
 
 /// Short timeout, fast retries, no proxy from the environment.
 fn options() -> ClientOptions {
-    ClientOptions {
-        timeout: TIMEOUT,
-        backoff_initial: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(40),
-        rate_limit_max_wait: Duration::from_millis(50),
-        rate_limit_default_wait: Duration::from_millis(10),
-        use_system_proxy: false,
-        ..ClientOptions::default()
-    }
+    ClientOptions::default()
+        .timeout(TIMEOUT)
+        .backoff(Duration::from_millis(10), Duration::from_millis(40))
+        .rate_limit_max_wait(Duration::from_millis(50))
+        .rate_limit_default_wait(Duration::from_millis(10))
+        .use_system_proxy(false)
 }
 
 fn api(base: &str) -> PrimeClient {

@@ -40,11 +40,11 @@ fn config(srv: &TestServer, local_port: u16) -> ClientConfig {
     cfg.user = "load".into();
     cfg.tls = TlsConfig::default();
     cfg.pool_count = 5;
-    cfg.reconnect = ReconnectPolicy {
-        base: Duration::from_millis(100),
-        max: Duration::from_millis(500),
-        quick_restart: Duration::from_millis(50),
-    };
+    cfg.reconnect = ReconnectPolicy::new(
+        Duration::from_millis(100),
+        Duration::from_millis(500),
+        Duration::from_millis(50),
+    );
     cfg.proxy(ProxyConfig::tcp("svc", local_port, 0))
 }
 

@@ -4,11 +4,10 @@
 //! bounded retries, configuration discovery, value validation, timestamp parsing, and that no
 //! secret reaches `Debug` output or the logs. No real network.
 
-use expose::prime::time::{parse_http_date, parse_rfc3339};
 use expose::prime::{
-    is_valid_host, is_valid_hostname, is_valid_tunnel_id, BulkDeleteRequest, ClientOptions,
-    CreateTunnelRequest, ErrorKind, ListQuery, PrimeClient, PrimeConfig, PrimeError, SortBy,
-    SortOrder, TunnelStatus, DEFAULT_BASE_URL, DEFAULT_RATE_LIMIT_MAX_WAIT, USER_AGENT,
+    BulkDeleteRequest, ClientOptions, CreateTunnelRequest, ErrorKind, ListCut, ListQuery,
+    PrimeClient, PrimeConfig, PrimeError, SortBy, SortOrder, TunnelStatus, DEFAULT_BASE_URL,
+    DEFAULT_RATE_LIMIT_MAX_WAIT, USER_AGENT,
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -30,15 +29,12 @@ const ID: &str = "t-1-0123456789abcdef";
 
 /// Options for tests: short timeout, fast backoff, no proxy from the environment.
 fn fast() -> ClientOptions {
-    ClientOptions {
-        timeout: Duration::from_secs(5),
-        backoff_initial: Duration::from_millis(10),
-        backoff_max: Duration::from_millis(40),
-        rate_limit_max_wait: Duration::from_millis(200),
-        rate_limit_default_wait: Duration::from_millis(10),
-        use_system_proxy: false,
-        ..ClientOptions::default()
-    }
+    ClientOptions::default()
+        .timeout(Duration::from_secs(5))
+        .backoff(Duration::from_millis(10), Duration::from_millis(40))
+        .rate_limit_max_wait(Duration::from_millis(200))
+        .rate_limit_default_wait(Duration::from_millis(10))
+        .use_system_proxy(false)
 }
 
 fn client_with(base: &str, opts: ClientOptions) -> PrimeClient {
@@ -598,8 +594,9 @@ async fn list_all_walks_every_page() {
         .list_all_tunnels(&ListQuery::new().per_page(2))
         .await
         .unwrap();
-    let ids: Vec<_> = all.iter().map(|t| t.tunnel_id.as_str()).collect();
+    let ids: Vec<_> = all.tunnels.iter().map(|t| t.tunnel_id.as_str()).collect();
     assert_eq!(ids, ["t-1", "t-2", "t-3", "t-4", "t-5"]);
+    assert_eq!(all.cut, None);
 }
 
 #[tokio::test]
@@ -612,8 +609,95 @@ async fn list_all_stops_at_an_empty_page_that_claims_more() {
         .list_all_tunnels(&ListQuery::new())
         .await
         .unwrap();
-    assert!(all.is_empty());
+    assert!(all.tunnels.is_empty());
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+/// A page of three tunnels that always claims more.
+fn endless_page() -> ResponseTemplate {
+    let tunnels: Vec<Value> = ["t-1", "t-2", "t-3"]
+        .iter()
+        .map(|id| info_json(id, "pending"))
+        .collect();
+    ResponseTemplate::new(200).set_body_json(json!({"tunnels": tunnels, "has_next": true}))
+}
+
+/// An endless list, walked with these bounds.
+async fn list_all_bounded(
+    response: ResponseTemplate,
+    entries: usize,
+    bytes: usize,
+    time: Duration,
+) -> (
+    Result<expose::prime::TunnelList, PrimeError>,
+    usize,
+    Duration,
+) {
+    let server = server_answering(response).await;
+    let started = Instant::now();
+    let result = client_with(&server.uri(), fast().list_bounds(entries, bytes, time))
+        .list_all_tunnels(&ListQuery::new())
+        .await;
+    let pages = server.received_requests().await.unwrap().len();
+    (result, pages, started.elapsed())
+}
+
+#[tokio::test]
+async fn list_all_stops_at_the_entry_bound_and_says_so() {
+    let (result, pages, _) =
+        list_all_bounded(endless_page(), 7, 1 << 20, Duration::from_secs(30)).await;
+    let list = result.unwrap();
+    assert_eq!(list.tunnels.len(), 7);
+    assert_eq!(list.cut, Some(ListCut::Entries(7)));
+    assert_eq!(list.cut.unwrap().as_str(), "max_entries");
+    assert!(list.cut.unwrap().to_string().contains("7 tunnels"));
+    assert_eq!(pages, 3);
+}
+
+#[tokio::test]
+async fn list_all_stops_at_the_byte_bound_and_says_so() {
+    let (result, pages, _) =
+        list_all_bounded(endless_page(), 1_000_000, 2048, Duration::from_secs(30)).await;
+    let list = result.unwrap();
+    assert_eq!(list.cut, Some(ListCut::Bytes(2048)));
+    // Each page is several hundred bytes: a few pages, never the endless rest.
+    assert!((2..=8).contains(&pages), "{pages} pages");
+    assert_eq!(list.tunnels.len(), 3 * pages);
+}
+
+#[tokio::test]
+async fn list_all_stops_at_the_time_bound_and_says_so() {
+    let slow = endless_page().set_delay(Duration::from_millis(300));
+    let bound = Duration::from_secs(1);
+    let (result, pages, took) = list_all_bounded(slow, 1_000_000, 1 << 30, bound).await;
+    let list = result.unwrap();
+    assert_eq!(list.cut, Some(ListCut::Time(bound)));
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!((2..=5).contains(&pages), "{pages} pages");
+    assert!(list.tunnels.len() >= 3);
+}
+
+#[tokio::test]
+async fn list_all_without_a_single_page_in_time_is_a_timeout() {
+    let stuck = endless_page().set_delay(Duration::from_secs(3));
+    let (result, _, took) =
+        list_all_bounded(stuck, 1_000_000, 1 << 30, Duration::from_millis(300)).await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, PrimeError::Transport { timeout: true, .. }),
+        "{err:?}"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[tokio::test]
+async fn list_all_stops_after_1000_pages_and_says_so() {
+    let (result, pages, _) =
+        list_all_bounded(endless_page(), usize::MAX, usize::MAX, Duration::MAX).await;
+    let list = result.unwrap();
+    assert_eq!(list.cut, Some(ListCut::Pages(1000)));
+    assert_eq!(pages, 1000);
+    assert_eq!(list.tunnels.len(), 3000);
 }
 
 #[tokio::test]
@@ -740,14 +824,13 @@ async fn bulk_delete_by_filter_sends_each_set_filter() {
         .expect(1)
         .mount(&server)
         .await;
-    let req = BulkDeleteRequest {
-        all_users: true,
-        labels: vec!["ci".into(), "nightly".into()],
-        status: Some(TunnelStatus::Disconnected),
-        team_id: Some("team-1".into()),
-        user_id: Some("user-1".into()),
-        ..Default::default()
-    };
+    let req = BulkDeleteRequest::default()
+        .all_users(true)
+        .label("ci")
+        .label("nightly")
+        .status(TunnelStatus::Disconnected)
+        .team_id("team-1")
+        .user_id("user-1");
     let res = client(&server).bulk_delete_tunnels(&req).await.unwrap();
     assert_eq!(res.succeeded, ["t-9"]);
     assert!(res.failed.is_empty());
@@ -761,11 +844,7 @@ async fn bulk_delete_without_ids_or_filters_is_refused() {
         .expect(0)
         .mount(&server)
         .await;
-    let req = BulkDeleteRequest {
-        all_users: true,
-        team_id: Some(String::new()),
-        ..Default::default()
-    };
+    let req = BulkDeleteRequest::default().all_users(true).team_id("");
     let err = client(&server).bulk_delete_tunnels(&req).await.unwrap_err();
     assert!(matches!(err, PrimeError::InvalidRequest(_)), "{err:?}");
 }
@@ -974,10 +1053,7 @@ async fn retry_after_is_honoured() {
         .respond_with(ResponseTemplate::new(200).set_body_json(info_json(ID, "pending")))
         .mount(&server)
         .await;
-    let opts = ClientOptions {
-        rate_limit_max_wait: Duration::from_secs(10),
-        ..fast()
-    };
+    let opts = fast().rate_limit_max_wait(Duration::from_secs(10));
     let started = Instant::now();
     client_with(&server.uri(), opts)
         .get_tunnel(ID)
@@ -1000,10 +1076,7 @@ async fn long_retry_after_is_capped() {
         .respond_with(ResponseTemplate::new(204))
         .mount(&server)
         .await;
-    let opts = ClientOptions {
-        rate_limit_max_wait: Duration::from_millis(50),
-        ..fast()
-    };
+    let opts = fast().rate_limit_max_wait(Duration::from_millis(50));
     let started = Instant::now();
     assert!(client_with(&server.uri(), opts)
         .delete_tunnel(ID)
@@ -1076,10 +1149,7 @@ async fn wrong_shapes_and_empty_bodies_are_errors_not_panics() {
 #[tokio::test]
 async fn get_is_retried_on_connection_refused() {
     let base = format!("http://127.0.0.1:{}", refused_port());
-    let opts = ClientOptions {
-        use_system_proxy: false,
-        ..ClientOptions::default()
-    };
+    let opts = ClientOptions::default().use_system_proxy(false);
     let started = Instant::now();
     let err = client_with(&base, opts).get_tunnel(ID).await.unwrap_err();
     // Three attempts: backoffs of 100 ms and 200 ms between them.
@@ -1101,11 +1171,7 @@ async fn get_is_retried_on_connection_refused() {
 #[tokio::test]
 async fn post_is_not_retried_on_connection_refused() {
     let base = format!("http://127.0.0.1:{}", refused_port());
-    let opts = ClientOptions {
-        backoff_initial: Duration::from_secs(2),
-        backoff_max: Duration::from_secs(2),
-        ..fast()
-    };
+    let opts = fast().backoff(Duration::from_secs(2), Duration::from_secs(2));
     let started = Instant::now();
     let err = client_with(&base, opts)
         .create_tunnel(&CreateTunnelRequest::new(1))
@@ -1119,10 +1185,7 @@ async fn post_is_not_retried_on_connection_refused() {
 }
 
 fn slow_options() -> ClientOptions {
-    ClientOptions {
-        timeout: Duration::from_millis(200),
-        ..fast()
-    }
+    fast().timeout(Duration::from_millis(200))
 }
 
 #[tokio::test]
@@ -1399,92 +1462,7 @@ fn client_refuses_unusable_configs() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Validation helpers and timestamps
-
-#[test]
-fn identifier_checks() {
-    assert!(is_valid_tunnel_id("t-1-0123456789abcdef"));
-    assert!(is_valid_tunnel_id(&"a".repeat(63)));
-    for bad in ["", "-a", "a-", "a_b", "a.b", "ä", &"a".repeat(64)] {
-        assert!(!is_valid_tunnel_id(bad), "{bad:?}");
-    }
-    assert!(is_valid_hostname("t-1-abc.tunnel.pinfra.io"));
-    assert!(is_valid_hostname("localhost."));
-    for bad in [
-        "",
-        ".",
-        "a..b",
-        "a b",
-        "-a.b",
-        "a.b-",
-        "x_y.z",
-        &format!("{}.io", "a".repeat(64)),
-    ] {
-        assert!(!is_valid_hostname(bad), "{bad:?}");
-    }
-    assert!(is_valid_host("10.0.0.1") && is_valid_host("::1") && is_valid_host("tunnel.pinfra.io"));
-    assert!(!is_valid_host("[::1]") && !is_valid_host("host:7000"));
-}
-
-#[test]
-fn rfc3339_forms() {
-    let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
-    let t = 1_791_979_200; // 2026-10-14T12:00:00Z
-    assert_eq!(parse_rfc3339("2026-10-14T12:00:00Z").unwrap(), at(t));
-    assert_eq!(parse_rfc3339("2026-10-14t12:00:00z").unwrap(), at(t));
-    assert_eq!(parse_rfc3339("2026-10-14 12:00:00+00:00").unwrap(), at(t));
-    assert_eq!(parse_rfc3339("2026-10-14T14:30:00+02:30").unwrap(), at(t));
-    assert_eq!(parse_rfc3339("2026-10-14T07:00:00-0500").unwrap(), at(t));
-    assert_eq!(
-        parse_rfc3339("2026-10-14T12:00:00").unwrap(),
-        at(t),
-        "naive is UTC"
-    );
-    assert_eq!(
-        parse_rfc3339("2026-10-14T12:00:00.5Z").unwrap(),
-        at(t) + Duration::from_millis(500)
-    );
-    assert_eq!(
-        parse_rfc3339("2026-10-14T12:00:00.123456789123+00:00").unwrap(),
-        at(t) + Duration::from_nanos(123_456_789)
-    );
-    assert_eq!(
-        parse_rfc3339("2024-02-29T23:59:59Z").unwrap(),
-        at(1_709_251_199)
-    );
-    assert_eq!(
-        parse_rfc3339("1969-12-31T23:00:00Z").unwrap(),
-        UNIX_EPOCH - Duration::from_secs(3600)
-    );
-    for bad in [
-        "",
-        "2026-10-14",
-        "2026-13-01T00:00:00Z",
-        "2023-02-29T00:00:00Z",
-        "2026-04-31T00:00:00Z",
-        "2026-10-14T24:00:00Z",
-        "2026-10-14T12:00:00.Z",
-        "2026-10-14T12:00:00+25:00",
-        "2026-10-14T12:00:00Zjunk",
-        "26-10-14T12:00:00Z",
-        "2026-10-14T12:00:00\u{1b}",
-        "２０２６-10-14T12:00:00Z",
-    ] {
-        assert!(parse_rfc3339(bad).is_err(), "{bad:?}");
-    }
-    let err = parse_rfc3339("2026-13-01T00:00:00Z").unwrap_err();
-    assert!(err.to_string().contains("month"), "{err}");
-}
-
-#[test]
-fn http_dates_for_retry_after() {
-    assert_eq!(
-        parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-        Some(UNIX_EPOCH + Duration::from_secs(784_111_777))
-    );
-    assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
-    assert_eq!(parse_http_date("120"), None);
-}
+// Timestamps (the parsers themselves are unit-tested in src/prime/time.rs)
 
 #[tokio::test]
 async fn time_left_until_expiry() {
@@ -1503,42 +1481,6 @@ async fn time_left_until_expiry() {
         t.time_left(expiry + Duration::from_secs(5)).unwrap(),
         Duration::ZERO
     );
-}
-
-/// Days since 1970-01-01 to a civil date (test-only inverse of the parser's arithmetic).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-proptest::proptest! {
-    #[test]
-    fn rfc3339_round_trips(secs in 0i64..253_402_300_800, nanos in 0u32..1_000_000_000, off_min in -1439i32..1440) {
-        let local = secs + i64::from(off_min) * 60;
-        proptest::prop_assume!((0..253_402_300_800).contains(&local));
-        let (y, mo, d) = civil_from_days(local.div_euclid(86_400));
-        let sod = local.rem_euclid(86_400);
-        let sign = if off_min < 0 { '-' } else { '+' };
-        let text = format!(
-            "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}{sign}{:02}:{:02}",
-            sod / 3600, sod / 60 % 60, sod % 60, off_min.abs() / 60, off_min.abs() % 60
-        );
-        let expected = UNIX_EPOCH + Duration::new(secs as u64, nanos);
-        proptest::prop_assert_eq!(parse_rfc3339(&text).unwrap(), expected);
-    }
-
-    #[test]
-    fn rfc3339_never_panics(s in "\\PC{0,40}") {
-        let _ = parse_rfc3339(&s);
-        let _ = parse_http_date(&s);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

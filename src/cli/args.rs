@@ -90,7 +90,8 @@ pub enum Command {
     /// Expose a TCP service through your own frps.
     Tcp(TcpArgs),
     /// Measure throughput, latency and client cost through a tunnel.
-    Bench(super::bench::BenchArgs),
+    #[cfg(feature = "bench")]
+    Bench(BenchArgs),
 }
 
 /// `expose list`.
@@ -196,6 +197,68 @@ pub struct TcpArgs {
     /// Public port on frps (0: frps picks one).
     #[arg(long, default_value_t = 0)]
     pub remote_port: u16,
+}
+
+/// Options of `expose bench`.
+#[cfg(feature = "bench")]
+#[derive(Debug, Args)]
+#[command(after_help = "\
+By default everything runs on this machine: an in-process frps-compatible test server on \
+loopback, an in-process local service, and the client as a separate process (so its CPU and \
+memory can be measured alone). The test server and the load generator share the CPUs with the \
+client, so loopback figures are a lower bound for the client.")]
+pub struct BenchArgs {
+    /// Benchmark through this frps (a tcp proxy) instead of the in-process test server.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_server, requires = "token")]
+    pub server: Option<(String, u16)>,
+    /// frps auth token for --server (or set FRP_TOKEN).
+    #[arg(long, env = "FRP_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Benchmark through a Prime tunnel (uses the Prime API).
+    #[arg(long, conflicts_with = "server")]
+    pub prime: bool,
+    /// Client talks to the server without TLS.
+    #[arg(long)]
+    pub no_tls: bool,
+    /// Client does not multiplex (one connection per work connection).
+    #[arg(long)]
+    pub no_mux: bool,
+    /// Seconds per throughput phase.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_positive)]
+    pub duration: f64,
+    /// Stop each throughput phase after this many GiB instead of after --duration.
+    #[arg(long, value_name = "GIB", value_parser = parse_positive)]
+    pub bytes: Option<f64>,
+    /// A quick smoke run: ~1 s or 64 MiB per throughput phase, 2000 round trips, fewer
+    /// connections.
+    #[arg(long)]
+    pub quick: bool,
+    /// Parallel streams in the multi-stream phases.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub streams: u16,
+    /// Request/response round trips in the latency phase (at least 2000 are always run).
+    #[arg(long, default_value_t = 5000)]
+    pub rounds: usize,
+    /// Message size of the latency phase, bytes.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub msg_size: u32,
+    /// Open this many idle connections through a fresh client and report its memory per
+    /// connection (default 1000, 100 with --quick; 0 skips).
+    #[arg(long, value_name = "N")]
+    pub idle_conns: Option<usize>,
+    /// Add this round-trip time (ms) between the client and the in-process server, and on the
+    /// direct baseline, with an in-process delay-line relay.
+    #[arg(long, value_name = "MS", value_parser = parse_positive)]
+    pub rtt: Option<f64>,
+}
+
+/// A positive, finite number (seconds, GiB, milliseconds).
+#[cfg(feature = "bench")]
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
 }
 
 /// A TCP port 1–65535.

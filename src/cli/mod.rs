@@ -1,7 +1,10 @@
 //! The `expose` command line: argument parsing, output, and one module per command family.
 
 pub mod args;
+#[cfg(feature = "bench")]
 pub mod bench;
+pub mod console;
+pub mod nofile;
 pub mod output;
 pub mod prime;
 pub mod run;
@@ -15,11 +18,14 @@ use expose::TunnelError;
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<TunnelError>() {
-            match e {
-                TunnelError::Api(p) => return prime_code(p),
-                TunnelError::Frp(f) => return frp_code(f),
-                TunnelError::StartTimeout(_) | TunnelError::Invalid(_) => return 1,
+            // Written without an exhaustive match: the error types may grow variants.
+            if let TunnelError::Api(p) = e {
+                return prime_code(p);
             }
+            if let TunnelError::Frp(f) = e {
+                return frp_code(f);
+            }
+            return 1;
         }
         if let Some(e) = cause.downcast_ref::<PrimeError>() {
             return prime_code(e);
@@ -35,7 +41,7 @@ fn prime_code(e: &PrimeError) -> u8 {
     match e.kind() {
         ErrorKind::Auth => 3,
         ErrorKind::Limit => 4,
-        ErrorKind::Other => 1,
+        _ => 1,
     }
 }
 

@@ -2,22 +2,22 @@
 //! one JSON object per line with `--json`.
 //!
 //! Everything printed that came from the network (URLs, ids, server texts) goes through
-//! [`clean`], so a hostile server cannot move the cursor or retitle the terminal.
+//! [`clean`], so a hostile server cannot move the cursor or retitle the terminal. Everything
+//! printed goes through the [`console`] writer thread, so a console that stops reading never
+//! blocks the caller.
 
+use super::console;
 use expose::frp::{Event, Stats};
 use serde_json::json;
-use std::io::{IsTerminal, Write};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::time::{Duration, SystemTime};
 
-/// Drops control characters (ESC, BEL, CR, …) and Unicode bidi/format controls (which can
-/// reorder what a line appears to say) from text we did not write ourselves.
+/// Drops control characters (ESC, BEL, CR, …), Unicode bidi controls (which can reorder what a
+/// line appears to say) and invisible format characters from text we did not write ourselves;
+/// the rule is [`expose::text::is_unsafe_char`].
 pub fn clean(s: &str) -> String {
-    s.chars()
-        .filter(|c| {
-            !c.is_control()
-                && !matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
-        })
-        .collect()
+    expose::text::strip_unsafe(s).into_owned()
 }
 
 /// A request path for the log: the query string is cut, since it often carries tokens.
@@ -66,7 +66,9 @@ pub struct Banner {
     pub tunnel_id: Option<String>,
     /// Expiry, when there is one.
     pub expires_at: Option<(String, SystemTime)>,
-    /// Basic-auth credentials to show once.
+    /// Basic-auth user and password to show once: the API returns a generated password in its
+    /// create answer only, so the banner (or the JSON `ready` event) is the one place the user
+    /// ever sees it. Never logged.
     pub auth: Option<(String, String)>,
 }
 
@@ -94,7 +96,7 @@ impl Reporter {
 
     fn clear_status(&mut self) {
         if self.status_shown {
-            eprint!("\r\x1b[2K");
+            console::err("\r\x1b[2K");
             self.status_shown = false;
         }
     }
@@ -103,31 +105,34 @@ impl Reporter {
     pub fn note(&mut self, text: &str) {
         if !self.json {
             self.clear_status();
-            eprintln!("{text}");
+            console::err(format!("{text}\n"));
         }
     }
 
-    /// One JSON object on stdout.
+    /// One JSON object on stdout; dropped if the console is far behind.
     pub fn json_line(&mut self, value: serde_json::Value) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{value}");
-        let _ = out.flush();
+        console::out(format!("{value}\n"));
     }
 
-    /// The banner once the tunnel is up.
+    /// The banner once the tunnel is up; never dropped.
     pub fn ready(&mut self, b: &Banner) {
         if self.json {
-            self.json_line(json!({
-                "event": "ready",
-                "url": clean(&b.public),
-                "local": b.local,
-                "id": b.tunnel_id.as_deref().map(clean),
-                "expires_at": b.expires_at.as_ref().map(|(t, _)| clean(t)),
-            }));
+            console::out_essential(format!(
+                "{}\n",
+                json!({
+                    "event": "ready",
+                    "url": clean(&b.public),
+                    "local": b.local,
+                    "id": b.tunnel_id.as_deref().map(clean),
+                    "expires_at": b.expires_at.as_ref().map(|(t, _)| clean(t)),
+                    "http_user": b.auth.as_ref().map(|(u, _)| clean(u)),
+                    "http_password": b.auth.as_ref().map(|(_, p)| clean(p)),
+                })
+            ));
             return;
         }
         self.clear_status();
-        let mut out = std::io::stdout().lock();
+        let mut out = String::new();
         let _ = writeln!(out);
         let _ = writeln!(out, "  Forwarding  {}  ->  {}", clean(&b.public), b.local);
         if let Some(id) = &b.tunnel_id {
@@ -149,7 +154,7 @@ impl Reporter {
             );
         }
         let _ = writeln!(out);
-        let _ = out.flush();
+        console::out_essential(out);
     }
 
     /// An engine event worth telling the user.
@@ -211,18 +216,17 @@ impl Reporter {
             )),
             Event::HttpRequest(r) => {
                 self.clear_status();
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(
-                    out,
-                    "  {:<7} {:<40} {} {:>8} {:>10}",
+                console::out(format!(
+                    "  {:<7} {:<40} {} {:>8} {:>10}\n",
                     clean(&r.method),
                     display_path(&r.path),
                     r.status,
                     format!("{:.1}ms", r.duration.as_secs_f64() * 1000.0),
                     bytes(r.response_bytes)
-                );
+                ));
             }
-            Event::Connecting { .. } | Event::Stopped { .. } => {}
+            // Connecting, Stopped and whatever the engine adds later: nothing to show.
+            _ => {}
         }
     }
 
@@ -242,17 +246,18 @@ impl Reporter {
         if let Some(left) = expires_in {
             line.push_str(&format!(" | expires in {}", duration(left)));
         }
-        eprint!("\r\x1b[2K{line}");
-        let _ = std::io::stderr().flush();
+        console::err(format!("\r\x1b[2K{line}"));
         self.status_shown = true;
     }
 
-    /// The closing message.
+    /// The closing message; never dropped.
     pub fn closed(&mut self, reason: &str, ok: bool) {
         if self.json {
-            self.json_line(json!({"event": "closed", "reason": clean(reason), "ok": ok}));
+            let line = json!({"event": "closed", "reason": clean(reason), "ok": ok});
+            console::out_essential(format!("{line}\n"));
         } else {
-            self.note(&clean(reason));
+            self.clear_status();
+            console::err_essential(format!("{}\n", clean(reason)));
         }
     }
 }

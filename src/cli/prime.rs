@@ -4,10 +4,12 @@ use super::args::{ListArgs, OutputArgs, PrimeTunnelArgs, StopArgs};
 use super::output::{clean, Banner, Reporter};
 use super::run::{self, Ended, Expired};
 use anyhow::Context as _;
-use expose::prime::{BulkDeleteRequest, ListQuery, PrimeClient, PrimeConfig, TunnelInfo};
+use expose::frp::Event;
+use expose::prime::{BulkDeleteRequest, ListCut, ListQuery, PrimeClient, PrimeConfig, TunnelInfo};
 use expose::{Tunnel, TunnelError};
 use serde_json::json;
 use std::time::SystemTime;
+use tokio::sync::broadcast;
 
 fn api() -> anyhow::Result<PrimeClient> {
     let config = PrimeConfig::load()?;
@@ -65,6 +67,8 @@ pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> 
     } else {
         format!("{}:{port}", args.host)
     };
+    // Subscribed before the URL is shown, so the first visitor's request is reported.
+    let events = tunnel.events();
     run::show_ready(
         &mut reporter,
         &Banner {
@@ -74,13 +78,11 @@ pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> 
             expires_at: tunnel
                 .expires_at()
                 .map(|at| (tunnel.expires_at_text().to_owned(), at)),
-            auth: tunnel
-                .http_credentials()
-                .map(|(u, p)| (u.to_owned(), p.expose().to_owned())),
+            auth: one_time_credentials(&tunnel, args.auth_user.as_deref()),
         },
     );
     let expires = tunnel.expires_at();
-    let ended = follow_tunnel(&mut tunnel, &mut reporter, expires).await;
+    let ended = follow_tunnel(&mut tunnel, events, &mut reporter, expires).await;
     match ended {
         Ended::Interrupted => {
             reporter.note("closing…");
@@ -111,13 +113,23 @@ pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> 
     }
 }
 
+/// The basic-auth user and the password the API generated, when it returned one. The API may
+/// leave the user out of its answer; it is the one we asked for then.
+fn one_time_credentials(tunnel: &Tunnel, requested_user: Option<&str>) -> Option<(String, String)> {
+    let created = tunnel.details();
+    let password = created.http_password.as_ref()?;
+    let user = created.http_user.as_deref().or(requested_user)?;
+    Some((user.to_owned(), password.expose().to_owned()))
+}
+
 /// Follows a tunnel's engine (the same loop as self-hosted, over the Tunnel's client).
 async fn follow_tunnel(
     tunnel: &mut Tunnel,
+    events: broadcast::Receiver<Event>,
     reporter: &mut Reporter,
     expires: Option<SystemTime>,
 ) -> Ended {
-    let (events, state) = (tunnel.events(), Some(tunnel.state()));
+    let state = Some(tunnel.state());
     run::follow_parts(events, state, || tunnel.stats(), reporter, expires).await
 }
 
@@ -177,14 +189,33 @@ pub async fn list(args: ListArgs, out: &OutputArgs) -> anyhow::Result<()> {
     if let Some(s) = args.status {
         query = query.status(expose::prime::TunnelStatus::parse(&s));
     }
-    let tunnels = api.list_all_tunnels(&query).await?;
+    let list = api.list_all_tunnels(&query).await?;
     if out.json {
-        let rows: Vec<_> = tunnels.iter().map(info_json).collect();
-        println!("{}", json!({ "tunnels": rows }));
+        let rows: Vec<_> = list.tunnels.iter().map(info_json).collect();
+        println!(
+            "{}",
+            json!({ "tunnels": rows, "truncated": cut_json(list.cut) })
+        );
     } else {
-        print_table(&tunnels);
+        print_table(&list.tunnels);
+        warn_cut(list.cut, "");
     }
     Ok(())
+}
+
+/// Why a listing stopped early, for `--json`: `null` when it is complete.
+fn cut_json(cut: Option<ListCut>) -> serde_json::Value {
+    match cut {
+        Some(c) => json!({"reason": c.as_str(), "message": c.to_string()}),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// Tells a person on stderr that a listing stopped early.
+fn warn_cut(cut: Option<ListCut>, then: &str) {
+    if let Some(c) = cut {
+        eprintln!("warning: {c}{then}");
+    }
 }
 
 /// `expose status ID`.
@@ -206,19 +237,27 @@ pub async fn status(id: String, out: &OutputArgs) -> anyhow::Result<()> {
 /// `expose stop ID… | --all`.
 pub async fn stop(args: StopArgs, out: &OutputArgs) -> anyhow::Result<()> {
     let api = api()?;
-    let ids: Vec<String> = if args.all {
-        api.list_all_tunnels(&ListQuery::new())
-            .await?
+    let (ids, cut): (Vec<String>, _) = if args.all {
+        let list = api.list_all_tunnels(&ListQuery::new()).await?;
+        let ids = list
+            .tunnels
             .into_iter()
             .filter(|t| !t.is_gone())
             .map(|t| t.tunnel_id)
-            .collect()
+            .collect();
+        (ids, list.cut)
     } else {
-        args.ids
+        (args.ids, None)
     };
+    if !out.json {
+        warn_cut(cut, "; run `expose stop --all` again for the rest");
+    }
     if ids.is_empty() {
         if out.json {
-            println!("{}", json!({"deleted": [], "failed": []}));
+            println!(
+                "{}",
+                json!({"deleted": [], "failed": [], "truncated": cut_json(cut)})
+            );
         } else {
             println!("no tunnels to stop");
         }
@@ -234,7 +273,10 @@ pub async fn stop(args: StopArgs, out: &OutputArgs) -> anyhow::Result<()> {
             .map(|f| json!({"id": clean(&f.tunnel_id), "error": clean(&f.error)}))
             .collect();
         let ok: Vec<_> = result.succeeded.iter().map(|s| clean(s)).collect();
-        println!("{}", json!({"deleted": ok, "failed": failed}));
+        println!(
+            "{}",
+            json!({"deleted": ok, "failed": failed, "truncated": cut_json(cut)})
+        );
     } else {
         for id in &result.succeeded {
             println!("deleted {}", clean(id));

@@ -50,7 +50,9 @@ pub async fn interrupted() {
 pub fn exit_on_second_interrupt() {
     tokio::spawn(async {
         interrupted().await;
-        eprintln!("\ninterrupted again; exiting without cleanup");
+        super::console::err_essential("\ninterrupted again; exiting without cleanup\n");
+        // A console that does not read must not keep the process alive.
+        super::console::flush(Duration::from_millis(200));
         std::process::exit(130);
     });
 }
@@ -70,13 +72,15 @@ pub async fn wait_ready(
     }
 }
 
-/// Follows the running client until it stops, expires or is interrupted.
+/// Follows the running client until it stops, expires or is interrupted. `events` must be
+/// subscribed before the ready banner is shown, or a visitor who is quick to follow the URL
+/// could have their request happen before anyone listens.
 pub async fn follow(
     client: &mut Client,
+    events: broadcast::Receiver<Event>,
     reporter: &mut Reporter,
     expires: Option<SystemTime>,
 ) -> Ended {
-    let events = client.events();
     let state = client.state();
     follow_parts(events, Some(state), || client.stats(), reporter, expires).await
 }
@@ -134,7 +138,7 @@ pub async fn follow_parts(
                     Phase::Online => "online",
                     Phase::Connecting => "connecting",
                     Phase::Reconnecting => "reconnecting",
-                    Phase::Stopped(_) => "stopped",
+                    _ => "stopped",
                 };
                 reporter.status(phase, &stats(), left);
             }

@@ -23,19 +23,18 @@ fn client_config(s: &ServerArgs) -> anyhow::Result<ClientConfig> {
         .map(|(k, v)| (k.clone(), Secret::new(v.clone())))
         .collect();
     cfg.tcp_mux = !s.no_mux;
-    cfg.tls = TlsConfig {
-        enable: !s.no_tls,
-        ca_file: s.tls_ca.clone(),
-        pinned_sha256: match &s.tls_pin {
-            Some(hex) => Some(
-                parse_fingerprint(hex)
-                    .context("--tls-pin must be 64 hex digits (colons allowed)")?,
-            ),
-            None => None,
-        },
-        custom_first_byte: s.tls_first_byte,
-        ..TlsConfig::default()
-    };
+    let mut tls = TlsConfig::default()
+        .enable(!s.no_tls)
+        .custom_first_byte(s.tls_first_byte);
+    if let Some(ca) = &s.tls_ca {
+        tls = tls.ca_file(ca.clone());
+    }
+    if let Some(hex) = &s.tls_pin {
+        let pin =
+            parse_fingerprint(hex).context("--tls-pin must be 64 hex digits (colons allowed)")?;
+        tls = tls.pinned_sha256(pin);
+    }
+    cfg.tls = tls;
     Ok(cfg)
 }
 
@@ -54,22 +53,20 @@ pub async fn http(args: HttpArgs, out: &OutputArgs) -> anyhow::Result<()> {
         .name
         .clone()
         .unwrap_or_else(|| format!("http-{}", args.port));
-    let (http_user, http_password) = match &args.basic_auth {
-        Some((u, p)) => (Some(u.clone()), Some(Secret::new(p.clone()))),
-        None => (None, None),
-    };
-    let proxy = ProxyConfig::new(
-        name,
-        args.port,
-        ProxyKind::Http(HttpOptions {
-            subdomain: args.subdomain.clone(),
-            custom_domains: args.domains.clone(),
-            host_header_rewrite: args.host_header.clone(),
-            http_user,
-            http_password,
-            ..Default::default()
-        }),
-    );
+    let mut http = HttpOptions::default();
+    if let Some(subdomain) = &args.subdomain {
+        http = http.subdomain(subdomain.clone());
+    }
+    for domain in &args.domains {
+        http = http.custom_domain(domain.clone());
+    }
+    if let Some(host) = &args.host_header {
+        http = http.host_header_rewrite(host.clone());
+    }
+    if let Some((user, password)) = &args.basic_auth {
+        http = http.basic_auth(user.clone(), Secret::new(password.clone()));
+    }
+    let proxy = ProxyConfig::new(name, args.port, ProxyKind::Http(http));
     let mut proxy = with_flags(proxy, &args.server);
     proxy.request_log = true;
     cfg.proxies.push(proxy);
@@ -112,6 +109,7 @@ async fn serve(cfg: ClientConfig, out: &OutputArgs) -> anyhow::Result<()> {
         (None, Some(port)) => format!("{server_host}:{port}"),
         (None, None) => first.remote_addr.clone(),
     };
+    let events = client.events();
     run::show_ready(
         &mut reporter,
         &Banner {
@@ -122,7 +120,7 @@ async fn serve(cfg: ClientConfig, out: &OutputArgs) -> anyhow::Result<()> {
             auth: None,
         },
     );
-    match run::follow(&mut client, &mut reporter, None).await {
+    match run::follow(&mut client, events, &mut reporter, None).await {
         Ended::Interrupted | Ended::Expired => {
             reporter.note("closing…");
             run::exit_on_second_interrupt();

@@ -1,17 +1,21 @@
 //! What a [`Client`](super::Client) needs to know: the server, how to reach it, who we are, and
 //! which proxies to register.
 //!
-//! Defaults follow Go frpc 0.66 (`frp-protocol.md` §1, §7, §9) so that an unmodified frps sees
-//! the same client it would see from frpc. Where we deliberately differ, the field says why.
+//! Defaults follow Go frpc 0.66 (login, heartbeats, reconnect backoff) so that an unmodified
+//! frps sees the same client it would see from frpc. Where we deliberately differ, the field
+//! says why.
 
 use crate::secret::Secret;
+/// Reconnect timing, after Go frpc's: immediate first retry, then exponential backoff with up
+/// to 10 % jitter. The session state machine in `frp_proto` applies it.
+pub use frp_proto::session::ReconnectPolicy;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// frp version we announce. frps v0.50–v0.51 reject strings that are not `x.y.z` ≥ 0.18.0, so this
-/// must look like a real frp release; 0.66.0 is the version the reference captures come from.
+/// must look like a real frp release; 0.66.0 is the frpc release whose behaviour we follow.
 pub const DEFAULT_FRP_VERSION: &str = "0.66.0";
 
 /// frpc's `dialServerTimeout`.
@@ -21,7 +25,7 @@ pub const DEFAULT_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// frp's heartbeat interval without tcpMux; we also use it with tcpMux because rust-yamux sends no
-/// keepalives of its own and would otherwise never notice a frozen server (yamux notes, pitfall 7).
+/// keepalives of its own and would otherwise never notice a frozen server.
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// frp's heartbeat timeout (90 s without a Pong ends the session).
@@ -34,7 +38,11 @@ pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(7200);
 pub const DEFAULT_LOCAL_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Settings of one frp client session.
+///
+/// Build one with [`ClientConfig::new`] and adjust the public fields; the type is
+/// `#[non_exhaustive]` so that new settings can be added without breaking callers.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// frps host name or IP address.
     pub server_host: String,
@@ -118,7 +126,7 @@ impl ClientConfig {
     }
 
     /// The name a proxy has on the wire: `<user>.<name>`, or just `<name>` without a user.
-    pub fn wire_name(&self, name: &str) -> String {
+    pub(crate) fn wire_name(&self, name: &str) -> String {
         if self.user.is_empty() {
             name.to_owned()
         } else {
@@ -128,7 +136,11 @@ impl ClientConfig {
 }
 
 /// Transport security towards frps.
+///
+/// Start from [`TlsConfig::default`] (TLS on, any server certificate accepted) or
+/// [`TlsConfig::disabled`] and chain the setters.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TlsConfig {
     /// Use TLS (frpc's default since v0.50).
     pub enable: bool,
@@ -161,31 +173,55 @@ impl Default for TlsConfig {
     }
 }
 
-/// Reconnect timing, after Go frpc's (§9): immediate first retry, then exponential backoff with up
-/// to 10 % jitter.
-#[derive(Debug, Clone)]
-pub struct ReconnectPolicy {
-    /// First backoff step after a failed login attempt (frpc: 2 s).
-    pub base: Duration,
-    /// Largest backoff step (frpc: 20 s; 10 s before the first successful login).
-    pub max: Duration,
-    /// Delay before re-login after an established session died (frpc: ~200–300 ms for the first
-    /// three deaths in a minute, then exponential up to `max`).
-    pub quick_restart: Duration,
-}
+impl TlsConfig {
+    /// Plain TCP to frps (frps with `transport.tls.force = false`).
+    pub fn disabled() -> Self {
+        TlsConfig::default().enable(false)
+    }
 
-impl Default for ReconnectPolicy {
-    fn default() -> Self {
-        ReconnectPolicy {
-            base: Duration::from_secs(2),
-            max: Duration::from_secs(20),
-            quick_restart: Duration::from_millis(200),
-        }
+    /// Turns TLS on or off.
+    pub fn enable(mut self, enable: bool) -> Self {
+        self.enable = enable;
+        self
+    }
+
+    /// Sets the name for SNI and certificate checks.
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// Verifies the server certificate against the PEM CA certificates in `path`.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Accepts only the server certificate with this SHA-256 fingerprint.
+    pub fn pinned_sha256(mut self, fingerprint: [u8; 32]) -> Self {
+        self.pinned_sha256 = Some(fingerprint);
+        self
+    }
+
+    /// Presents this client certificate and key (PEM files) for mutual TLS.
+    pub fn client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.client_cert = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Sends frp's `0x17` byte before the ClientHello.
+    pub fn custom_first_byte(mut self, on: bool) -> Self {
+        self.custom_first_byte = on;
+        self
     }
 }
 
 /// One proxy: a public endpoint on frps that forwards to a local address.
+///
+/// Build one with [`ProxyConfig::http`], [`ProxyConfig::tcp`] or [`ProxyConfig::new`], then
+/// chain the setters or adjust the public fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProxyConfig {
     /// Name without the user prefix; unique per frps across all clients.
     pub name: String,
@@ -213,10 +249,7 @@ impl ProxyConfig {
         Self::new(
             name,
             local_port,
-            ProxyKind::Http(HttpOptions {
-                subdomain: Some(subdomain.into()),
-                ..Default::default()
-            }),
+            ProxyKind::Http(HttpOptions::default().subdomain(subdomain)),
         )
     }
 
@@ -239,6 +272,36 @@ impl ProxyConfig {
         }
     }
 
+    /// Forwards to this local host instead of 127.0.0.1.
+    pub fn local_host(mut self, host: impl Into<String>) -> Self {
+        self.local_host = host.into();
+        self
+    }
+
+    /// Encrypts the work-connection payload (frp `useEncryption`).
+    pub fn use_encryption(mut self, on: bool) -> Self {
+        self.use_encryption = on;
+        self
+    }
+
+    /// Compresses the work-connection payload (frp `useCompression`).
+    pub fn use_compression(mut self, on: bool) -> Self {
+        self.use_compression = on;
+        self
+    }
+
+    /// Adds a proxy-level metadata entry (NewProxy `metas`).
+    pub fn meta(mut self, key: impl Into<String>, value: impl Into<Secret>) -> Self {
+        self.metas.insert(key.into(), value.into());
+        self
+    }
+
+    /// Publishes one [`super::Event::HttpRequest`] per forwarded HTTP exchange.
+    pub fn request_log(mut self, on: bool) -> Self {
+        self.request_log = on;
+        self
+    }
+
     /// The local address as `host:port`, bracketing IPv6 literals.
     pub fn local_addr(&self) -> String {
         match self.local_host.parse::<IpAddr>() {
@@ -255,6 +318,7 @@ impl ProxyConfig {
 
 /// The proxy types this client serves. All of them splice work connections to the local address.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ProxyKind {
     /// frps routes HTTP requests by Host header through its vhost port.
     Http(HttpOptions),
@@ -273,7 +337,10 @@ pub enum ProxyKind {
 }
 
 /// Options of an http proxy (all enforced by frps, none by the client).
+///
+/// Start from [`HttpOptions::default`] and chain the setters.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct HttpOptions {
     /// Label under frps's `subDomainHost`.
     pub subdomain: Option<String>,
@@ -289,4 +356,43 @@ pub struct HttpOptions {
     pub http_password: Option<Secret>,
     /// Request headers frps sets.
     pub request_headers: BTreeMap<String, String>,
+}
+
+impl HttpOptions {
+    /// Routes `<subdomain>.<frps subDomainHost>` here.
+    pub fn subdomain(mut self, subdomain: impl Into<String>) -> Self {
+        self.subdomain = Some(subdomain.into());
+        self
+    }
+
+    /// Routes this full domain name here; call again for more.
+    pub fn custom_domain(mut self, domain: impl Into<String>) -> Self {
+        self.custom_domains.push(domain.into());
+        self
+    }
+
+    /// Routes only URLs under this path prefix; call again for more.
+    pub fn location(mut self, prefix: impl Into<String>) -> Self {
+        self.locations.push(prefix.into());
+        self
+    }
+
+    /// Rewrites the Host header sent to the local service.
+    pub fn host_header_rewrite(mut self, host: impl Into<String>) -> Self {
+        self.host_header_rewrite = Some(host.into());
+        self
+    }
+
+    /// Makes frps require HTTP basic auth with this user and password.
+    pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<Secret>) -> Self {
+        self.http_user = Some(user.into());
+        self.http_password = Some(password.into());
+        self
+    }
+
+    /// Makes frps set this request header; call again for more.
+    pub fn request_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.request_headers.insert(name.into(), value.into());
+        self
+    }
 }

@@ -5,12 +5,13 @@ use frp_proto::FrameError;
 use std::io;
 use std::sync::Arc;
 
-pub use frp_proto::session::is_fatal_rejection;
+use frp_proto::session::is_fatal_rejection;
 
 /// Why a session, a login or a proxy failed.
 ///
 /// `Clone` (I/O errors are shared through `Arc`) so one failure can be reported to every waiter.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The configuration cannot work (bad CA file, empty proxy list, …).
     #[error("invalid configuration: {0}")]
@@ -61,6 +62,8 @@ pub enum Error {
 
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
+        // Out of file descriptors: one warning per process that names the limit.
+        crate::nofile::warn_once(&e);
         Error::Io(Arc::new(e))
     }
 }

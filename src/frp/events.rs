@@ -14,6 +14,7 @@ pub const REPEAT_WINDOW: Duration = Duration::from_secs(10);
 
 /// Something that happened to the client session.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// Dialling the server (attempt 1 is the first connection).
     Connecting {

@@ -40,7 +40,7 @@ pub use config::{
     ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ReconnectPolicy, TlsConfig,
     DEFAULT_FRP_VERSION, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
 };
-pub use error::{is_fatal_rejection, Error};
+pub use error::Error;
 pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
@@ -59,6 +59,12 @@ const EVENT_CAPACITY: usize = 256;
 
 /// A running frp client. Dropping it asks the session to shut down gracefully (CloseProxy for
 /// each proxy, then close) in the background; call [`Client::shutdown`] to wait for that.
+///
+/// Every visitor holds one file descriptor in this process (its connection to the local
+/// service; without tcpMux, one more for its work connection). The client never changes the
+/// process's open-file limit (`RLIMIT_NOFILE`): raising the soft limit to the hard limit at
+/// start, as Go programs and the `expose` binary do, is the application's decision. When the
+/// limit is reached, the engine logs one warning naming it.
 pub struct Client {
     shared: Arc<Shared>,
     /// The root of the cancellation tree: the control task watches it, each connection's work

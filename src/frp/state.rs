@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 /// Where the client is in its life.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Phase {
     /// Dialling and logging in.
     Connecting,
@@ -19,6 +20,7 @@ pub enum Phase {
 
 /// The state of one proxy in the current session.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProxyStatus {
     /// Registration sent, or waiting for a session.
     Pending,
@@ -30,6 +32,7 @@ pub enum ProxyStatus {
 
 /// A snapshot of the whole client, published through [`super::Client::state`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientState {
     /// Life-cycle phase.
     pub phase: Phase,

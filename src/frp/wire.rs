@@ -56,11 +56,7 @@ pub(crate) fn session_config(cfg: &ClientConfig) -> SessionConfig {
     s.heartbeat_interval = cfg.heartbeat_interval;
     s.heartbeat_timeout = cfg.heartbeat_timeout;
     s.login_timeout = cfg.login_timeout;
-    s.reconnect = frp_proto::session::ReconnectPolicy::new(
-        cfg.reconnect.base,
-        cfg.reconnect.max,
-        cfg.reconnect.quick_restart,
-    );
+    s.reconnect = cfg.reconnect.clone();
     s.login_fail_exit = cfg.login_fail_exit;
     s.jitter_seed = rand::random();
     s

@@ -188,6 +188,7 @@ async fn serve_inner(
     let local = match dialed {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
+            crate::nofile::warn_once(&e);
             report_unreachable(
                 &ctx.events,
                 work_proxy,

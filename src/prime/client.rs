@@ -12,88 +12,22 @@
 
 use super::config::{check_base_url, normalize_base_url, PrimeConfig};
 use super::error::PrimeError;
+use super::options::{ClientOptions, USER_AGENT};
 use super::response::{error_for_status, parse_json, Reply};
 use super::time;
 use super::types::{
-    BulkDeleteRequest, BulkDeleteResult, CreateTunnelRequest, CreatedTunnel, ListQuery, TunnelInfo,
-    TunnelPage,
+    BulkDeleteRequest, BulkDeleteResult, CreateTunnelRequest, CreatedTunnel, TunnelInfo,
 };
-use super::validate::{
-    clean_text, has_unsafe_chars, is_valid_tunnel_id, Checker, MAX_QUOTED_CHARS,
-};
+use super::validate::{clean_text, is_valid_tunnel_id, Checker, MAX_QUOTED_CHARS};
+use crate::text::has_unsafe_chars;
 use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Our `User-Agent`.
-pub const USER_AGENT: &str = concat!("expose/", env!("CARGO_PKG_VERSION"));
-
-/// Per-request timeout, connect to last body byte (the SDK's 30 s).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Attempts for a GET or DELETE that fails in transport (the SDK's `stop_after_attempt(3)`).
-pub const DEFAULT_TRANSPORT_ATTEMPTS: u32 = 3;
-
-/// First transport backoff; doubles per retry (the SDK's `wait_exponential(0.1, min=0.1)`).
-pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
-
-/// Largest transport backoff (the SDK's `max=2`).
-pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(2);
-
-/// Retries after HTTP 429, on top of the first request.
-pub const DEFAULT_RATE_LIMIT_RETRIES: u32 = 3;
-
-/// Longest wait honoured from a `Retry-After` header; a longer one is cut to this so a command
-/// never hangs for the server's whole 60 s window.
-pub const DEFAULT_RATE_LIMIT_MAX_WAIT: Duration = Duration::from_secs(10);
-
-/// Wait after a 429 that has no usable `Retry-After`.
-pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
-
 /// Responses are read up to this size; the API's are a few KiB, a list page maybe 100 KiB.
 const MAX_BODY_BYTES: usize = 4 << 20;
-
-/// [`PrimeClient::list_all_tunnels`] gives up after this many pages (a server that keeps saying
-/// `has_next` would otherwise loop forever).
-const MAX_LIST_PAGES: u32 = 1000;
-
-/// Knobs for timeouts and retries; the defaults mirror Prime's SDK.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientOptions {
-    /// Per-request timeout.
-    pub timeout: Duration,
-    /// Total attempts of a GET or DELETE that fails in transport (1 = no retry).
-    pub transport_attempts: u32,
-    /// First backoff between transport attempts; doubles each time.
-    pub backoff_initial: Duration,
-    /// Cap on the transport backoff.
-    pub backoff_max: Duration,
-    /// Retries after HTTP 429 (0 = give up at the first 429).
-    pub rate_limit_retries: u32,
-    /// Cap on the wait taken from `Retry-After`.
-    pub rate_limit_max_wait: Duration,
-    /// Wait after a 429 without a usable `Retry-After` (also capped by `rate_limit_max_wait`).
-    pub rate_limit_default_wait: Duration,
-    /// Honour `HTTP(S)_PROXY` from the environment (tests on loopback turn this off).
-    pub use_system_proxy: bool,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        ClientOptions {
-            timeout: DEFAULT_TIMEOUT,
-            transport_attempts: DEFAULT_TRANSPORT_ATTEMPTS,
-            backoff_initial: DEFAULT_BACKOFF_INITIAL,
-            backoff_max: DEFAULT_BACKOFF_MAX,
-            rate_limit_retries: DEFAULT_RATE_LIMIT_RETRIES,
-            rate_limit_max_wait: DEFAULT_RATE_LIMIT_MAX_WAIT,
-            rate_limit_default_wait: DEFAULT_RATE_LIMIT_WAIT,
-            use_system_proxy: true,
-        }
-    }
-}
 
 /// A client of the tunnel API, authenticated as one user.
 ///
@@ -178,6 +112,11 @@ impl PrimeClient {
     /// The configuration in use (key, base URL, default team, user).
     pub fn config(&self) -> &PrimeConfig {
         &self.config
+    }
+
+    /// The timeouts, retries and bounds in use.
+    pub(super) fn options(&self) -> &ClientOptions {
+        &self.options
     }
 
     /// Registers a tunnel (`POST /api/v1/tunnel`) and returns where and how to connect frpc.
@@ -268,61 +207,6 @@ impl PrimeClient {
         Ok(Some(info))
     }
 
-    /// One page of tunnels (`GET /api/v1/tunnel`).
-    pub async fn list_tunnels(&self, query: &ListQuery) -> Result<TunnelPage, PrimeError> {
-        if query.page == 0 || query.per_page == 0 {
-            return Err(PrimeError::InvalidRequest(
-                "page and page size start at 1".to_owned(),
-            ));
-        }
-        let mut params: Vec<(&str, String)> = vec![
-            ("page", query.page.to_string()),
-            ("perPage", query.per_page.to_string()),
-            ("sortBy", query.sort_by.as_str().to_owned()),
-            ("sortOrder", query.sort_order.as_str().to_owned()),
-        ];
-        if let Some(team) = self.team_or_default(query.team_id.as_deref()) {
-            params.push(("teamId", team.to_owned()));
-        }
-        for label in &query.labels {
-            params.push(("labels", label.clone()));
-        }
-        if let Some(status) = &query.status {
-            params.push(("status", status.as_str().to_owned()));
-        }
-        let reply = self.execute(Method::GET, "", &params, None).await?;
-        if !reply.status.is_success() {
-            return Err(error_for_status(&reply));
-        }
-        let page: TunnelPage = parse_json(&reply)?;
-        for t in &page.tunnels {
-            t.validate().map_err(PrimeError::InvalidResponse)?;
-        }
-        Ok(page)
-    }
-
-    /// Every tunnel matching `query`, walking the pages from `query.page` while the API says
-    /// `has_next`.
-    pub async fn list_all_tunnels(&self, query: &ListQuery) -> Result<Vec<TunnelInfo>, PrimeError> {
-        let mut query = query.clone();
-        let mut all = Vec::new();
-        for _ in 0..MAX_LIST_PAGES {
-            let page = self.list_tunnels(&query).await?;
-            let empty = page.tunnels.is_empty();
-            all.extend(page.tunnels);
-            // An empty page that claims more would repeat forever; stop there.
-            if !page.has_next || empty {
-                return Ok(all);
-            }
-            query.page = query.page.checked_add(1).ok_or_else(|| {
-                PrimeError::InvalidResponse("the tunnel list never ends".to_owned())
-            })?;
-        }
-        Err(PrimeError::InvalidResponse(format!(
-            "the tunnel list still had more after {MAX_LIST_PAGES} pages"
-        )))
-    }
-
     /// Deletes a tunnel (`DELETE /api/v1/tunnel/{id}`): `Ok(true)` when deleted, `Ok(false)` when
     /// it was already gone (404).
     pub async fn delete_tunnel(&self, tunnel_id: &str) -> Result<bool, PrimeError> {
@@ -392,7 +276,7 @@ impl PrimeClient {
     }
 
     /// The team to send: the request's if given (empty meaning none), else the configured one.
-    fn team_or_default<'a>(&'a self, requested: Option<&'a str>) -> Option<&'a str> {
+    pub(super) fn team_or_default<'a>(&'a self, requested: Option<&'a str>) -> Option<&'a str> {
         requested
             .or(self.config.team_id.as_deref())
             .filter(|t| !t.is_empty())
@@ -401,7 +285,7 @@ impl PrimeClient {
     /// Sends a request to `<base>/api/v1/tunnel<path>` with the retry rules in the module docs
     /// and reads the whole response. Any HTTP status is returned except a 429 that outlasted
     /// its retries.
-    async fn execute(
+    pub(super) async fn execute(
         &self,
         method: Method,
         path: &str,

@@ -12,8 +12,8 @@
 //! `production` needs no file: it resets `base_url` to the default and clears the team.
 
 use super::error::PrimeError;
-use super::validate::has_unsafe_chars;
 use crate::secret::Secret;
+use crate::text::has_unsafe_chars;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,7 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 ///
 /// `Debug` is safe to log: the key is a [`Secret`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PrimeConfig {
     /// The API key, sent as `Authorization: Bearer <key>`.
     pub api_key: Secret,

@@ -113,6 +113,7 @@ pub enum PrimeError {
 
 /// Coarse classes of [`PrimeError`], for choosing an exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Authentication or configuration: no key, 401, 402, a broken config file.
     Auth,
@@ -155,6 +156,7 @@ impl PrimeError {
 
 /// One rejected parameter of an HTTP 422 answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FieldError {
     /// The parameter, e.g. `local_port` (FastAPI's `loc` without its `body`/`query` prefix);
     /// empty when the API did not name one.

@@ -36,7 +36,7 @@ impl TimestampError {
 /// `±hhmm` as the offset. A timestamp without an offset is read as UTC, which is what a Python
 /// backend's naive `isoformat()` means. Dates are checked (month lengths, leap years); a leap
 /// second (`:60`) is accepted and lands on the next second.
-pub fn parse_rfc3339(input: &str) -> Result<SystemTime, TimestampError> {
+pub(crate) fn parse_rfc3339(input: &str) -> Result<SystemTime, TimestampError> {
     let err = |reason| TimestampError::new(input, reason);
     let mut c = Cursor::new(input.trim());
 
@@ -126,7 +126,7 @@ pub fn parse_rfc3339(input: &str) -> Result<SystemTime, TimestampError> {
 
 /// Parses an HTTP date in the IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`), the form a
 /// `Retry-After` header uses when it is not a number of seconds. Returns `None` otherwise.
-pub fn parse_http_date(input: &str) -> Option<SystemTime> {
+pub(crate) fn parse_http_date(input: &str) -> Option<SystemTime> {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
@@ -155,7 +155,7 @@ pub fn parse_http_date(input: &str) -> Option<SystemTime> {
 }
 
 /// How long from `now` until `deadline`; zero when it has passed.
-pub fn until(deadline: SystemTime, now: SystemTime) -> Duration {
+pub(crate) fn until(deadline: SystemTime, now: SystemTime) -> Duration {
     deadline.duration_since(now).unwrap_or(Duration::ZERO)
 }
 
@@ -244,5 +244,107 @@ impl<'a> Cursor<'a> {
             v = v * 10 + u32::from(b - b'0');
         }
         Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn rfc3339_forms() {
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let t = 1_791_979_200; // 2026-10-14T12:00:00Z
+        assert_eq!(parse_rfc3339("2026-10-14T12:00:00Z").unwrap(), at(t));
+        assert_eq!(parse_rfc3339("2026-10-14t12:00:00z").unwrap(), at(t));
+        assert_eq!(parse_rfc3339("2026-10-14 12:00:00+00:00").unwrap(), at(t));
+        assert_eq!(parse_rfc3339("2026-10-14T14:30:00+02:30").unwrap(), at(t));
+        assert_eq!(parse_rfc3339("2026-10-14T07:00:00-0500").unwrap(), at(t));
+        assert_eq!(
+            parse_rfc3339("2026-10-14T12:00:00").unwrap(),
+            at(t),
+            "naive is UTC"
+        );
+        assert_eq!(
+            parse_rfc3339("2026-10-14T12:00:00.5Z").unwrap(),
+            at(t) + Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-10-14T12:00:00.123456789123+00:00").unwrap(),
+            at(t) + Duration::from_nanos(123_456_789)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T23:59:59Z").unwrap(),
+            at(1_709_251_199)
+        );
+        assert_eq!(
+            parse_rfc3339("1969-12-31T23:00:00Z").unwrap(),
+            UNIX_EPOCH - Duration::from_secs(3600)
+        );
+        for bad in [
+            "",
+            "2026-10-14",
+            "2026-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-10-14T24:00:00Z",
+            "2026-10-14T12:00:00.Z",
+            "2026-10-14T12:00:00+25:00",
+            "2026-10-14T12:00:00Zjunk",
+            "26-10-14T12:00:00Z",
+            "2026-10-14T12:00:00\u{1b}",
+            "２０２６-10-14T12:00:00Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad:?}");
+        }
+        let err = parse_rfc3339("2026-13-01T00:00:00Z").unwrap_err();
+        assert!(err.to_string().contains("month"), "{err}");
+    }
+
+    #[test]
+    fn http_dates_for_retry_after() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(UNIX_EPOCH + Duration::from_secs(784_111_777))
+        );
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("120"), None);
+    }
+
+    /// Days since 1970-01-01 to a civil date (test-only inverse of the parser's arithmetic).
+    fn civil_from_days(z: i64) -> (i64, u32, u32) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        (yoe + era * 400 + i64::from(m <= 2), m, d)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rfc3339_round_trips(secs in 0i64..253_402_300_800, nanos in 0u32..1_000_000_000, off_min in -1439i32..1440) {
+            let local = secs + i64::from(off_min) * 60;
+            proptest::prop_assume!((0..253_402_300_800).contains(&local));
+            let (y, mo, d) = civil_from_days(local.div_euclid(86_400));
+            let sod = local.rem_euclid(86_400);
+            let sign = if off_min < 0 { '-' } else { '+' };
+            let text = format!(
+                "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}{sign}{:02}:{:02}",
+                sod / 3600, sod / 60 % 60, sod % 60, off_min.abs() / 60, off_min.abs() % 60
+            );
+            let expected = UNIX_EPOCH + Duration::new(secs as u64, nanos);
+            proptest::prop_assert_eq!(parse_rfc3339(&text).unwrap(), expected);
+        }
+
+        #[test]
+        fn rfc3339_never_panics(s in "\\PC{0,40}") {
+            let _ = parse_rfc3339(&s);
+            let _ = parse_http_date(&s);
+        }
     }
 }

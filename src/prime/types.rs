@@ -106,6 +106,7 @@ impl<'de> Deserialize<'de> for TunnelStatus {
 /// Only set fields are sent. A `team_id` of `None` falls back to the configured team
 /// (`PRIME_TEAM_ID` or the config file); `Some("")` means "no team" even when one is configured.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CreateTunnelRequest {
     /// The local port the tunnel forwards to (1–65535).
     pub local_port: u16,
@@ -162,6 +163,7 @@ impl CreateTunnelRequest {
 /// `Debug` is safe to log: `frp_token`, `binding_secret` and `http_password` are [`Secret`]s.
 /// Values are validated before a `CreatedTunnel` is handed out (see [`super::PrimeClient`]).
 #[derive(Clone, Debug, Deserialize)]
+#[non_exhaustive]
 pub struct CreatedTunnel {
     /// Tunnel id; also the frp `user`, proxy name and subdomain.
     pub tunnel_id: String,
@@ -256,6 +258,7 @@ impl CreatedTunnel {
 
 /// A tunnel as `get` and `list` describe it (no credentials: those exist only at creation).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct TunnelInfo {
     /// Tunnel id.
     pub tunnel_id: String,
@@ -398,6 +401,7 @@ pub const DEFAULT_PER_PAGE: u32 = 50;
 /// `page`, `perPage`, `sortBy` and `sortOrder` are always sent; the filters only when set.
 /// A `team_id` of `None` falls back to the configured team; `Some("")` means no team filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListQuery {
     /// Page number, from 1.
     pub page: u32,
@@ -475,6 +479,7 @@ impl ListQuery {
 
 /// One page of a list.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct TunnelPage {
     /// The tunnels on this page.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -499,6 +504,7 @@ pub struct TunnelPage {
 /// exposes the configured ones). Empty lists and `None`s are not sent; `all_users` always is.
 /// The client refuses a request with no ids and no filter, so a mistake cannot wipe everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BulkDeleteRequest {
     /// Delete tunnels of every user the key can see (team admins), not just the caller's.
     pub all_users: bool,
@@ -527,6 +533,36 @@ impl BulkDeleteRequest {
         }
     }
 
+    /// Deletes tunnels of every user the key can see, not just the caller's.
+    pub fn all_users(mut self, all: bool) -> Self {
+        self.all_users = all;
+        self
+    }
+
+    /// Only tunnels carrying this label (call again: all must match).
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.labels.push(label.into());
+        self
+    }
+
+    /// Only tunnels in this state.
+    pub fn status(mut self, status: impl Into<TunnelStatus>) -> Self {
+        self.status = Some(status.into());
+        self
+    }
+
+    /// Only tunnels of this team.
+    pub fn team_id(mut self, team_id: impl Into<String>) -> Self {
+        self.team_id = Some(team_id.into());
+        self
+    }
+
+    /// Only tunnels of this user.
+    pub fn user_id(mut self, user_id: impl Into<String>) -> Self {
+        self.user_id = Some(user_id.into());
+        self
+    }
+
     /// True when the request names ids or sets at least one filter.
     pub fn has_selector(&self) -> bool {
         !self.tunnel_ids.is_empty()
@@ -539,6 +575,7 @@ impl BulkDeleteRequest {
 
 /// The outcome of a bulk delete.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct BulkDeleteResult {
     /// Ids deleted.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -550,6 +587,7 @@ pub struct BulkDeleteResult {
 
 /// One tunnel a bulk delete could not delete.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub struct BulkDeleteFailure {
     /// The tunnel.
     #[serde(default)]

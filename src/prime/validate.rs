@@ -1,10 +1,12 @@
 //! Checks on values that cross the API boundary, and cleaning of free text for display.
 //!
 //! Values from the API end up in terminal output, HTTP headers, frp login messages and file
-//! names. Identifiers are held to strict character sets; any text is refused if it carries
-//! control characters (terminal escapes, header or line injection) or Unicode bidirectional
-//! overrides (text that displays differently from what it is).
+//! names. Identifiers are held to strict character sets; any text is refused if it carries a
+//! character [`crate::text::is_unsafe_char`] refuses: control characters (terminal escapes,
+//! header or line injection), Unicode bidirectional controls and invisible format characters
+//! (text that displays differently from what it is).
 
+use crate::text::{has_unsafe_chars, is_unsafe_char};
 use std::net::IpAddr;
 
 /// Longest DNS label (RFC 1035).
@@ -16,19 +18,19 @@ pub(crate) const MAX_QUOTED_CHARS: usize = 200;
 
 /// True if `id` is a safe tunnel id: a DNS label of 1–63 ASCII letters, digits and hyphens, not
 /// starting or ending with a hyphen (it becomes the tunnel's subdomain).
-pub fn is_valid_tunnel_id(id: &str) -> bool {
+pub(crate) fn is_valid_tunnel_id(id: &str) -> bool {
     is_dns_label(id)
 }
 
 /// True if `name` is a valid DNS host name: dot-separated labels as in [`is_valid_tunnel_id`],
 /// at most 253 characters, with an optional trailing dot.
-pub fn is_valid_hostname(name: &str) -> bool {
+pub(crate) fn is_valid_hostname(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     !name.is_empty() && name.len() <= MAX_DNS_NAME && name.split('.').all(is_dns_label)
 }
 
 /// True if `host` is a host name or an IP address (what frp accepts as `serverAddr`).
-pub fn is_valid_host(host: &str) -> bool {
+pub(crate) fn is_valid_host(host: &str) -> bool {
     host.parse::<IpAddr>().is_ok() || is_valid_hostname(host)
 }
 
@@ -41,20 +43,6 @@ fn is_dns_label(label: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         && bytes.first() != Some(&b'-')
         && bytes.last() != Some(&b'-')
-}
-
-/// True for characters that must never reach a terminal or a header from untrusted text:
-/// C0/C1 controls (including ESC, CR, LF, TAB) and the Unicode bidirectional controls.
-pub(crate) fn is_unsafe_char(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
-        || ('\u{202A}'..='\u{202E}').contains(&c)
-        || ('\u{2066}'..='\u{2069}').contains(&c)
-}
-
-/// True if `s` has a character [`is_unsafe_char`] refuses.
-pub(crate) fn has_unsafe_chars(s: &str) -> bool {
-    s.chars().any(is_unsafe_char)
 }
 
 /// Server text made safe and short for an error message: unsafe characters dropped (line
@@ -187,5 +175,37 @@ fn quote(value: &str) -> String {
         format!("{cut:?}…")
     } else {
         format!("{cut:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifier_checks() {
+        assert!(is_valid_tunnel_id("t-1-0123456789abcdef"));
+        assert!(is_valid_tunnel_id(&"a".repeat(63)));
+        for bad in ["", "-a", "a-", "a_b", "a.b", "ä", &"a".repeat(64)] {
+            assert!(!is_valid_tunnel_id(bad), "{bad:?}");
+        }
+        assert!(is_valid_hostname("t-1-abc.tunnel.pinfra.io"));
+        assert!(is_valid_hostname("localhost."));
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "a b",
+            "-a.b",
+            "a.b-",
+            "x_y.z",
+            &format!("{}.io", "a".repeat(64)),
+        ] {
+            assert!(!is_valid_hostname(bad), "{bad:?}");
+        }
+        assert!(
+            is_valid_host("10.0.0.1") && is_valid_host("::1") && is_valid_host("tunnel.pinfra.io")
+        );
+        assert!(!is_valid_host("[::1]") && !is_valid_host("host:7000"));
     }
 }
