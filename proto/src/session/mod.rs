@@ -18,16 +18,20 @@
 //! control messages, so visitors and other wire versions fit around it unchanged.
 
 mod backoff;
+mod event;
 mod proxies;
+mod rules;
 #[cfg(test)]
 mod tests;
 
 pub use backoff::{
     backoff, ReconnectPolicy, DEATH_WINDOW, FIRST_LOGIN_MAX_BACKOFF, QUICK_RESTARTS,
 };
+pub use event::{Event, Failure, ProxyError};
 pub use proxies::{PROXY_RESEND_AFTER, PROXY_RETRY_AFTER};
+pub use rules::{is_fatal_rejection, is_valid_run_id, MAX_RUN_ID_LEN};
 
-use crate::frame::{encode_to_vec, FrameError, MAX_BODY_LEN};
+use crate::frame::{encode_to_vec, FrameError};
 use crate::msg::{CloseProxy, Login, LoginResp, NewProxy, NewProxyResp, Ping, Pong};
 use crate::Message;
 use backoff::Reconnect;
@@ -35,39 +39,6 @@ use proxies::{Proxy, ProxyTable, Registration};
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
-
-/// Longest `run_id` kept from a server. frps makes 16 hex digits; anything far longer would make
-/// every later Login too large to send.
-pub const MAX_RUN_ID_LEN: usize = 64;
-
-/// Server texts that mean retrying cannot help: a wrong token, or a hosted service's plugin
-/// saying the tunnel's credentials or registration are no good.
-const FATAL_REJECTIONS: &[&str] = &[
-    "token in login doesn't match",
-    "invalid authentication token",
-    "invalid binding secret",
-    "tunnel not registered",
-    "tunnel is inactive",
-    "authorization failed",
-    "authentication failed",
-    "unauthorized",
-];
-
-/// Whether a server's rejection text (of a Login or a proxy) is one retrying cannot fix.
-pub fn is_fatal_rejection(reason: &str) -> bool {
-    let lower = reason.to_ascii_lowercase();
-    FATAL_REJECTIONS.iter().any(|s| lower.contains(s))
-}
-
-/// Whether a server-provided run id is safe to keep and send back: short, and made of the
-/// characters frps uses.
-pub fn is_valid_run_id(run_id: &str) -> bool {
-    !run_id.is_empty()
-        && run_id.len() <= MAX_RUN_ID_LEN
-        && run_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-}
 
 /// What the session needs to know; everything else about the connection is the driver's.
 #[derive(Clone)]
@@ -123,170 +94,6 @@ impl fmt::Debug for SessionConfig {
             .field("login_fail_exit", &self.login_fail_exit)
             .finish_non_exhaustive()
     }
-}
-
-/// Why a login or a connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Failure {
-    /// The server refused the Login with this text.
-    LoginRejected(String),
-    /// No LoginResp within the login timeout.
-    LoginTimeout,
-    /// The server sent something else where only one message type may come.
-    UnexpectedMessage {
-        /// What the protocol requires here.
-        expected: &'static str,
-        /// What came.
-        got: &'static str,
-    },
-    /// The server's run id is unusable (too long or odd characters); it was not kept.
-    InvalidRunId {
-        /// Its length in bytes.
-        len: usize,
-    },
-    /// One of our own messages would exceed the frame limit: a bug or an oversized setting,
-    /// never healed by retrying.
-    MessageTooLarge {
-        /// The message type.
-        kind: &'static str,
-        /// Its encoded body length.
-        len: usize,
-    },
-    /// No Pong within the heartbeat timeout.
-    PongTimeout,
-    /// The server answered a Ping with an error (heartbeat authentication failed).
-    PongError(String),
-    /// The server refused a proxy with a text that retrying cannot fix.
-    ProxyRejected {
-        /// The proxy's name without the user prefix.
-        name: String,
-        /// The server's text.
-        reason: String,
-    },
-    /// The driver reported the connection broken; it holds the details.
-    Transport {
-        /// Retrying cannot help.
-        fatal: bool,
-    },
-}
-
-impl Failure {
-    /// True when retrying cannot fix this.
-    pub fn is_fatal(&self) -> bool {
-        match self {
-            Failure::LoginRejected(reason) | Failure::ProxyRejected { reason, .. } => {
-                is_fatal_rejection(reason)
-            }
-            Failure::MessageTooLarge { .. } => true,
-            Failure::Transport { fatal } => *fatal,
-            _ => false,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::LoginRejected(r) => write!(f, "login rejected by the server: {r}"),
-            Failure::LoginTimeout => f.write_str("timed out waiting for LoginResp"),
-            Failure::UnexpectedMessage { expected, got } => {
-                write!(f, "protocol error: expected {expected}, got {got}")
-            }
-            Failure::InvalidRunId { len } => write!(
-                f,
-                "protocol error: the server sent an unusable run_id ({len} bytes; at most \
-                 {MAX_RUN_ID_LEN} letters, digits, '-', '_' or '.')"
-            ),
-            Failure::MessageTooLarge { kind, len } => write!(
-                f,
-                "internal error: our {kind} message is {len} bytes, over frp's {MAX_BODY_LEN}-byte \
-                 limit (shorten the metadata or proxy settings)"
-            ),
-            Failure::PongTimeout => f.write_str("timed out waiting for Pong (heartbeat timeout)"),
-            Failure::PongError(e) => write!(f, "protocol error: Pong error: {e}"),
-            Failure::ProxyRejected { name, reason } => {
-                write!(f, "proxy {name} rejected by the server: {reason}")
-            }
-            Failure::Transport { .. } => f.write_str("connection failed"),
-        }
-    }
-}
-
-/// What the driver must act on.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Event {
-    /// Dial the server now (attempt 1 is the first since the last successful login).
-    Connect {
-        /// Attempt number.
-        attempt: u32,
-    },
-    /// Login accepted: encrypt and decrypt the control stream from here on.
-    LoggedIn {
-        /// The run id in force.
-        run_id: String,
-        /// A login after an earlier successful one.
-        reconnected: bool,
-    },
-    /// The server registered a proxy.
-    ProxyReady {
-        /// The name without the user prefix.
-        name: String,
-        /// The server's `remote_addr`.
-        remote_addr: String,
-    },
-    /// The server refused a proxy; it is retried unless the refusal is fatal.
-    ProxyFailed {
-        /// The name without the user prefix.
-        name: String,
-        /// The server's text.
-        reason: String,
-    },
-    /// frps asks for a work connection (one `ReqWorkConn`).
-    WorkConnRequested,
-    /// A control message the session does not handle itself.
-    Message(Box<Message>),
-    /// The connection is over: drop it. `Reconnecting` or `Stopped` follows.
-    Lost {
-        /// Why.
-        cause: Failure,
-        /// Whether the session had logged in on this connection.
-        logged_in: bool,
-    },
-    /// The next dial comes after `delay`.
-    Reconnecting {
-        /// Attempt number of the next dial.
-        attempt: u32,
-        /// Wait before it.
-        delay: Duration,
-        /// Why the last connection ended.
-        cause: Failure,
-    },
-    /// The session is over for good: `None` after [`Session::close`].
-    Stopped {
-        /// The fatal failure, if any.
-        cause: Option<Failure>,
-    },
-}
-
-/// Why [`Session::add_proxy`] refused a proxy.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProxyError {
-    /// A proxy with this name exists.
-    #[error("duplicate proxy name {0:?}")]
-    Duplicate(String),
-    /// Its NewProxy would exceed the frame limit.
-    #[error(
-        "proxy {name}: registration message is {len} bytes, over the {MAX_BODY_LEN}-byte limit"
-    )]
-    TooLarge {
-        /// The proxy's name.
-        name: String,
-        /// Encoded body length.
-        len: usize,
-    },
 }
 
 #[derive(Debug, Clone, Copy)]
