@@ -12,7 +12,7 @@
 //! - `stream`: [`BoxStream`] and the yamux stream wrapper;
 //! - `coalesce`: joins yamux's frame headers with the writes that follow;
 //! - `tls`: the rustls client configuration and certificate policy;
-//! - `dial`: TCP and the TLS handshake;
+//! - `dial`: name resolution, TCP with Happy Eyeballs, the TLS handshake;
 //! - `mux`: the yamux session and its driver task;
 //! - this module: [`Connector`], [`Session`] and [`Opener`], which tie them together.
 
