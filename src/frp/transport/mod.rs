@@ -32,32 +32,6 @@ use dial::Dialer;
 use mux::{MuxOpener, MuxSession};
 use std::sync::Arc;
 
-/// Size of the one-off allocation in [`raise_allocator_trim_threshold`]. glibc adjusts its
-/// thresholds only for blocks up to 32 MiB *including* its chunk header, so a round 32 MiB is
-/// just too big; 16 MiB makes the trim threshold 32 MiB.
-const ALLOCATOR_PRIMER: usize = 16 * 1024 * 1024;
-
-/// Stops glibc from handing freed heap memory back to the kernel after every yamux frame.
-///
-/// rust-yamux allocates a fresh `Vec` for every frame it reads or writes, and rustls one per
-/// record. With glibc's default 128 KiB trim threshold, freeing a 64 KiB frame shrinks the
-/// thread arena's heap (`madvise`) and the next frame faults the same pages in again: the
-/// profile showed 36 000 (plain) to 129 000 (TLS) minor faults per GiB forwarded and a quarter
-/// to a third of the client's CPU in page faults. glibc raises its mmap threshold to the size
-/// of any mmapped block that is freed, and the trim threshold to twice that (mallopt(3),
-/// "dynamic mmap threshold"); allocating and freeing one 16 MiB block once does that without
-/// any unsafe code. The cost: up to 32 MiB of freed heap may stay mapped instead of going back
-/// to the kernel. Other allocators ignore this (it is one short-lived allocation).
-fn raise_allocator_trim_threshold() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if cfg!(all(target_os = "linux", target_env = "gnu")) {
-            let block: Vec<u8> = Vec::with_capacity(ALLOCATOR_PRIMER);
-            std::hint::black_box(&block);
-        }
-    });
-}
-
 /// Dials frps as configured. Cheap to clone; the TLS configuration is built once.
 #[derive(Clone)]
 pub(crate) struct Connector {
@@ -68,7 +42,6 @@ pub(crate) struct Connector {
 impl Connector {
     /// Validates the transport settings and builds the TLS client configuration.
     pub(crate) fn new(cfg: &ClientConfig) -> Result<Self, Error> {
-        raise_allocator_trim_threshold();
         Ok(Connector {
             dialer: Arc::new(Dialer::new(cfg)?),
             tcp_mux: cfg.tcp_mux,
@@ -131,3 +104,6 @@ impl Opener {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
