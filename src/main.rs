@@ -55,7 +55,36 @@ fn init_logging(out: &cli::args::OutputArgs) {
         .try_init();
 }
 
+/// Size of the block [`raise_malloc_trim_threshold`] allocates and frees. glibc adjusts its
+/// thresholds only for blocks up to 32 MiB *including* its chunk header, so a round 32 MiB is
+/// just too big; 16 MiB makes the trim threshold 32 MiB.
+const MALLOC_PRIMER: usize = 16 * 1024 * 1024;
+
+/// Stops glibc from handing freed heap memory back to the kernel after every yamux frame.
+///
+/// rust-yamux allocates a fresh `Vec` for every frame it reads or writes, and rustls one per
+/// record. With glibc's default 128 KiB trim threshold, freeing a 64 KiB frame shrinks the
+/// thread arena's heap and the next frame faults the same pages in again: `expose bench`
+/// counts about 30 times more minor page faults per GiB forwarded without this (see
+/// docs/benchmarks.md, "Allocator"). glibc raises its mmap threshold to the size of any mmapped
+/// block that is freed, and its trim threshold to twice that (mallopt(3), "dynamic mmap
+/// threshold"), so allocating and freeing one 16 MiB block does what
+/// `mallopt(M_TRIM_THRESHOLD)` would, without `unsafe` or a libc binding. The cost: up to
+/// 32 MiB of freed heap may stay mapped. Other allocators ignore it.
+///
+/// This is a decision for the whole process, so the binary makes it; the library leaves the
+/// allocator to the application that embeds it.
+fn raise_malloc_trim_threshold() {
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        // By value through `black_box`: the optimiser may remove an allocation nobody uses.
+        drop(std::hint::black_box(Vec::<u8>::with_capacity(
+            MALLOC_PRIMER,
+        )));
+    }
+}
+
 fn main() -> ExitCode {
+    raise_malloc_trim_threshold();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -669,7 +669,7 @@ async fn visitor_that_stops_reading_holds_memory_bounded_and_others_flow() {
 const SINK_TOTAL: u64 = 256 * MIB;
 
 /// The engine's shared yamux window growth budget (`MUX_WINDOW_GROWTH` in
-/// src/frp/transport.rs): what busy streams of one session may buffer beyond 256 KiB each.
+/// src/frp/transport/mux.rs): what busy streams of one session may buffer beyond 256 KiB each.
 const WINDOW_GROWTH: u64 = 64 * MIB;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

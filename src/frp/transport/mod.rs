@@ -1,0 +1,109 @@
+//! Reaching frps: TCP, optional TLS, optional yamux.
+//!
+//! A [`Session`] is one logical connection to frps from which frp connections (the control
+//! connection, work connections) are opened:
+//! - with tcpMux (frp's default) it is one TCP(+TLS) connection carrying a yamux client session;
+//!   each frp connection is a yamux stream. One driver task owns the `yamux::Connection` and polls
+//!   it continuously, so frps's keepalive pings are answered within its 10 s deadline even when
+//!   no stream is busy (rust-yamux answers pings only while polled);
+//! - without tcpMux every frp connection is its own TCP(+TLS) connection.
+//!
+//! Inside, one role per module, each depending only on those listed before it:
+//! - `stream`: [`BoxStream`] and the yamux stream wrapper;
+//! - `coalesce`: joins yamux's frame headers with the writes that follow;
+//! - `tls`: the rustls client configuration and certificate policy;
+//! - `dial`: name resolution, TCP with Happy Eyeballs, the TLS handshake;
+//! - `mux`: the yamux session and its driver task;
+//! - this module: [`Connector`], [`Session`] and [`Opener`], which tie them together.
+
+mod coalesce;
+mod dial;
+mod mux;
+mod stream;
+mod tls;
+
+pub use mux::MAX_MUX_STREAMS;
+pub use stream::BoxStream;
+pub use tls::parse_fingerprint;
+
+use super::config::ClientConfig;
+use super::error::Error;
+use dial::Dialer;
+use mux::{MuxOpener, MuxSession};
+use std::sync::Arc;
+
+/// Dials frps as configured. Cheap to clone; the TLS configuration is built once.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    dialer: Arc<Dialer>,
+    tcp_mux: bool,
+}
+
+impl Connector {
+    /// Validates the transport settings and builds the TLS client configuration.
+    pub(crate) fn new(cfg: &ClientConfig) -> Result<Self, Error> {
+        Ok(Connector {
+            dialer: Arc::new(Dialer::new(cfg)?),
+            tcp_mux: cfg.tcp_mux,
+        })
+    }
+
+    /// Opens a session: the yamux connection (tcpMux) or nothing yet (each stream dials).
+    pub(crate) async fn connect(&self) -> Result<Session, Error> {
+        if self.tcp_mux {
+            let io = self.dialer.dial().await?;
+            Ok(Session::Mux(MuxSession::start(io)))
+        } else {
+            Ok(Session::Direct(self.clone()))
+        }
+    }
+}
+
+/// A logical connection to frps, from which frp connections are opened.
+pub(crate) enum Session {
+    /// yamux over one connection.
+    Mux(MuxSession),
+    /// One TCP(+TLS) connection per frp connection.
+    Direct(Connector),
+}
+
+impl Session {
+    /// A handle for opening streams from other tasks.
+    pub(crate) fn opener(&self) -> Opener {
+        match self {
+            Session::Mux(m) => Opener::Mux(m.opener()),
+            Session::Direct(c) => Opener::Direct(c.clone()),
+        }
+    }
+
+    /// Resolves when the session can no longer carry streams (mux only; a direct session has no
+    /// shared state, its control connection's EOF is the signal).
+    pub(crate) async fn dead(&self) -> String {
+        match self {
+            Session::Mux(m) => m.dead().await,
+            Session::Direct(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// Opens frp connections on a session; cloned into every work-connection task.
+#[derive(Clone)]
+pub(crate) enum Opener {
+    /// Ask the yamux driver for a stream.
+    Mux(MuxOpener),
+    /// Dial a new connection.
+    Direct(Connector),
+}
+
+impl Opener {
+    /// A new frp connection to the server.
+    pub(crate) async fn open(&self) -> Result<BoxStream, Error> {
+        match self {
+            Opener::Mux(m) => m.open().await.map(|s| Box::new(s) as BoxStream),
+            Opener::Direct(c) => c.dialer.dial().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
