@@ -228,3 +228,61 @@ async fn a_console_that_does_not_read_never_stalls_ctrl_c() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// 300 visitors while nothing listens locally: one warning and one JSON event as it starts,
+/// then summaries, never a line per visitor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_flood_to_a_dead_local_service_is_summed_up() {
+    const VISITORS: usize = 300;
+    let srv = frps().await;
+    let port = dead_port().await;
+    let mut child = expose_tcp(&srv, port, "", &["-v"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = ready_addr(&mut lines).await;
+    let visits = (0..VISITORS).map(|_| async move {
+        if let Ok(mut s) = TcpStream::connect(addr).await {
+            let _ = s.write_all(b"x").await;
+            let mut buf = [0u8; 16];
+            let _ = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await;
+        }
+    });
+    futures::future::join_all(visits).await;
+    signal(&child, "-INT");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exited")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut stdout = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        stdout.push(line);
+    }
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    let events: Vec<Value> = stdout
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "local_unreachable")
+        .collect();
+    assert!(!events.is_empty(), "no local_unreachable event: {stdout:?}");
+    assert_eq!(events[0]["suppressed"], 0);
+    // The flood lasts well under one 10 s window: the first report, at most one summary.
+    assert!(events.len() <= 2, "{} events: {events:?}", events.len());
+    let warnings = stderr
+        .lines()
+        .filter(|l| l.contains("local service"))
+        .count();
+    assert!(
+        (1..=2).contains(&warnings),
+        "{warnings} warning lines on stderr:\n{stderr}"
+    );
+}

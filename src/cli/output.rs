@@ -172,11 +172,15 @@ impl Reporter {
                     "cause": clean(cause),
                 })),
                 Event::LocalUnreachable {
-                    local_addr, error, ..
+                    local_addr,
+                    error,
+                    suppressed,
+                    ..
                 } => self.json_line(json!({
                     "event": "local_unreachable",
                     "local": local_addr,
                     "error": clean(error),
+                    "suppressed": suppressed,
                 })),
                 Event::ProxyFailed { name, reason } => self.json_line(json!({
                     "event": "proxy_failed",
@@ -209,9 +213,23 @@ impl Reporter {
                 clean(reason)
             )),
             Event::LocalUnreachable {
-                local_addr, error, ..
+                local_addr,
+                error,
+                suppressed: 0,
+                ..
             } => self.note(&format!(
                 "cannot reach the local service at {local_addr}: {} (visitors get a 502)",
+                clean(error)
+            )),
+            Event::LocalUnreachable {
+                local_addr,
+                error,
+                suppressed,
+                ..
+            } => self.note(&format!(
+                "…and {suppressed} more visitors could not reach {local_addr} in the last {} s \
+                 (last error: {})",
+                expose::frp::REPEAT_WINDOW.as_secs(),
                 clean(error)
             )),
             Event::HttpRequest(r) => {

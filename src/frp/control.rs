@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::{broadcast, watch};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// Bound on any single control write: a server that stops reading must not wedge the session.
 const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -70,15 +70,11 @@ struct Conn {
     writer: ControlWriter,
     /// Set once logged in: what this login's work connections need.
     work: Option<Arc<WorkContext>>,
-    /// Child of the client's token; cancelled when this connection ends, releasing its pooled
-    /// work connections (they wait for a StartWorkConn that cannot come any more).
+    /// Child of the client's token; cancelled when this connection ends (by `_release`),
+    /// releasing its pooled work connections: they wait for a StartWorkConn that cannot come
+    /// any more.
     work_token: CancellationToken,
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.work_token.cancel();
-    }
+    _release: DropGuard,
 }
 
 /// Runs sessions until the client's token is cancelled (graceful stop) or a fatal error.
@@ -307,12 +303,14 @@ impl Driver {
                     .await
                     .map_err(|_| Error::Timeout("opening the control stream"))??;
             let (rd, wr) = tokio::io::split(stream);
+            let work_token = self.stop.child_token();
             Ok::<_, Error>(Conn {
                 link,
                 reader: MsgReader::new(rd),
                 writer: MsgWriter::new(wr),
                 work: None,
-                work_token: self.stop.child_token(),
+                _release: work_token.clone().drop_guard(),
+                work_token,
             })
         };
         let result = tokio::select! {
@@ -387,8 +385,10 @@ impl Driver {
         }
     }
 
-    /// The end: after a requested stop, CloseProxy for every proxy and FIN on the control
-    /// stream (Go frpc's graceful close), all within [`SHUTDOWN_GRACE`].
+    /// The end: after a requested stop, CloseProxy for every proxy, FIN on the control stream
+    /// and a closed connection (Go frpc's graceful close), all within [`SHUTDOWN_GRACE`]. The
+    /// connection is closed, not just dropped, so what was queued on it reaches the server
+    /// even if the process exits right after.
     async fn finish(mut self, error: Option<Error>) -> Result<(), Error> {
         if let Some(mut conn) = self.conn.take() {
             let session = &mut self.session;
@@ -399,7 +399,9 @@ impl Driver {
                     }
                     conn.writer.send(&msg).await?;
                 }
-                conn.writer.shutdown().await
+                let shut = conn.writer.shutdown().await;
+                conn.link.close().await;
+                shut
             };
             match tokio::time::timeout(SHUTDOWN_GRACE, close).await {
                 Ok(Ok(())) => {}

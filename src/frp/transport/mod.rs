@@ -84,6 +84,14 @@ impl Session {
             Session::Direct(_) => std::future::pending().await,
         }
     }
+
+    /// Ends the session after writing out what is queued on it (mux); a direct session has
+    /// nothing of its own to close.
+    pub(crate) async fn close(self) {
+        if let Session::Mux(m) = self {
+            m.close().await;
+        }
+    }
 }
 
 /// Opens frp connections on a session; cloned into every work-connection task.

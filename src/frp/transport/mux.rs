@@ -6,7 +6,7 @@ use super::stream::{BoxStream, MuxStream};
 use crate::frp::error::Error;
 use futures::future::poll_fn;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -53,7 +53,8 @@ type OpenReply = oneshot::Sender<Result<yamux::Stream, Error>>;
 pub(crate) struct MuxSession {
     opener: MuxOpener,
     dead: CancellationToken,
-    reason: Arc<std::sync::Mutex<String>>,
+    /// Why the connection ended; written once by the driver just before it cancels `dead`.
+    reason: Arc<OnceLock<String>>,
     stop: CancellationToken,
 }
 
@@ -107,7 +108,7 @@ impl MuxSession {
         let (requests, rx) = mpsc::channel(64);
         let dead = CancellationToken::new();
         let stop = CancellationToken::new();
-        let reason = Arc::new(std::sync::Mutex::new(String::new()));
+        let reason = Arc::new(OnceLock::new());
         tokio::spawn(drive(conn, rx, dead.clone(), stop.clone(), reason.clone()));
         MuxSession {
             opener: MuxOpener {
@@ -134,9 +135,16 @@ impl MuxSession {
 
     fn dead_reason(&self) -> String {
         self.reason
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_else(|_| "multiplexer stopped".into())
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "multiplexer stopped".into())
+    }
+
+    /// Closes the connection gracefully — frames already queued by streams (a CloseProxy, a
+    /// FIN) are written out first — and waits until the driver has finished.
+    pub(super) async fn close(self) {
+        self.stop.cancel();
+        self.dead.cancelled().await;
     }
 }
 
@@ -153,7 +161,7 @@ async fn drive(
     mut requests: mpsc::Receiver<OpenReply>,
     dead: CancellationToken,
     stop: CancellationToken,
-    reason: Arc<std::sync::Mutex<String>>,
+    reason: Arc<OnceLock<String>>,
 ) {
     let mut pending: VecDeque<OpenReply> = VecDeque::new();
     let mut requests_open = true;
@@ -198,9 +206,7 @@ async fn drive(
         let close = poll_fn(|cx| conn.poll_close(cx));
         let _ = tokio::time::timeout(MUX_CLOSE_GRACE, close).await;
     }
-    if let Ok(mut r) = reason.lock() {
-        *r = why;
-    }
+    let _ = reason.set(why);
     for reply in pending.drain(..) {
         let _ = reply.send(Err(Error::Mux("session closed".into())));
     }
