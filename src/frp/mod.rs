@@ -44,7 +44,6 @@ pub use error::Error;
 pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
-pub use work::bad_gateway_page;
 
 use control::Shared;
 use events::Counters;
