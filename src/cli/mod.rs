@@ -4,6 +4,7 @@ pub mod args;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod console;
+pub mod frpc;
 pub mod nofile;
 pub mod output;
 pub mod prime;

@@ -2,7 +2,7 @@
 //! (Go's `filepath.Match` on the base name: `*`, `?`, `[a-z]`, `[^…]`, `\` escapes; the
 //! directory part is taken literally, relative to the working directory as in frpc).
 
-use super::ConfigError;
+use super::types::ConfigError;
 use std::path::{Path, PathBuf};
 
 /// The regular files matching `pattern`, in name order.

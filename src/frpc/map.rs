@@ -2,7 +2,7 @@
 //! then the mapping, refusing by name what this client does not implement yet.
 
 use super::schema::{self, ClientFile};
-use super::{ConfigError, FrpcConfig, WebServer};
+use super::types::{ConfigError, FrpcConfig, WebServer};
 use crate::frp::{ClientConfig, HttpOptions, ProxyConfig, ProxyKind, TlsConfig};
 use std::collections::HashSet;
 use std::time::Duration;

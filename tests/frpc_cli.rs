@@ -1,0 +1,264 @@
+//! The real binary as a drop-in frpc: `expose frpc -c FILE` (and the binary named `frpc`) with a
+//! config file holding several proxies, against the in-repo test frps on loopback.
+#![cfg(unix)]
+
+mod common;
+
+use common::*;
+use expose::testserver::{ServerConfig, TestServer};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const TOKEN: &str = "frpc-cli-token-5b2";
+
+async fn frps() -> TestServer {
+    TestServer::start(ServerConfig {
+        token: TOKEN.into(),
+        subdomain_host: "frpc.test".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn frpc(program: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("FRPC_TEST_TOKEN", TOKEN)
+        .env_remove("EXPOSE_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+fn expose_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_expose"))
+}
+
+fn interrupt(child: &Child) {
+    let pid = child.id().unwrap().to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+/// A config with two tcp proxies and one http proxy, the token from the environment.
+fn config(srv: &TestServer, echo: SocketAddr, web: SocketAddr) -> String {
+    format!(
+        r#"
+serverAddr = "127.0.0.1"
+serverPort = {port}
+user = "cli"
+auth.token = "{{{{ .Envs.FRPC_TEST_TOKEN }}}}"
+
+[[proxies]]
+name = "echo-a"
+type = "tcp"
+localPort = {echo}
+
+[[proxies]]
+name = "echo-b"
+type = "tcp"
+localIP = "127.0.0.1"
+localPort = {echo}
+transport.useEncryption = true
+transport.useCompression = true
+
+[[proxies]]
+name = "web"
+type = "http"
+localPort = {web}
+subdomain = "web"
+"#,
+        port = srv.bind_addr().port(),
+        echo = echo.port(),
+        web = web.port(),
+    )
+}
+
+/// Reads stdout lines until `count` lines contain `needle`; returns everything read.
+async fn read_until(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    needle: &str,
+    count: usize,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut n = 0;
+        while let Ok(Some(line)) = lines.next_line().await {
+            n += usize::from(line.contains(needle));
+            seen.push(line);
+            if n == count {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        found,
+        "wanted {count}× {needle:?}, got:\n{}",
+        seen.join("\n")
+    );
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frpc_file_with_several_proxies_carries_traffic_and_stops_on_ctrl_c() {
+    let srv = frps().await;
+    let echo = echo_server().await;
+    let web = http_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frpc.toml");
+    std::fs::write(&file, config(&srv, echo, web)).unwrap();
+    let file = file.to_str().unwrap();
+
+    let out = frpc(expose_bin(), &["frpc", "verify", "-c", file])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("frpc: the configuration file {file} syntax is ok\n")
+    );
+
+    let mut child = frpc(expose_bin(), &["frpc", "-c", file]).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let seen = read_until(&mut lines, "start proxy success", 3).await;
+    let text = seen.join("\n");
+    assert!(
+        text.contains("login to server success, get run id ["),
+        "{text}"
+    );
+    for name in ["cli.echo-a", "cli.echo-b", "cli.web"] {
+        assert!(
+            text.contains(&format!("[{name}] start proxy success")),
+            "{text}"
+        );
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let state = srv.snapshot();
+    for name in ["cli.echo-a", "cli.echo-b"] {
+        let port = state.proxies[name].remote_port.expect("tcp port");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        assert_eq!(
+            echo_roundtrip(addr, 256 * 1024, 7).await,
+            256 * 1024,
+            "{name}"
+        );
+    }
+    let (status, body) = http_get(srv.vhost_http_addr(), "web.frpc.test", "/hi").await;
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body, "hello /hi via web.frpc.test\n");
+
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    // Every proxy was closed at frps before the process ended.
+    assert!(
+        eventually(Duration::from_secs(5), || srv.snapshot().proxies.is_empty()).await,
+        "proxies left at frps: {:?}",
+        srv.snapshot().proxies.keys().collect::<Vec<_>>()
+    );
+    let closed = srv.snapshot().close_proxies;
+    for name in ["cli.echo-a", "cli.echo-b", "cli.web"] {
+        assert!(closed.iter().any(|c| c == name), "{closed:?}");
+    }
+}
+
+#[tokio::test]
+async fn named_frpc_verify_and_errors_exit_like_frpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("frpc");
+    std::os::unix::fs::symlink(expose_bin(), &link).unwrap();
+
+    let good = dir.path().join("ok.yaml");
+    std::fs::write(
+        &good,
+        "serverAddr: 127.0.0.1\nproxies:\n  - name: ssh\n    type: tcp\n    localPort: 22\n",
+    )
+    .unwrap();
+    let good = good.to_str().unwrap();
+    let out = frpc(&link, &["verify", "-c", good]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("frpc: the configuration file {good} syntax is ok\n")
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "serverAddr = \"x\"\nbogusField = 1\n").unwrap();
+    let bad = bad.to_str().unwrap();
+    let out = frpc(&link, &["verify", "-c", bad]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "json: unknown field \"bogusField\"\n"
+    );
+    // Lenient mode accepts the same file.
+    let out = frpc(&link, &["verify", "-c", bad, "--strict_config=false"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    let udp = dir.path().join("udp.toml");
+    std::fs::write(
+        &udp,
+        "[[proxies]]\nname = \"dns\"\ntype = \"udp\"\nlocalPort = 53\n",
+    )
+    .unwrap();
+    let out = frpc(&link, &["-c", udp.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "proxy dns: type \"udp\" is not supported yet\n"
+    );
+
+    let out = frpc(&link, &["-v"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0.66.0\n");
+
+    // A refused login ends the client at once (loginFailExit defaults to true), exit 1.
+    let srv = frps().await;
+    let wrong = dir.path().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"wrong\"\n",
+            srv.bind_addr().port()
+        ),
+    )
+    .unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        frpc(&link, &["-c", wrong.to_str().unwrap()]).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("With loginFailExit enabled, no additional retries will be attempted"),
+        "{stdout}"
+    );
+}
