@@ -262,3 +262,48 @@ async fn named_frpc_verify_and_errors_exit_like_frpc() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_dir_runs_one_client_per_file() {
+    let srv = frps().await;
+    let echo = echo_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (file, name) in [("a.toml", "dir-a"), ("b.toml", "dir-b")] {
+        std::fs::write(
+            dir.path().join(file),
+            format!(
+                "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\n\
+                 [[proxies]]\nname = \"{name}\"\ntype = \"tcp\"\nlocalPort = {}\n",
+                srv.bind_addr().port(),
+                echo.port()
+            ),
+        )
+        .unwrap();
+    }
+    let mut child = frpc(
+        expose_bin(),
+        &["frpc", "--config_dir", dir.path().to_str().unwrap()],
+    )
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    read_until(&mut lines, "start proxy success", 2).await;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let state = srv.snapshot();
+    assert_eq!(state.controls.len(), 2, "one session per file");
+    for name in ["dir-a", "dir-b"] {
+        let port = state.proxies[name].remote_port.expect("tcp port");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        assert_eq!(
+            echo_roundtrip(addr, 64 * 1024, 3).await,
+            64 * 1024,
+            "{name}"
+        );
+    }
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

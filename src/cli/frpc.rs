@@ -112,11 +112,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     let code = match &cli.command {
         Some(FrpcCommand::Verify) => verify(&cli),
         Some(FrpcCommand::Other(words)) => other(words),
-        None if cli.config_dir.is_some() => {
-            say("--config_dir is not supported yet".into());
-            1
-        }
-        None => run(&cli),
+        None => match &cli.config_dir {
+            Some(dir) => run_dir(&cli, dir),
+            None => run(&cli),
+        },
     };
     console::flush(Duration::from_secs(5));
     ExitCode::from(code)
@@ -222,12 +221,62 @@ fn run(cli: &FrpcArgs) -> u8 {
             return 1;
         }
     };
-    let code = runtime.block_on(serve(loaded, &cli.config));
+    let code = runtime.block_on(serve(loaded, cli.config.clone()));
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
 }
 
-async fn serve(loaded: FrpcConfig, path: &Path) -> u8 {
+/// `frpc --config_dir DIR`: one client per file under DIR, all at once; as in frpc, a file that
+/// fails is reported by name only and the exit status is 0 once all have ended.
+fn run_dir(cli: &FrpcArgs, dir: &Path) -> u8 {
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    files.sort();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            say(format!("cannot start the async runtime: {e}"));
+            return 1;
+        }
+    };
+    let opts = options(cli);
+    runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for file in files {
+            let failed = format!("frpc service error for config file [{}]", file.display());
+            match load(&file, &opts) {
+                Ok(loaded) => {
+                    tasks.spawn(async move {
+                        if serve(loaded, file).await != 0 {
+                            say(failed);
+                        }
+                    });
+                }
+                Err(_) => say(failed),
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    0
+}
+
+/// Every file under `dir`, recursively (unreadable entries are skipped, as frpc's walk does).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, out),
+            Ok(_) => out.push(path),
+            Err(_) => {}
+        }
+    }
+}
+
+async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
     let min = match loaded.log_level.as_str() {
         "warn" => Level::Warn,
         "error" => Level::Error,

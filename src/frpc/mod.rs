@@ -121,12 +121,29 @@ impl Parsed {
 }
 
 fn parse_text(text: &str, path: &Path, opts: &LoadOptions) -> Result<Parsed, ConfigError> {
+    if is_legacy_ini(text, path) {
+        return Err(ConfigError::Unsupported(
+            "the legacy INI format (a [common] section) is not supported yet; use TOML, YAML or JSON"
+                .into(),
+        ));
+    }
     let rendered = template::render(text, &opts.envs).map_err(|e| ConfigError::Parse(e.0))?;
     let mut value = to_value(&rendered, path)?;
     let mut originals = BTreeMap::new();
     lowercase_keys(&mut value, &mut originals);
     let file = decode(value, opts.strict, &originals, "")?;
     Ok(Parsed { file, originals })
+}
+
+/// frpc's test for its deprecated INI format: a `[common]` section in a file whose extension is
+/// not one of the v1 formats.
+fn is_legacy_ini(text: &str, path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    !matches!(ext.as_deref(), Some("toml" | "yaml" | "yml" | "json"))
+        && text.lines().any(|l| l.trim() == "[common]")
 }
 
 /// The document as JSON, chosen the way frpc chooses: TOML, else JSON, else YAML.
