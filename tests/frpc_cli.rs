@@ -307,3 +307,128 @@ async fn config_dir_runs_one_client_per_file() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// One request to the admin API; returns (status code, body).
+async fn admin_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: Basic {a}\r\n"))
+        .unwrap_or_default();
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut resp))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_status_and_stop_like_frpc() {
+    let srv = frps().await;
+    let echo = echo_server().await;
+    let admin_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frpc.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\n\
+             webServer.port = {admin_port}\nwebServer.user = \"admin\"\nwebServer.password = \"admin\"\n\
+             [[proxies]]\nname = \"adm\"\ntype = \"tcp\"\nlocalPort = {}\n",
+            srv.bind_addr().port(),
+            echo.port()
+        ),
+    )
+    .unwrap();
+    let mut child = frpc(expose_bin(), &["frpc", "-c", file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let seen = read_until(&mut lines, "start proxy success", 1)
+        .await
+        .join("\n");
+    assert!(
+        seen.contains(&format!("admin server listen on 127.0.0.1:{admin_port}")),
+        "{seen}"
+    );
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
+    assert_eq!(admin_call(admin, "GET", "/healthz", None).await.0, 200);
+    assert_eq!(admin_call(admin, "GET", "/api/status", None).await.0, 401);
+    let bad = Some("YWRtaW46d3Jvbmc="); // admin:wrong
+    assert_eq!(admin_call(admin, "GET", "/api/status", bad).await.0, 401);
+    let good = Some("YWRtaW46YWRtaW4="); // admin:admin
+    let (code, body) = admin_call(admin, "GET", "/api/status", good).await;
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let port = srv.snapshot().proxies["adm"].remote_port.unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"tcp": [{
+            "name": "adm", "type": "tcp", "status": "running", "err": "",
+            "local_addr": format!("127.0.0.1:{}", echo.port()), "plugin": "",
+            "remote_addr": format!("127.0.0.1:{port}"),
+        }]})
+    );
+    let (code, body) = admin_call(admin, "GET", "/api/config", good).await;
+    assert_eq!(code, 200);
+    assert!(body.contains("name = \"adm\""), "{body}");
+    assert_eq!(admin_call(admin, "GET", "/api/reload", good).await.0, 500);
+    assert_eq!(admin_call(admin, "GET", "/api/stop", good).await.0, 405);
+
+    // frpc's own `status` and `stop` commands, reading webServer from the same file.
+    let out = frpc(
+        expose_bin(),
+        &["frpc", "status", "-c", file.to_str().unwrap()],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("Proxy Status...\n\nTCP\nName  Status "),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("adm   running  127.0.0.1:{}", echo.port())),
+        "{text}"
+    );
+    let out = frpc(
+        expose_bin(),
+        &["frpc", "stop", "-c", file.to_str().unwrap()],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "stop success\n");
+    assert_eq!(out.status.code(), Some(0));
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(srv.snapshot().close_proxies.iter().any(|c| c == "adm"));
+}

@@ -6,6 +6,8 @@
 //! UTC) and go to stdout, where frpc's console log goes.
 
 use super::console;
+use super::frpc_admin;
+use super::frpc_ctl;
 use super::run::{exit_on_second_interrupt, interrupted};
 use clap::{ArgAction, Parser, Subcommand};
 use expose::frp::{Client, Event, Phase, DEFAULT_FRP_VERSION};
@@ -13,8 +15,19 @@ use expose::frpc::{load, FrpcConfig, LoadOptions};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Notify;
+
+/// Ends the admin server with the client it serves.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// frpc's command line (cobra flags, persistent across subcommands).
 #[derive(Debug, Parser)]
@@ -66,15 +79,26 @@ struct FrpcArgs {
 enum FrpcCommand {
     /// Verify that the configures is valid
     Verify,
+    /// Overview of all proxies status
+    Status(AdminArgs),
+    /// Stop the running frpc
+    Stop(AdminArgs),
     /// frpc's other subcommands: recognised, not implemented yet.
     #[command(external_subcommand)]
     Other(Vec<OsString>),
 }
 
+/// Options of the admin-API subcommands.
+#[derive(Debug, clap::Args)]
+struct AdminArgs {
+    /// Timeout for admin API calls
+    #[arg(long = "api-timeout", alias = "api_timeout", default_value = "30s", value_parser = frpc_ctl::parse_duration)]
+    api_timeout: Duration,
+}
+
 /// frpc's subcommands that this client does not have yet.
 const NOT_YET: &[&str] = &[
-    "reload", "status", "stop", "tcp", "udp", "http", "https", "tcpmux", "stcp", "sudp", "xtcp",
-    "nathole",
+    "reload", "tcp", "udp", "http", "https", "tcpmux", "stcp", "sudp", "xtcp", "nathole",
 ];
 
 /// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`.
@@ -111,6 +135,8 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     let code = match &cli.command {
         Some(FrpcCommand::Verify) => verify(&cli),
+        Some(FrpcCommand::Status(a)) => admin(&cli, frpc_ctl::Call::Status, a.api_timeout),
+        Some(FrpcCommand::Stop(a)) => admin(&cli, frpc_ctl::Call::Stop, a.api_timeout),
         Some(FrpcCommand::Other(words)) => other(words),
         None => match &cli.config_dir {
             Some(dir) => run_dir(&cli, dir),
@@ -160,6 +186,40 @@ fn verify(cli: &FrpcArgs) -> u8 {
             0
         }
         None => 1,
+    }
+}
+
+/// `frpc status|stop`: a call to the admin API named by the config file's `webServer`.
+fn admin(cli: &FrpcArgs, call: frpc_ctl::Call, timeout: Duration) -> u8 {
+    let loaded = match load(&cli.config, &options(cli)) {
+        Ok(l) => l,
+        Err(e) => {
+            say(e.to_string());
+            return 1;
+        }
+    };
+    if loaded.web_server.port == 0 {
+        say("web server port should be set if you want to use this feature".into());
+        return 1;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            say(format!("cannot start the async runtime: {e}"));
+            return 1;
+        }
+    };
+    let result = runtime.block_on(frpc_ctl::run(&loaded.web_server, call, timeout));
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(text) => {
+            console::out_essential(text);
+            0
+        }
+        Err(e) => {
+            say(e);
+            1
+        }
     }
 }
 
@@ -302,6 +362,7 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
         }
     };
     let names: Vec<String> = cfg.proxies.iter().map(|p| wire(&p.name)).collect();
+    let admin_config = cfg.clone();
     let mut client = match Client::start(cfg) {
         Ok(c) => c,
         Err(e) => {
@@ -311,6 +372,41 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
     };
     let mut events = client.events();
     let mut state = client.state();
+    let stop = Arc::new(Notify::new());
+    let _admin = if loaded.web_server.port > 0 {
+        let listener = match frpc_admin::bind(&loaded.web_server).await {
+            Ok(l) => l,
+            Err(e) => {
+                say(format!(
+                    "listen tcp {}:{}: {e}",
+                    loaded.web_server.addr, loaded.web_server.port
+                ));
+                let _ = client.close().await;
+                return 1;
+            }
+        };
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        log.line(
+            Level::Info,
+            "client/service.go:210",
+            &format!("admin server listen on {addr}"),
+        );
+        let admin = Arc::new(frpc_admin::Admin {
+            web: loaded.web_server.clone(),
+            config: admin_config,
+            file: path.clone(),
+            state: client.state(),
+            stop: stop.clone(),
+        });
+        Some(AbortOnDrop(tokio::spawn(frpc_admin::serve(
+            listener, admin,
+        ))))
+    } else {
+        None
+    };
     let mut logged_in = false;
     let interrupt = interrupted();
     tokio::pin!(interrupt);
@@ -339,6 +435,10 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
                 if changed.is_err() {
                     break 1;
                 }
+            }
+            _ = stop.notified() => {
+                let _ = client.close().await;
+                break 0;
             }
             _ = &mut interrupt => {
                 exit_on_second_interrupt();

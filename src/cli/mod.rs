@@ -5,6 +5,8 @@ pub mod args;
 pub mod bench;
 pub mod console;
 pub mod frpc;
+pub mod frpc_admin;
+pub mod frpc_ctl;
 pub mod nofile;
 pub mod output;
 pub mod prime;

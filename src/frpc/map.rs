@@ -148,12 +148,6 @@ fn refuse_common(f: &ClientFile, warnings: &mut Vec<String>) -> Result<(), Confi
             f.log.to
         ));
     }
-    if f.webserver.port > 0 {
-        warnings.push(
-            "webServer (the admin API) is not supported yet; frpc reload/status/stop will not reach this client"
-                .into(),
-        );
-    }
     Ok(())
 }
 

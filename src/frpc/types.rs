@@ -48,7 +48,8 @@ impl LoadOptions {
     }
 }
 
-/// frpc's admin web server settings (`webServer.*`). Loaded and kept; not served yet.
+/// frpc's admin web server settings (`webServer.*`). The library only loads them; the `expose`
+/// binary serves the admin API from them.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct WebServer {
