@@ -87,6 +87,9 @@ fn main() -> ExitCode {
     raise_malloc_trim_threshold();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(frpc_args) = cli::frpc::invocation(&args) {
+        // frpc's own lines go to stdout; the engine's warnings (say, the open-file limit
+        // reached) still reach stderr.
+        init_logging(&cli::args::OutputArgs::default());
         let _ = cli::nofile::raise();
         return cli::frpc::main(frpc_args);
     }

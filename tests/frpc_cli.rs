@@ -147,6 +147,16 @@ async fn frpc_file_with_several_proxies_carries_traffic_and_stops_on_ctrl_c() {
             "{text}"
         );
     }
+
+    // A lost control connection: frpc's reconnect lines, then every proxy registered again.
+    let run_id = srv.snapshot().controls.keys().next().unwrap().clone();
+    assert!(srv.close_control(&run_id));
+    let seen = read_until(&mut lines, "start proxy success", 3)
+        .await
+        .join("\n");
+    assert!(seen.contains("control is closed: "), "{seen}");
+    assert!(seen.contains("try to connect to server..."), "{seen}");
+    assert!(seen.contains("login to server success"), "{seen}");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
     let state = srv.snapshot();

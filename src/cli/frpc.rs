@@ -407,13 +407,13 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
     } else {
         None
     };
-    let mut logged_in = false;
+    let mut progress = Progress::default();
     let interrupt = interrupted();
     tokio::pin!(interrupt);
     let code = loop {
         if let Phase::Stopped(e) = &state.borrow_and_update().phase {
             let e = e.clone().unwrap_or(expose::frp::Error::Stopped);
-            if logged_in {
+            if progress.logged_in {
                 say(e.to_string());
             } else {
                 log.line(
@@ -427,7 +427,7 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
         }
         tokio::select! {
             ev = events.recv() => match ev {
-                Ok(ev) => on_event(&ev, &mut log, &mut logged_in, &names, &wire),
+                Ok(ev) => on_event(&ev, &mut log, &mut progress, &names, &wire),
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => {}
             },
@@ -455,16 +455,28 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
     code
 }
 
+/// What the log loop has seen so far.
+#[derive(Default)]
+struct Progress {
+    /// A login succeeded at least once.
+    logged_in: bool,
+    /// The current session is logged in.
+    online: bool,
+    /// Connection attempts so far.
+    attempts: u32,
+}
+
 fn on_event(
     ev: &Event,
     log: &mut Log,
-    logged_in: &mut bool,
+    progress: &mut Progress,
     names: &[String],
     wire: &dyn Fn(&str) -> String,
 ) {
     match ev {
         Event::LoggedIn { run_id } => {
-            *logged_in = true;
+            progress.logged_in = true;
+            progress.online = true;
             log.run_id = run_id.clone();
             log.line(
                 Level::Info,
@@ -487,17 +499,31 @@ fn on_event(
             "client/control.go:170",
             &format!("[{}] start error: {reason}", wire(name)),
         ),
+        Event::Connecting { .. } => {
+            // frpc announces every attempt but the first.
+            if progress.attempts > 0 {
+                log.line(
+                    Level::Info,
+                    "client/service.go:331",
+                    "try to connect to server...",
+                );
+            }
+            progress.attempts += 1;
+        }
         Event::Reconnecting { cause, .. } => {
-            log.line(
-                Level::Warn,
-                "client/control.go:231",
-                &format!("control is closed: {cause}"),
-            );
-            log.line(
-                Level::Info,
-                "client/service.go:331",
-                "try to connect to server...",
-            );
+            if std::mem::take(&mut progress.online) {
+                log.line(
+                    Level::Warn,
+                    "client/control.go:231",
+                    &format!("control is closed: {cause}"),
+                );
+            } else {
+                log.line(
+                    Level::Warn,
+                    "client/service.go:334",
+                    &format!("connect to server error: {cause}"),
+                );
+            }
         }
         Event::LocalUnreachable {
             name,
