@@ -442,3 +442,41 @@ async fn admin_api_status_and_stop_like_frpc() {
     assert_eq!(status.code(), Some(0));
     assert!(srv.snapshot().close_proxies.iter().any(|c| c == "adm"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_tcp_command_without_a_file() {
+    let srv = frps().await;
+    let echo = echo_server().await;
+    let port = srv.bind_addr().port().to_string();
+    let local = echo.port().to_string();
+    let args = [
+        "frpc",
+        "tcp",
+        "-s",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-t",
+        TOKEN,
+        "-n",
+        "quick",
+        "-l",
+        &local,
+    ];
+    let mut child = frpc(expose_bin(), &args).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let seen = read_until(&mut lines, "start proxy success", 1)
+        .await
+        .join("\n");
+    assert!(seen.contains("[quick] start proxy success"), "{seen}");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let remote = srv.snapshot().proxies["quick"].remote_port.unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], remote).into();
+    assert_eq!(echo_roundtrip(addr, 64 * 1024, 5).await, 64 * 1024);
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

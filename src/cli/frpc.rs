@@ -8,6 +8,7 @@
 use super::console;
 use super::frpc_admin;
 use super::frpc_ctl;
+use super::frpc_quick::{self, QuickArgs};
 use super::run::{exit_on_second_interrupt, interrupted};
 use clap::{ArgAction, Parser, Subcommand};
 use expose::frp::{Client, Event, Phase, DEFAULT_FRP_VERSION};
@@ -83,6 +84,12 @@ enum FrpcCommand {
     Status(AdminArgs),
     /// Stop the running frpc
     Stop(AdminArgs),
+    /// Run frpc with a single tcp proxy
+    Tcp(QuickArgs),
+    /// Run frpc with a single http proxy
+    Http(QuickArgs),
+    /// Run frpc with a single https proxy
+    Https(QuickArgs),
     /// frpc's other subcommands: recognised, not implemented yet.
     #[command(external_subcommand)]
     Other(Vec<OsString>),
@@ -97,9 +104,7 @@ struct AdminArgs {
 }
 
 /// frpc's subcommands that this client does not have yet.
-const NOT_YET: &[&str] = &[
-    "reload", "tcp", "udp", "http", "https", "tcpmux", "stcp", "sudp", "xtcp", "nathole",
-];
+const NOT_YET: &[&str] = &["reload", "udp", "tcpmux", "stcp", "sudp", "xtcp", "nathole"];
 
 /// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`.
 pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
@@ -137,6 +142,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some(FrpcCommand::Verify) => verify(&cli),
         Some(FrpcCommand::Status(a)) => admin(&cli, frpc_ctl::Call::Status, a.api_timeout),
         Some(FrpcCommand::Stop(a)) => admin(&cli, frpc_ctl::Call::Stop, a.api_timeout),
+        Some(FrpcCommand::Tcp(a)) => quick("tcp", a),
+        Some(FrpcCommand::Http(a)) => quick("http", a),
+        Some(FrpcCommand::Https(a)) => quick("https", a),
         Some(FrpcCommand::Other(words)) => other(words),
         None => match &cli.config_dir {
             Some(dir) => run_dir(&cli, dir),
@@ -274,6 +282,11 @@ fn run(cli: &FrpcArgs) -> u8 {
     let Some(loaded) = load_or_say(cli) else {
         return 1;
     };
+    start(loaded, cli.config.clone())
+}
+
+/// Runs one loaded config until it ends; `path` is empty without a config file.
+fn start(loaded: FrpcConfig, path: PathBuf) -> u8 {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -281,9 +294,20 @@ fn run(cli: &FrpcArgs) -> u8 {
             return 1;
         }
     };
-    let code = runtime.block_on(serve(loaded, cli.config.clone()));
+    let code = runtime.block_on(serve(loaded, path));
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
+}
+
+/// `frpc tcp|http|https FLAGS…`: one proxy described by flags, no config file.
+fn quick(kind: &str, args: &QuickArgs) -> u8 {
+    match frpc_quick::config(kind, args) {
+        Ok(loaded) => start(loaded, PathBuf::new()),
+        Err(e) => {
+            say(e.to_string());
+            1
+        }
+    }
 }
 
 /// `frpc --config_dir DIR`: one client per file under DIR, all at once; as in frpc, a file that
@@ -347,11 +371,13 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
         run_id: String::new(),
     };
     let file = path.display().to_string();
-    log.line(
-        Level::Info,
-        "sub/root.go:159",
-        &format!("start frpc service for config file [{file}]"),
-    );
+    if !file.is_empty() {
+        log.line(
+            Level::Info,
+            "sub/root.go:159",
+            &format!("start frpc service for config file [{file}]"),
+        );
+    }
     let cfg = loaded.client;
     let user = cfg.user.clone();
     let wire = |name: &str| {
@@ -447,11 +473,13 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
             }
         }
     };
-    log.line(
-        Level::Info,
-        "sub/root.go:160",
-        &format!("frpc service for config file [{file}] stopped"),
-    );
+    if !file.is_empty() {
+        log.line(
+            Level::Info,
+            "sub/root.go:160",
+            &format!("frpc service for config file [{file}] stopped"),
+        );
+    }
     code
 }
 

@@ -77,6 +77,21 @@ pub fn load_str(text: &str, path: &Path, opts: &LoadOptions) -> Result<FrpcConfi
     map::build(file, proxies, visitors)
 }
 
+/// A config given as a JSON document in frpc's v1 shape (no templating, no includes), checked
+/// and mapped like a file; `frpc tcp|http|https …` builds its one-proxy config this way.
+pub fn from_json(mut value: Value, strict: bool) -> Result<FrpcConfig, ConfigError> {
+    let mut originals = BTreeMap::new();
+    lowercase_keys(&mut value, &mut originals);
+    let parsed = Parsed {
+        file: decode(value, strict, &originals, "")?,
+        originals,
+    };
+    let mut proxies = Vec::new();
+    let mut visitors = Vec::new();
+    parsed.collect(strict, &mut proxies, &mut visitors)?;
+    map::build(parsed.file, proxies, visitors)
+}
+
 fn read_file(path: &Path, opts: &LoadOptions) -> Result<Parsed, ConfigError> {
     let bytes = std::fs::read(path).map_err(|e| ConfigError::Read(io_text(path, &e)))?;
     let text = String::from_utf8(bytes).map_err(|_| {
