@@ -28,6 +28,9 @@
 mod client;
 mod config;
 mod error;
+/// The response-reading steps without HTTP, for the fuzz targets; not a supported API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod response;
 pub mod time;
 mod types;
