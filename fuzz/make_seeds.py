@@ -96,6 +96,32 @@ def snappy_block(data):
     return varint(len(data)) + bytes([(len(data) - 1) << 2]) + data
 
 
+def snappy_repeat(pattern, total):
+    """A raw snappy block of `pattern` repeated to `total` bytes: one literal, then copies."""
+    assert 1 <= len(pattern) <= 60 and total >= len(pattern)
+    out = varint(total) + bytes([(len(pattern) - 1) << 2]) + pattern
+    left = total - len(pattern)
+    while left:
+        n = min(64, left)
+        out += bytes([0b10 | ((n - 1) << 2)]) + struct.pack("<H", len(pattern))
+        left -= n
+    return out
+
+
+def repeated_chunk(pattern, total):
+    data = (pattern * (total // len(pattern) + 1))[:total]
+    return chunk(0x00, struct.pack("<I", masked(data)) + snappy_repeat(pattern, total))
+
+
+def noise(n, seed=1):
+    out = bytearray()
+    x = seed
+    for _ in range(n):
+        x = (x * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+        out.append(x >> 56)
+    return bytes(out)
+
+
 def chunk(kind, body):
     return bytes([kind]) + struct.pack("<I", len(body))[:3] + body
 
@@ -123,6 +149,13 @@ SNAPPY = [
     ("reserved", STREAM_ID + chunk(0x02, b"")),
     ("big-literal", snappy_stream([bytes(range(40))])),
 ]
+
+# Whole 64 KiB blocks: zeros (a 3 KiB chunk that decodes to a full window), then stored noise
+# chunks that straddle the opener's input buffer.
+BIG = STREAM_ID + repeated_chunk(b"\0", 65536) + repeated_chunk(b"GET / HTTP/1.1\r\n", 65536)
+for i in range(3):
+    block = noise(65536, i + 1)
+    BIG += chunk(0x01, struct.pack("<I", masked(block)) + block)
 
 
 # --- HTTP conversations (http_log format) --------------------------------------------------
@@ -278,6 +311,9 @@ def main():
         for mode in range(16):
             if mode & 2:
                 write("pipeline_opener", f"{name}-{mode}", bytes([mode, 3, 1]) + s)
+    write("snappy_decompress", "big", bytes([255, 100, 3]) + BIG)
+    write("pipeline_opener", "big-2", bytes([2, 255, 0]) + BIG)
+    write("pipeline_opener", "big-6", bytes([6, 80, 200]) + BIG)
     write("pipeline_opener", "plain", bytes([0, 7, 7]) + stream)
     write("pipeline_opener", "encrypted", bytes([1, 7, 7]) + b"\x5a" * 16 + stream)
     for name, steps in HTTP:
