@@ -286,6 +286,30 @@ PRIME = [
 ]
 
 
+# --- Prime config files (prime_config format) --------------------------------------------
+
+def prime_config(ctx, flags, cfg, overlay, name=b""):
+    cfg = cfg if isinstance(cfg, bytes) else json.dumps(cfg).encode()
+    overlay = overlay if isinstance(overlay, bytes) else json.dumps(overlay).encode()
+    return bytes([ctx]) + name + bytes([flags]) + struct.pack(">H", len(cfg)) + cfg + overlay
+
+
+KEY = "pit_0123456789abcdef"
+PRIME_CONFIG = [
+    ("plain", prime_config(0, 0, {"api_key": KEY, "team_id": "team-1", "user_id": "u1"}, b"")),
+    ("context", prime_config(2, 0, {"api_key": KEY, "base_url": "https://api.primeintellect.ai/api/v1"},
+                             {"base_url": "http://localhost:8000/", "team_id": None,
+                              "api_key": "dev-key-0123456789"})),
+    ("production", prime_config(1, 4, {"api_key": KEY, "team_id": "t"}, b"{}")),
+    ("env", prime_config(0, 3, b"", b"")),
+    ("gone", prime_config(4, 0, {"api_key": KEY}, b"")),
+    ("bad-types", prime_config(3, 0, {"api_key": 12345678901234, "base_url": ["x"], "team_id": "a\u001b[2J"},
+                               b"[1]")),
+    ("broken", prime_config(2, 0, ('{"api_key": "' + KEY + '", ').encode(), b'{"base_url": "ftp://x?y"}')),
+    ("odd-name", prime_config(5, 0, b"{}", b"", name=b"../../e\x00")),
+]
+
+
 # --- engine (control_engine format) -------------------------------------------------------
 
 ENGINE = [
@@ -322,6 +346,8 @@ def main():
         write("control_session", name, s)
     for name, s in PRIME:
         write("prime_response", name, s)
+    for name, s in PRIME_CONFIG:
+        write("prime_config", name, s)
     for name, s in ENGINE:
         write("control_engine", name, s)
     if vectors:

@@ -85,16 +85,24 @@ fn http_log_corpus() {
 }
 
 #[test]
+fn prime_config_corpus() {
+    replay("prime_config", harness::prime_config::run);
+}
+
+#[test]
 fn prime_response_corpus() {
     replay("prime_response", harness::prime_response::run);
 }
 
-#[tokio::test]
+/// Each input takes up to half a second of loopback traffic and timers, so they run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_engine_corpus() {
-    for (name, data) in corpus("control_engine") {
-        eprintln!("control_engine/{name}");
-        harness::control_engine::run(&data).await;
-    }
+    let inputs = corpus("control_engine");
+    let runs = inputs.iter().map(|(name, data)| async move {
+        harness::control_engine::run(data).await;
+        eprintln!("control_engine/{name} done");
+    });
+    futures::future::join_all(runs).await;
 }
 
 /// An `http_log` input: each chunk behind its selector byte (length − 1, shifted left, low bit

@@ -14,6 +14,7 @@ pub mod frame_decoder;
 pub mod http_log;
 pub mod message_json;
 pub mod pipeline_opener;
+pub mod prime_config;
 pub mod prime_response;
 pub mod snappy_decompress;
 

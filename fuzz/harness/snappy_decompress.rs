@@ -38,21 +38,26 @@ fn appending(data: &[u8], sel: u8) -> (Vec<u8>, Option<CompressError>) {
 fn stepping(data: &[u8], sel: u8) -> (Vec<u8>, Option<CompressError>) {
     let mut d = Decompressor::new();
     let mut window = vec![0u8; MAX_BLOCK_LEN];
+    // `pending[pos..]` is input not consumed yet.
     let mut pending: Vec<u8> = Vec::new();
+    let mut pos = 0;
     let mut out = Vec::new();
     for piece in pieces(data, &sizes(sel)) {
+        pending.drain(..pos);
+        pos = 0;
         pending.extend_from_slice(piece);
         loop {
-            match d.decompress_step(&pending, &mut window) {
+            let input = &pending[pos..];
+            match d.decompress_step(input, &mut window) {
                 Ok(Step::Progress { consumed, produced }) => {
-                    assert!(consumed > 0 && consumed <= pending.len());
+                    assert!(consumed > 0 && consumed <= input.len());
                     assert!(produced <= MAX_BLOCK_LEN);
                     out.extend_from_slice(&window[..produced]);
-                    pending.drain(..consumed);
+                    pos += consumed;
                 }
                 Ok(Step::NeedInput) => {
                     // Only a partial chunk is pending.
-                    assert!(pending.len() < MAX_CHUNK_LEN);
+                    assert!(input.len() < MAX_CHUNK_LEN);
                     break;
                 }
                 Ok(Step::NeedOutput(n)) => panic!("asked for {n} bytes of room, had a block"),
