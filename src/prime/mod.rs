@@ -30,6 +30,9 @@
 mod client;
 mod config;
 mod error;
+/// The response-reading steps without HTTP, for the fuzz targets; not a supported API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod list;
 mod options;
 mod response;

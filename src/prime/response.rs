@@ -25,10 +25,9 @@ pub(crate) struct Reply {
 pub(crate) fn parse_json<T: DeserializeOwned>(reply: &Reply) -> Result<T, PrimeError> {
     let status = reply.status.as_u16();
     let unexpected = |reason: String| PrimeError::UnexpectedResponse { status, reason };
-    let first = reply.body.iter().find(|b| !b.is_ascii_whitespace());
-    let Some(&first) = first else {
+    if reply.body.iter().all(u8::is_ascii_whitespace) {
         return Err(unexpected("empty body where JSON was expected".to_owned()));
-    };
+    }
     serde_json::from_slice(&reply.body).map_err(|e| {
         if e.is_data() {
             // Data errors quote offending string values; those could be secrets.
@@ -36,7 +35,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(reply: &Reply) -> Result<T, PrimeE
                 "JSON of an unexpected shape: {}",
                 redact_quoted(&e.to_string())
             ))
-        } else if first == b'{' || first == b'[' {
+        } else if starts_like_json(&reply.body) {
             // Truncated or broken JSON: the text could hold secrets, so show the position only.
             unexpected(format!("malformed JSON: {e}"))
         } else {
@@ -46,6 +45,15 @@ pub(crate) fn parse_json<T: DeserializeOwned>(reply: &Reply) -> Result<T, PrimeE
             ))
         }
     })
+}
+
+/// Whether a body starts like a JSON object or array: such a body may hold secrets, so it is
+/// never quoted, whether it parses or not.
+fn starts_like_json(body: &[u8]) -> bool {
+    matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// Replaces the contents of every `"…"` in a serde message.
@@ -110,11 +118,13 @@ pub(crate) fn error_for_status(reply: &Reply) -> PrimeError {
 }
 
 /// The API's explanation: JSON `detail` (or `message`/`error`), else the body text (an HTML
-/// page's `<title>`), else the status's reason phrase. Always cleaned and short.
+/// page's `<title>`) unless it looks like JSON, else the status's reason phrase. Always
+/// cleaned and short.
 fn detail_of(status: StatusCode, json: Option<&Value>, body: &[u8]) -> String {
     let from_json = json.and_then(json_detail);
     let text = match from_json {
         Some(d) => d,
+        None if starts_like_json(body) => String::new(),
         None => {
             let raw = String::from_utf8_lossy(body);
             html_title(&raw).unwrap_or_else(|| raw.into_owned())
@@ -227,11 +237,12 @@ fn field_error(item: &Value) -> FieldError {
                     .unwrap_or_default()
                     .to_owned(),
             };
+            // Without a message the item is not quoted: JSON may hold secrets.
             let details = ["msg", "message", "details", "detail", "error"]
                 .iter()
                 .find_map(|k| m.get(*k).and_then(Value::as_str))
                 .map(str::to_owned)
-                .unwrap_or_else(|| item.to_string());
+                .unwrap_or_default();
             FieldError {
                 param: clean(&param),
                 details: clean(&details),
@@ -240,6 +251,10 @@ fn field_error(item: &Value) -> FieldError {
         Value::String(s) => FieldError {
             param: String::new(),
             details: clean(s),
+        },
+        Value::Array(_) => FieldError {
+            param: String::new(),
+            details: String::new(),
         },
         other => FieldError {
             param: String::new(),
