@@ -21,6 +21,11 @@ mod dial;
 mod mux;
 mod stream;
 mod tls;
+/// Our own yamux client (O(1) stream opening), complete and unit-tested but not yet used by
+/// `mux`: with it, upload at 20 ms RTT was slower than with rust-yamux's window tuning and peak
+/// memory higher. Compiled for its tests only until those are fixed and it replaces the crate.
+#[cfg(test)]
+mod yamux;
 
 pub use mux::MAX_MUX_STREAMS;
 pub use stream::BoxStream;
