@@ -204,12 +204,14 @@ impl Session {
         matches!(self.phase, Phase::Stopped)
     }
 
-    /// Queues a control message of the driver's own (only while online; false otherwise).
+    /// Queues a control message of the driver's own. False, and nothing queued, when not
+    /// online or when the message would not fit a frame (frps would drop the connection).
     pub fn send(&mut self, msg: Message) -> bool {
-        if self.is_online() {
-            self.transmits.push_back(msg);
+        if !self.is_online() || oversized(&msg).is_some() {
+            return false;
         }
-        self.is_online()
+        self.transmits.push_back(msg);
+        true
     }
 
     /// The driver's connection is up and the control stream open: the Login is queued.

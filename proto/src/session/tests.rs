@@ -681,6 +681,13 @@ fn work_requests_and_foreign_messages_reach_the_driver() {
     assert!(h.events().is_empty());
     assert!(h.s.send(Ping::default().into()));
     assert_eq!(names(&h.transmits()), ["Ping"]);
+    let mut huge = new_proxy("u.huge");
+    huge.custom_domains = vec!["d".repeat(11_000)];
+    assert!(
+        !h.s.send(huge.into()),
+        "a message over the frame limit is refused"
+    );
+    assert!(h.transmits().is_empty());
 }
 
 #[test]
