@@ -81,41 +81,6 @@ fn redact_quoted(msg: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redact_quoted;
-
-    #[test]
-    fn quoted_values_are_hidden_even_with_escaped_quotes_inside() {
-        let msg = r#"invalid type: string "tok\"SECRET-1\"x", expected u16 at line 1"#;
-        let out = redact_quoted(msg);
-        assert!(!out.contains("SECRET"), "{out}");
-        assert!(!out.contains("tok"), "{out}");
-        assert_eq!(out, r#"invalid type: string "...", expected u16 at line 1"#);
-        assert_eq!(redact_quoted(r#"a "b\\" c "d" e"#), r#"a "..." c "..." e"#);
-    }
-
-    #[test]
-    fn serde_messages_with_escaped_quotes_do_not_leak() {
-        #[derive(Debug, serde::Deserialize)]
-        struct T {
-            #[allow(dead_code)]
-            port: u16,
-        }
-        let body = r#"{"port": "k\"SECRET-2\"z"}"#;
-        let e = serde_json::from_str::<T>(body).unwrap_err().to_string();
-        assert!(
-            e.contains("SECRET-2"),
-            "the test needs serde to quote the value: {e}"
-        );
-        assert!(
-            !redact_quoted(&e).contains("SECRET-2"),
-            "{}",
-            redact_quoted(&e)
-        );
-    }
-}
-
 /// Maps a non-success status (other than the 404s the callers treat as "gone") to an error.
 pub(crate) fn error_for_status(reply: &Reply) -> PrimeError {
     let status = reply.status;
@@ -301,5 +266,40 @@ fn field_error(item: &Value) -> FieldError {
             param: String::new(),
             details: clean(&other.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_quoted;
+
+    #[test]
+    fn quoted_values_are_hidden_even_with_escaped_quotes_inside() {
+        let msg = r#"invalid type: string "tok\"SECRET-1\"x", expected u16 at line 1"#;
+        let out = redact_quoted(msg);
+        assert!(!out.contains("SECRET"), "{out}");
+        assert!(!out.contains("tok"), "{out}");
+        assert_eq!(out, r#"invalid type: string "...", expected u16 at line 1"#);
+        assert_eq!(redact_quoted(r#"a "b\\" c "d" e"#), r#"a "..." c "..." e"#);
+    }
+
+    #[test]
+    fn serde_messages_with_escaped_quotes_do_not_leak() {
+        #[derive(Debug, serde::Deserialize)]
+        struct T {
+            #[allow(dead_code)]
+            port: u16,
+        }
+        let body = r#"{"port": "k\"SECRET-2\"z"}"#;
+        let e = serde_json::from_str::<T>(body).unwrap_err().to_string();
+        assert!(
+            e.contains("SECRET-2"),
+            "the test needs serde to quote the value: {e}"
+        );
+        assert!(
+            !redact_quoted(&e).contains("SECRET-2"),
+            "{}",
+            redact_quoted(&e)
+        );
     }
 }
