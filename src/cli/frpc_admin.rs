@@ -6,8 +6,11 @@
 //! A deliberately small HTTP/1.1 server: one request per connection, a bounded request head,
 //! no body read except to skip it. It listens on loopback by default, as frpc does.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use expose::frp::{ClientConfig, ClientState, ProxyKind, ProxyStatus};
 use expose::frpc::WebServer;
+use expose::proto::auth::keys_match;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -134,31 +137,9 @@ fn authorized(header: Option<&str>, web: &WebServer) -> bool {
     }
     let want = format!(
         "Basic {}",
-        base64(format!("{}:{}", web.user, web.password.expose()).as_bytes())
+        STANDARD.encode(format!("{}:{}", web.user, web.password.expose()))
     );
-    header.is_some_and(|h| constant_time_eq(h.as_bytes(), want.as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    header.is_some_and(|h| keys_match(h, &want))
 }
 
 /// `GET /api/status`: proxies grouped by type, each list sorted by name, as frpc answers.
@@ -221,18 +202,4 @@ async fn respond(conn: &mut TcpStream, status: u16, kind: &str, body: &str) -> s
     conn.write_all(head.as_bytes()).await?;
     conn.write_all(body.as_bytes()).await?;
     conn.shutdown().await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"admin:admin"), "YWRtaW46YWRtaW4=");
-    }
 }
