@@ -1,15 +1,14 @@
 //! The client's response-reading steps without HTTP, for the `prime_response` fuzz target in
 //! `fuzz/` and its regression replays in `tests/fuzz_regressions.rs`.
 //!
-//! Not a supported API (hidden from the docs; it may change at any time). Each reading below
-//! runs the same functions, in the same order, as the matching [`super::PrimeClient`] call runs
-//! on a reply it has read in full: status check, JSON parsing, validation. Keep them in step
-//! with `client.rs`.
+//! Not a supported API (hidden from the docs; it may change at any time). The readings are the
+//! client's own (`super::read`), except `create`, whose client side interleaves clean-up of a
+//! half-usable answer: its reading steps are repeated here (status, JSON, validation).
 
 use super::error::PrimeError;
+use super::read;
 use super::response::{error_for_status, parse_json, Reply};
 use super::types::{BulkDeleteResult, CreatedTunnel, TunnelInfo, TunnelPage};
-use super::validate::{clean_text, Checker, MAX_QUOTED_CHARS};
 use reqwest::StatusCode;
 
 /// The client's RFC 3339 parser (`expires_at`, `created_at`).
@@ -82,10 +81,10 @@ pub fn read_reply(status: u16, body: &[u8], tunnel_id: &str) -> Option<Readings>
     };
     Some(Readings {
         create: create(&reply),
-        get: get(&reply, tunnel_id),
-        list: list(&reply),
-        delete: delete(&reply),
-        bulk_delete: bulk_delete(&reply),
+        get: read::tunnel(&reply, tunnel_id),
+        list: read::page(&reply),
+        delete: read::deleted(&reply),
+        bulk_delete: read::bulk_deleted(&reply),
     })
 }
 
@@ -96,61 +95,4 @@ fn create(reply: &Reply) -> Result<CreatedTunnel, PrimeError> {
     let tunnel: CreatedTunnel = parse_json(reply)?;
     tunnel.validate().map_err(PrimeError::InvalidResponse)?;
     Ok(tunnel)
-}
-
-fn get(reply: &Reply, tunnel_id: &str) -> Result<Option<TunnelInfo>, PrimeError> {
-    if reply.status == StatusCode::NOT_FOUND {
-        return Ok(None);
-    }
-    if !reply.status.is_success() {
-        return Err(error_for_status(reply));
-    }
-    let info: TunnelInfo = parse_json(reply)?;
-    info.validate().map_err(PrimeError::InvalidResponse)?;
-    if info.tunnel_id != tunnel_id {
-        return Err(PrimeError::InvalidResponse(format!(
-            "asked for tunnel {tunnel_id} but got {}",
-            info.tunnel_id
-        )));
-    }
-    Ok(Some(info))
-}
-
-fn list(reply: &Reply) -> Result<TunnelPage, PrimeError> {
-    if !reply.status.is_success() {
-        return Err(error_for_status(reply));
-    }
-    let page: TunnelPage = parse_json(reply)?;
-    for t in &page.tunnels {
-        t.validate().map_err(PrimeError::InvalidResponse)?;
-    }
-    Ok(page)
-}
-
-fn delete(reply: &Reply) -> Result<bool, PrimeError> {
-    match reply.status {
-        StatusCode::NOT_FOUND => Ok(false),
-        s if s.is_success() => Ok(true),
-        _ => Err(error_for_status(reply)),
-    }
-}
-
-fn bulk_delete(reply: &Reply) -> Result<BulkDeleteResult, PrimeError> {
-    if !reply.status.is_success() {
-        return Err(error_for_status(reply));
-    }
-    if reply.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(BulkDeleteResult::default());
-    }
-    let mut result: BulkDeleteResult = parse_json(reply)?;
-    let mut c = Checker::default();
-    for id in &result.succeeded {
-        c.text("succeeded", id);
-    }
-    for f in &mut result.failed {
-        c.text("failed.tunnel_id", &f.tunnel_id);
-        f.error = clean_text(&f.error, MAX_QUOTED_CHARS);
-    }
-    c.finish().map_err(PrimeError::InvalidResponse)?;
-    Ok(result)
 }

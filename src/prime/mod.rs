@@ -35,6 +35,7 @@ mod error;
 pub mod fuzzing;
 mod list;
 mod options;
+mod read;
 mod response;
 mod time;
 mod types;
