@@ -480,3 +480,114 @@ async fn quick_tcp_command_without_a_file() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// A sample file from `tests/frpc/`, run with its placeholders filled from the environment.
+fn sample(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/frpc")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_ini_file_with_a_range_section_runs_like_frpc() {
+    let srv = frps().await;
+    let echo = echo_server().await;
+    let web = http_server().await;
+    let file = sample("legacy.ini");
+    let with_env = |args: &[&str]| {
+        let mut cmd = frpc(expose_bin(), args);
+        cmd.env("FRPS_PORT", srv.bind_addr().port().to_string())
+            .env("ECHO_PORT", echo.port().to_string())
+            .env("WEB_PORT", web.port().to_string());
+        cmd
+    };
+    // verify does not print the INI deprecation line; running does, as frpc.
+    let out = with_env(&["frpc", "verify", "-c", &file])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("frpc: the configuration file {file} syntax is ok\n")
+    );
+
+    let mut child = with_env(&["frpc", "-c", &file]).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let text = read_until(&mut lines, "start proxy success", 4)
+        .await
+        .join("\n");
+    assert!(
+        text.starts_with("WARNING: ini format is deprecated and the support will be removed"),
+        "{text}"
+    );
+    for name in ["old.echo", "old.many_0", "old.many_1", "old.web"] {
+        assert!(
+            text.contains(&format!("[{name}] start proxy success")),
+            "{text}"
+        );
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let state = srv.snapshot();
+    for name in ["old.echo", "old.many_0", "old.many_1"] {
+        let port = state.proxies[name].remote_port.expect("tcp port");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        assert_eq!(
+            echo_roundtrip(addr, 64 * 1024, 3).await,
+            64 * 1024,
+            "{name}"
+        );
+    }
+    let (status, body) = http_get(srv.vhost_http_addr(), "old.frpc.test", "/legacy").await;
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body, "hello /legacy via old.frpc.test\n");
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toml_range_template_makes_one_proxy_per_port() {
+    let srv = frps().await;
+    let (a, b) = (echo_server().await, echo_server().await);
+    let file = sample("ranges.toml");
+    let mut cmd = frpc(expose_bin(), &["frpc", "-c", &file]);
+    cmd.env("FRPS_PORT", srv.bind_addr().port().to_string())
+        .env("ECHO_PORTS", format!("{},{}", a.port(), b.port()));
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let text = read_until(&mut lines, "start proxy success", 2)
+        .await
+        .join("\n");
+    assert!(
+        text.contains("[ranged.echo-0] start proxy success"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[ranged.echo-1] start proxy success"),
+        "{text}"
+    );
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let state = srv.snapshot();
+    for name in ["ranged.echo-0", "ranged.echo-1"] {
+        let port = state.proxies[name].remote_port.expect("tcp port");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        assert_eq!(
+            echo_roundtrip(addr, 64 * 1024, 3).await,
+            64 * 1024,
+            "{name}"
+        );
+    }
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -155,6 +155,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// frpc's line for a config in the INI format.
+const LEGACY_WARNING: &str = "WARNING: ini format is deprecated and the support will be removed in the future, please use yaml/json/toml format instead!";
+
 /// frpc writes results and errors to stdout.
 fn say(text: String) {
     console::out_essential(format!("{text}\n"));
@@ -164,9 +167,14 @@ fn options(cli: &FrpcArgs) -> LoadOptions {
     LoadOptions::new(cli.strict_config)
 }
 
-fn load_or_say(cli: &FrpcArgs) -> Option<FrpcConfig> {
+/// Loads the file, printing frpc's warnings; `running` adds the INI deprecation line that frpc
+/// prints when it runs a legacy file (not when it verifies one).
+fn load_or_say(cli: &FrpcArgs, running: bool) -> Option<FrpcConfig> {
     match load(&cli.config, &options(cli)) {
         Ok(c) => {
+            if running && c.legacy_ini {
+                say(LEGACY_WARNING.into());
+            }
             for w in &c.warnings {
                 say(format!("WARNING: {w}"));
             }
@@ -185,7 +193,7 @@ fn verify(cli: &FrpcArgs) -> u8 {
         say("frpc: the configuration file is not specified".into());
         return 0;
     }
-    match load_or_say(cli) {
+    match load_or_say(cli, false) {
         Some(_) => {
             say(format!(
                 "frpc: the configuration file {} syntax is ok",
@@ -279,7 +287,7 @@ impl Log {
 
 /// `frpc -c FILE`: runs every proxy of the file until Ctrl-C, SIGTERM or a fatal error.
 fn run(cli: &FrpcArgs) -> u8 {
-    let Some(loaded) = load_or_say(cli) else {
+    let Some(loaded) = load_or_say(cli, true) else {
         return 1;
     };
     start(loaded, cli.config.clone())
@@ -330,6 +338,9 @@ fn run_dir(cli: &FrpcArgs, dir: &Path) -> u8 {
             let failed = format!("frpc service error for config file [{}]", file.display());
             match load(&file, &opts) {
                 Ok(loaded) => {
+                    if loaded.legacy_ini {
+                        say(LEGACY_WARNING.into());
+                    }
                     tasks.spawn(async move {
                         if serve(loaded, file).await != 0 {
                             say(failed);

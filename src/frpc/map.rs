@@ -384,5 +384,6 @@ pub fn build(
         web_server,
         log_level,
         warnings,
+        legacy_ini: false,
     })
 }

@@ -14,7 +14,9 @@
 //!
 //! What frpc does and this module does too:
 //! - every file is first rendered as a Go template with the environment as `.Envs`
-//!   (`{{ .Envs.FRP_TOKEN }}`);
+//!   (`{{ .Envs.FRP_TOKEN }}`) and the port-range helpers (`parseNumberRange`);
+//! - a file with a `[common]` section is frpc's legacy INI format, converted to the v1 shape
+//!   as frpc converts it;
 //! - the format is found by trying TOML first, then JSON (text starting with `{`), then YAML;
 //!   a `.toml` file that is not valid TOML reports the TOML error;
 //! - keys match case-insensitively (Go's JSON decoding), unknown keys are errors in strict mode
@@ -29,6 +31,7 @@
 //! or frps sees (log files, the admin web server for now) load with a warning.
 
 mod glob;
+mod ini;
 mod map;
 mod schema;
 mod template;
@@ -59,7 +62,22 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<FrpcConfig, ConfigError> 
                 })?;
         }
     }
-    map::build(main.file, proxies, visitors)
+    let legacy = main.legacy;
+    finish(map::build(main.file, proxies, visitors), legacy)
+}
+
+/// Marks a config that came from the legacy INI format and adds its conversion warnings.
+fn finish(
+    built: Result<FrpcConfig, ConfigError>,
+    legacy: Option<Vec<String>>,
+) -> Result<FrpcConfig, ConfigError> {
+    let mut cfg = built?;
+    if let Some(mut warnings) = legacy {
+        cfg.legacy_ini = true;
+        warnings.append(&mut cfg.warnings);
+        cfg.warnings = warnings;
+    }
+    Ok(cfg)
 }
 
 /// [`load`] for text already in memory; `path` only picks the format hint and names the file.
@@ -74,7 +92,7 @@ pub fn load_str(text: &str, path: &Path, opts: &LoadOptions) -> Result<FrpcConfi
             "includes need a file on disk; use load".into(),
         ));
     }
-    map::build(file, proxies, visitors)
+    finish(map::build(file, proxies, visitors), parsed.legacy)
 }
 
 /// A config given as a JSON document in frpc's v1 shape (no templating, no includes), checked
@@ -85,6 +103,7 @@ pub fn from_json(mut value: Value, strict: bool) -> Result<FrpcConfig, ConfigErr
     let parsed = Parsed {
         file: decode(value, strict, &originals, "")?,
         originals,
+        legacy: None,
     };
     let mut proxies = Vec::new();
     let mut visitors = Vec::new();
@@ -114,6 +133,8 @@ fn io_text(path: &Path, e: &std::io::Error) -> String {
 struct Parsed {
     file: schema::ClientFile,
     originals: BTreeMap<String, String>,
+    /// For a legacy INI file: the warnings of its conversion.
+    legacy: Option<Vec<String>>,
 }
 
 impl Parsed {
@@ -136,29 +157,30 @@ impl Parsed {
 }
 
 fn parse_text(text: &str, path: &Path, opts: &LoadOptions) -> Result<Parsed, ConfigError> {
-    if is_legacy_ini(text, path) {
-        return Err(ConfigError::Unsupported(
-            "the legacy INI format (a [common] section) is not supported yet; use TOML, YAML or JSON"
-                .into(),
-        ));
+    if ini::is_legacy(text) {
+        let mut warnings = Vec::new();
+        let mut value = ini::to_v1(text, &opts.envs, &mut warnings)?;
+        let mut originals = BTreeMap::new();
+        lowercase_keys(&mut value, &mut originals);
+        // The INI reader only produces known fields; unknown INI keys are ignored as frpc's
+        // INI reader ignores them.
+        let file = decode(value, false, &originals, "")?;
+        return Ok(Parsed {
+            file,
+            originals,
+            legacy: Some(warnings),
+        });
     }
     let rendered = template::render(text, &opts.envs).map_err(|e| ConfigError::Parse(e.0))?;
     let mut value = to_value(&rendered, path)?;
     let mut originals = BTreeMap::new();
     lowercase_keys(&mut value, &mut originals);
     let file = decode(value, opts.strict, &originals, "")?;
-    Ok(Parsed { file, originals })
-}
-
-/// frpc's test for its deprecated INI format: a `[common]` section in a file whose extension is
-/// not one of the v1 formats.
-fn is_legacy_ini(text: &str, path: &Path) -> bool {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    !matches!(ext.as_deref(), Some("toml" | "yaml" | "yml" | "json"))
-        && text.lines().any(|l| l.trim() == "[common]")
+    Ok(Parsed {
+        file,
+        originals,
+        legacy: None,
+    })
 }
 
 /// The document as JSON, chosen the way frpc chooses: TOML, else JSON, else YAML.

@@ -403,14 +403,6 @@ fn syntax_and_type_errors() {
 }
 
 #[test]
-fn legacy_ini_is_named() {
-    let ini = "[common]\nserver_addr = 1.2.3.4\n\n[ssh]\ntype = tcp\nlocal_port = 22\n";
-    let e = load_as("frpc.ini", ini, &strict()).unwrap_err();
-    assert!(matches!(e, ConfigError::Unsupported(_)), "{e:?}");
-    assert!(e.to_string().contains("legacy INI format"), "{e}");
-}
-
-#[test]
 fn unset_env_renders_as_go_does() {
     let c = load_as("frpc.toml", "user = \"{{ .Envs.UNSET_VAR }}\"", &strict()).unwrap();
     assert_eq!(c.client.user, "<no value>");

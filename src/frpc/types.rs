@@ -76,4 +76,6 @@ pub struct FrpcConfig {
     pub log_level: String,
     /// Things that load but do not act as in frpc, one sentence each.
     pub warnings: Vec<String>,
+    /// The file was in frpc's deprecated INI format (frpc prints a warning for it).
+    pub legacy_ini: bool,
 }
