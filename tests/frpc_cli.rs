@@ -591,3 +591,92 @@ async fn toml_range_template_makes_one_proxy_per_port() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// Sends `CONNECT host:443` (with optional proxy credentials) to frps's tcpmux port and returns
+/// the answer's status line and the connection.
+async fn http_connect(
+    addr: SocketAddr,
+    host: &str,
+    auth: Option<&str>,
+) -> (String, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = auth
+        .map(|a| format!("Proxy-Authorization: Basic {a}\r\n"))
+        .unwrap_or_default();
+    s.write_all(
+        format!("CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n{auth}\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).await.unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    (text.lines().next().unwrap_or("").to_owned(), s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcpmux_proxies_route_http_connect_by_host_and_credentials() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = frps().await;
+    let echo = echo_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frpc.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "serverAddr: 127.0.0.1\nserverPort: {}\nauth:\n  token: '{{{{ .Envs.FRPC_TEST_TOKEN }}}}'\n\
+             proxies:\n\
+             - name: open\n  type: tcpmux\n  multiplexer: httpconnect\n  localPort: {echo}\n  subdomain: open\n\
+             - name: locked\n  type: tcpmux\n  multiplexer: httpconnect\n  localPort: {echo}\n  customDomains: [locked.example]\n  httpUser: u\n  httpPassword: pw\n  transport:\n    useEncryption: true\n",
+            srv.bind_addr().port(),
+            echo = echo.port()
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let mut child = frpc(expose_bin(), &["frpc", "-c", file]).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let text = read_until(&mut lines, "start proxy success", 2)
+        .await
+        .join("\n");
+    assert!(text.contains("[open] start proxy success"), "{text}");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let state = srv.snapshot();
+    assert_eq!(state.proxies["open"].proxy_type, "tcpmux");
+    let mux = srv.tcpmux_httpconnect_addr();
+
+    for (host, auth) in [
+        ("open.frpc.test", None),
+        ("locked.example", Some("dTpwdw==")),
+    ] {
+        let (status, mut s) = http_connect(mux, host, auth).await;
+        assert_eq!(status, "HTTP/1.1 200 OK", "{host}");
+        let payload: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        s.write_all(&payload).await.unwrap();
+        let mut back = vec![0u8; payload.len()];
+        s.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, payload, "{host}");
+    }
+    let (status, _) = http_connect(mux, "locked.example", None).await;
+    assert!(status.contains("407"), "{status}");
+    let (status, _) = http_connect(mux, "locked.example", Some("dTp3cm9uZw==")).await;
+    assert!(status.contains("407"), "{status}");
+    let (status, _) = http_connect(mux, "nobody.example", None).await;
+    assert!(status.contains("404"), "{status}");
+
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let closed = srv.snapshot().close_proxies;
+    assert!(closed.iter().any(|c| c == "locked"), "{closed:?}");
+}

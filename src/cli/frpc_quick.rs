@@ -136,6 +136,9 @@ pub struct QuickArgs {
     /// sub domain (http, https)
     #[arg(long = "sd")]
     sd: Option<String>,
+    /// multiplexer (tcpmux)
+    #[arg(long = "mux")]
+    mux: Option<String>,
 }
 
 fn pairs(items: &[String], flag: &str) -> Result<Map<String, Value>, ConfigError> {
@@ -161,6 +164,14 @@ pub fn config(kind: &str, a: &QuickArgs) -> Result<FrpcConfig, ConfigError> {
             (a.host_header_rewrite.is_some(), "host_header_rewrite"),
             (!a.custom_domain.is_empty(), "custom_domain"),
             (a.sd.is_some(), "sd"),
+            (a.mux.is_some(), "mux"),
+        ],
+        "tcpmux" => &[
+            (a.remote_port.is_some(), "remote_port"),
+            (!a.locations.is_empty(), "locations"),
+            (a.http_user.is_some(), "http_user"),
+            (a.http_pwd.is_some(), "http_pwd"),
+            (a.host_header_rewrite.is_some(), "host_header_rewrite"),
         ],
         "https" => &[
             (a.remote_port.is_some(), "remote_port"),
@@ -168,8 +179,12 @@ pub fn config(kind: &str, a: &QuickArgs) -> Result<FrpcConfig, ConfigError> {
             (a.http_user.is_some(), "http_user"),
             (a.http_pwd.is_some(), "http_pwd"),
             (a.host_header_rewrite.is_some(), "host_header_rewrite"),
+            (a.mux.is_some(), "mux"),
         ],
-        _ => &[(a.remote_port.is_some(), "remote_port")],
+        _ => &[
+            (a.remote_port.is_some(), "remote_port"),
+            (a.mux.is_some(), "mux"),
+        ],
     };
     if let Some((_, flag)) = foreign.iter().find(|(set, _)| *set) {
         return Err(ConfigError::Invalid(format!("unknown flag: --{flag}")));
@@ -205,6 +220,7 @@ pub fn config(kind: &str, a: &QuickArgs) -> Result<FrpcConfig, ConfigError> {
             (!a.custom_domain.is_empty()).then(|| json!(a.custom_domain)),
         ),
         ("subdomain", a.sd.clone().map(Value::from)),
+        ("multiplexer", a.mux.clone().map(Value::from)),
     ];
     for (key, value) in fields {
         if let (Some(v), Some(obj)) = (value, proxy.as_object_mut()) {
@@ -312,5 +328,35 @@ mod tests {
         );
         let a = parse(&["-n", "x", "-l", "1", "--metadatas", "novalue"]);
         assert!(config("tcp", &a).is_err());
+    }
+
+    #[test]
+    fn tcpmux_flags() {
+        let a = parse(&["-n", "m", "-l", "22", "--sd", "box", "--mux", "httpconnect"]);
+        let c = config("tcpmux", &a).unwrap().client;
+        let ProxyKind::TcpMux { subdomain, .. } = &c.proxies[0].kind else {
+            panic!("{:?}", c.proxies[0].kind)
+        };
+        assert_eq!(subdomain.as_deref(), Some("box"));
+        // frpc's own check: the multiplexer must be named.
+        let a = parse(&["-n", "m", "-l", "22", "--sd", "box"]);
+        let e = config("tcpmux", &a).unwrap_err().to_string();
+        assert_eq!(e, "proxy m: not support multiplexer: ");
+        let a = parse(&[
+            "-n",
+            "m",
+            "-l",
+            "22",
+            "-d",
+            "x.test",
+            "--mux",
+            "httpconnect",
+            "-r",
+            "1",
+        ]);
+        assert_eq!(
+            config("tcpmux", &a).unwrap_err().to_string(),
+            "unknown flag: --remote_port"
+        );
     }
 }

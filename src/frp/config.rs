@@ -334,6 +334,33 @@ pub enum ProxyKind {
         /// Public port; 0 lets frps choose.
         remote_port: u16,
     },
+    /// frps's tcpmux port (`httpconnect` multiplexer): a visitor sends `CONNECT host:port`,
+    /// frps routes it by host (and optionally by proxy-auth user), answers 200 and splices the
+    /// rest of the connection here.
+    TcpMux {
+        /// Label under frps's `subDomainHost`.
+        subdomain: Option<String>,
+        /// Full domain names.
+        custom_domains: Vec<String>,
+        /// Proxy-Authorization user frps requires.
+        http_user: Option<String>,
+        /// Proxy-Authorization password frps requires.
+        http_password: Option<Secret>,
+        /// Route only CONNECTs authenticated as this user here.
+        route_by_http_user: Option<String>,
+    },
+}
+
+impl ProxyKind {
+    /// frp's name of this type (`proxy_type` on the wire, frpc's status groups).
+    pub fn frp_type(&self) -> &'static str {
+        match self {
+            ProxyKind::Http(_) => "http",
+            ProxyKind::Https { .. } => "https",
+            ProxyKind::Tcp { .. } => "tcp",
+            ProxyKind::TcpMux { .. } => "tcpmux",
+        }
+    }
 }
 
 /// Options of an http proxy (all enforced by frps, none by the client).

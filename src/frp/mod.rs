@@ -230,6 +230,11 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
             ProxyKind::Https {
                 subdomain,
                 custom_domains,
+            }
+            | ProxyKind::TcpMux {
+                subdomain,
+                custom_domains,
+                ..
             } => Some((subdomain, custom_domains)),
             ProxyKind::Tcp { .. } => None,
         };

@@ -109,6 +109,24 @@ pub(crate) fn new_proxy_message(wire_name: &str, p: &ProxyConfig) -> NewProxy {
             m.subdomain = subdomain.clone().unwrap_or_default();
             m.custom_domains = custom_domains.clone();
         }
+        ProxyKind::TcpMux {
+            subdomain,
+            custom_domains,
+            http_user,
+            http_password,
+            route_by_http_user,
+        } => {
+            m.proxy_type = "tcpmux".into();
+            m.multiplexer = "httpconnect".into();
+            m.subdomain = subdomain.clone().unwrap_or_default();
+            m.custom_domains = custom_domains.clone();
+            m.http_user = http_user.clone().unwrap_or_default();
+            m.http_pwd = http_password
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .unwrap_or_default();
+            m.route_by_http_user = route_by_http_user.clone().unwrap_or_default();
+        }
     }
     m
 }

@@ -191,7 +191,7 @@ fn validate_proxy(p: &schema::Proxy) -> Result<(), String> {
 /// The engine's proxy for a validated frpc proxy, or what is not supported yet.
 fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
     let no = |what: &str| unsupported(format!("proxy {}: {what}", p.name));
-    if !matches!(p.kind.as_str(), "tcp" | "http" | "https") {
+    if !matches!(p.kind.as_str(), "tcp" | "http" | "https" | "tcpmux") {
         return Err(no(&format!("type \"{}\"", p.kind)));
     }
     if let Some(plugin) = &p.plugin {
@@ -227,6 +227,16 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
             subdomain: non_empty(p.subdomain),
             custom_domains: p.customdomains,
         },
+        "tcpmux" => {
+            let auth = !p.httpuser.is_empty() || !p.httppassword.is_empty();
+            ProxyKind::TcpMux {
+                subdomain: non_empty(p.subdomain),
+                custom_domains: p.customdomains,
+                http_user: auth.then_some(p.httpuser),
+                http_password: auth.then_some(p.httppassword),
+                route_by_http_user: non_empty(p.routebyhttpuser),
+            }
+        }
         _ => {
             let auth = !p.httpuser.is_empty() || !p.httppassword.is_empty();
             ProxyKind::Http(HttpOptions {

@@ -59,11 +59,13 @@
 mod config;
 mod conn;
 mod control;
+mod domains;
 mod gate;
 mod proxy;
 mod shared;
 mod splice;
 mod state;
+mod tcpmux;
 mod vhost;
 mod wire;
 
@@ -134,6 +136,8 @@ impl TestServer {
             .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         let vhost_listener = bind_retrying(vhost_bind).await?;
         let vhost_addr = vhost_listener.local_addr()?;
+        let tcpmux_listener = bind_retrying(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        let tcpmux_addr = tcpmux_listener.local_addr()?;
         let gate = Gate::new();
         let inner = Arc::new(Inner {
             key: Key::derive(&cfg.token),
@@ -147,6 +151,7 @@ impl TestServer {
             cancel: CancellationToken::new(),
             tls: (cfg.tls != TlsMode::Off).then_some(tls),
             vhost_addr,
+            tcpmux_addr,
             cfg,
         });
         let frp_closed = CancellationToken::new();
@@ -161,18 +166,29 @@ impl TestServer {
             vhost_listener,
             vhost_closed.clone(),
         ));
+        let tcpmux_closed = CancellationToken::new();
+        tokio::spawn(tcpmux::accept_loop(
+            inner.clone(),
+            tcpmux_listener,
+            tcpmux_closed.clone(),
+        ));
         Ok(TestServer {
             inner,
             bind_addr,
             cert_der,
             cert_pem,
-            listeners_closed: vec![frp_closed, vhost_closed],
+            listeners_closed: vec![frp_closed, vhost_closed, tcpmux_closed],
         })
     }
 
     /// Address of the frp port (give it to the client as server address and port).
     pub fn bind_addr(&self) -> SocketAddr {
         self.bind_addr
+    }
+
+    /// Address of the tcpmux `httpconnect` listener (send `CONNECT host:port` here).
+    pub fn tcpmux_httpconnect_addr(&self) -> SocketAddr {
+        self.inner.tcpmux_addr
     }
 
     /// Address of the HTTP vhost listener (send requests here with the proxy's Host).

@@ -1,5 +1,6 @@
 //! Proxies: registration (NewProxy / CloseProxy) and tcp listeners.
 
+use super::domains::{canonical_addr, validate_domains};
 use super::gate::Gated;
 use super::shared::{ControlHandle, Inner, ProxyEntry, Registry, Route};
 use super::splice::{splice, Wrapping};
@@ -72,7 +73,8 @@ fn register(
     }
     match np.proxy_type.as_str() {
         "tcp" | "http" => {}
-        "udp" | "https" | "stcp" | "sudp" | "xtcp" | "tcpmux" => {
+        "tcpmux" => return crate::testserver::tcpmux::register(inner, ctl, np),
+        "udp" | "https" | "stcp" | "sudp" | "xtcp" => {
             return Err(format!(
                 "type [{}] not supported by the test server",
                 np.proxy_type
@@ -109,6 +111,7 @@ fn register(
                 stopped: Some(stopped),
                 port: Some(port),
                 routes: Vec::new(),
+                tcpmux_routes: Vec::new(),
             },
         );
         let i = inner.clone();
@@ -184,6 +187,7 @@ fn register(
                 stopped: None,
                 port: None,
                 routes,
+                tcpmux_routes: Vec::new(),
             },
         );
         ProxyInfo {
@@ -203,41 +207,6 @@ fn register(
         s.proxies.insert(info.name.clone(), info);
     });
     Ok(remote_addr)
-}
-
-/// frps's domain checks for http proxies, with its error texts.
-fn validate_domains(inner: &Inner, np: &NewProxy) -> Result<(), String> {
-    let host = &inner.cfg.subdomain_host;
-    for domain in &np.custom_domains {
-        if !host.is_empty()
-            && host.split('.').count() < domain.split('.').count()
-            && domain.contains(host.as_str())
-        {
-            return Err(format!(
-                "custom domain [{domain}] should not belong to subdomain host [{host}]"
-            ));
-        }
-    }
-    if !np.subdomain.is_empty() {
-        if host.is_empty() {
-            return Err(
-                "subdomain is not supported because this feature is not enabled in server".into(),
-            );
-        }
-        if np.subdomain.contains('.') || np.subdomain.contains('*') {
-            return Err("'.' and '*' are not supported in subdomain".into());
-        }
-    }
-    Ok(())
-}
-
-/// `host:port`, or just `host` when the port is 80 (frps's `CanonicalAddr`).
-fn canonical_addr(host: &str, port: u16) -> String {
-    if port == 80 {
-        host.to_string()
-    } else {
-        format!("{host}:{port}")
-    }
 }
 
 /// Binds a tcp proxy's port following frps's port manager: a fixed port must not belong to
@@ -322,6 +291,7 @@ pub(crate) async fn close_all_of(inner: &Inner, ctl: &Arc<ControlHandle>) {
 }
 
 fn unroute(reg: &mut Registry, e: &ProxyEntry) {
+    super::tcpmux::unroute(reg, e);
     for (domain, location) in &e.routes {
         if let Some(list) = reg.vhosts.get_mut(domain) {
             list.retain(|r| &r.location != location);

@@ -44,6 +44,7 @@ pub(crate) struct Inner {
     pub(crate) cancel: CancellationToken,
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
     pub(crate) vhost_addr: SocketAddr,
+    pub(crate) tcpmux_addr: SocketAddr,
 }
 
 impl Inner {
@@ -89,6 +90,9 @@ pub(crate) struct Registry {
     /// Lowercased domain → routes, sorted by location descending (longest prefix first for
     /// nested locations), as frps's vhost router.
     pub(crate) vhosts: HashMap<String, Vec<Route>>,
+    /// Lowercased domain → tcpmux (httpconnect) routes; a route's `location` holds its
+    /// `route_by_http_user` (empty: any user).
+    pub(crate) tcpmux: HashMap<String, Vec<Route>>,
     /// Last port of each tcp proxy name, so a re-login gets the same port if it is free.
     pub(crate) port_memory: HashMap<String, u16>,
 }
@@ -103,6 +107,8 @@ pub(crate) struct ProxyEntry {
     pub(crate) port: Option<u16>,
     /// http: (lowercased domain, location) pairs registered in `vhosts`.
     pub(crate) routes: Vec<(String, String)>,
+    /// tcpmux: (lowercased domain, route-by user) pairs registered in `tcpmux`.
+    pub(crate) tcpmux_routes: Vec<(String, String)>,
 }
 
 /// Where an HTTP request goes and how it is rewritten.

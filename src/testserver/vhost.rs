@@ -17,10 +17,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 /// Largest HTTP request head the vhost reads before routing.
-const MAX_HEAD_LEN: usize = 64 * 1024;
+pub(super) const MAX_HEAD_LEN: usize = 64 * 1024;
 
 /// How long the vhost waits for a request head (frps's `vhostHTTPTimeout` is 60 s).
-const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Accepts HTTP vhost connections until the server is killed.
 pub(crate) async fn vhost_accept_loop(
@@ -46,15 +46,15 @@ pub(crate) async fn vhost_accept_loop(
 }
 
 /// A parsed request head.
-struct Head<'a> {
-    method: &'a str,
-    target: &'a str,
+pub(super) struct Head<'a> {
+    pub(super) method: &'a str,
+    pub(super) target: &'a str,
     version: &'a str,
     headers: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Head<'a> {
-    fn parse(text: &'a str) -> Option<Head<'a>> {
+    pub(super) fn parse(text: &'a str) -> Option<Head<'a>> {
         let mut lines = text.split("\r\n");
         let mut parts = lines.next()?.split(' ');
         let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
@@ -74,7 +74,7 @@ impl<'a> Head<'a> {
         })
     }
 
-    fn header(&self, name: &str) -> Option<&'a str> {
+    pub(super) fn header(&self, name: &str) -> Option<&'a str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -96,7 +96,7 @@ impl<'a> Head<'a> {
 }
 
 /// Lowercased host without its port (Go's `CanonicalHost`).
-fn canonical_host(host: &str) -> String {
+pub(super) fn canonical_host(host: &str) -> String {
     let host = host.trim();
     let bare = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)
@@ -142,7 +142,7 @@ fn authorized(route: &Route, head: &Head<'_>) -> bool {
 }
 
 /// Whether an `Authorization` value carries exactly these basic-auth credentials.
-fn basic_auth_matches(auth: &str, user: &str, pwd: &str) -> bool {
+pub(super) fn basic_auth_matches(auth: &str, user: &str, pwd: &str) -> bool {
     let expected = STANDARD.encode(format!("{user}:{pwd}"));
     // `get` rather than indexing: the header is peer text and may not be ASCII.
     auth.get(..6)
@@ -151,7 +151,7 @@ fn basic_auth_matches(auth: &str, user: &str, pwd: &str) -> bool {
 }
 
 /// A complete response with `Connection: close`.
-fn response(status: &str, extra: &str, content_type: &str, body: &str) -> Vec<u8> {
+pub(super) fn response(status: &str, extra: &str, content_type: &str, body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status}\r\nServer: frp/0.66.0\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -159,7 +159,7 @@ fn response(status: &str, extra: &str, content_type: &str, body: &str) -> Vec<u8
     .into_bytes()
 }
 
-fn not_found() -> Vec<u8> {
+pub(super) fn not_found() -> Vec<u8> {
     response(
         "404 Not Found",
         "",
@@ -203,13 +203,13 @@ fn rewrite_head(head: &Head<'_>, route: &Route, host: &str, client_ip: &str) -> 
 }
 
 /// Sends a complete response and closes the connection.
-async fn reply(mut user: BoxIo, bytes: Vec<u8>) {
+pub(super) async fn reply(mut user: BoxIo, bytes: Vec<u8>) {
     let _ = user.write_all(&bytes).await;
     let _ = user.flush().await;
     close(&mut user).await;
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
+pub(super) fn find_head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
