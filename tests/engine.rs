@@ -500,3 +500,43 @@ async fn request_log_reports_each_http_exchange() {
     }
     client.shutdown().await.unwrap();
 }
+
+/// frpc's `dnsServer` and `transport.connectServerLocalIP`: the server name is resolved only
+/// by the given DNS server (the system resolver does not know it), and the connection leaves
+/// from the given local address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_server_and_local_ip_are_used_to_reach_frps() {
+    let srv = server(true, true).await;
+    let dns =
+        expose::testserver::dns_server("frps.only-in-this-dns.test", vec![srv.bind_addr().ip()])
+            .await
+            .unwrap();
+    let echo = echo_server().await;
+    let mut cfg = config(&srv, true, true);
+    cfg.server_host = "frps.only-in-this-dns.test".into();
+    cfg.dns_server = Some(dns);
+    cfg.local_ip = Some("127.0.0.1".parse().unwrap());
+    let client = Client::start(cfg.proxy(ProxyConfig::tcp("dns", echo.port(), 0))).unwrap();
+    let r = ready(&client).await;
+    let port = r[0]
+        .remote_addr
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(echo_roundtrip(tcp_addr(&srv, port), 4096, 1).await, 4096);
+    client.shutdown().await.unwrap();
+
+    // A name the DNS server does not know fails with its answer, not with the system's.
+    let mut cfg = config(&srv, true, true);
+    cfg.server_host = "unknown.only-in-this-dns.test".into();
+    cfg.dns_server = Some(dns);
+    cfg.login_fail_exit = true;
+    let client = Client::start(cfg.proxy(ProxyConfig::tcp("dns", echo.port(), 0))).unwrap();
+    let e = tokio::time::timeout(WAIT, client.ready())
+        .await
+        .expect("fails in time")
+        .unwrap_err();
+    assert!(e.to_string().contains("no such host"), "{e}");
+}

@@ -10,7 +10,7 @@ use crate::secret::Secret;
 /// to 10 % jitter. The session state machine in `frp_proto` applies it.
 pub use frp_proto::session::ReconnectPolicy;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -89,6 +89,12 @@ pub struct ClientConfig {
     pub reconnect: ReconnectPolicy,
     /// Proxies to register after every login.
     pub proxies: Vec<ProxyConfig>,
+    /// Local address to connect from (frpc's `transport.connectServerLocalIP`), for hosts
+    /// with several uplinks; `None` lets the OS choose.
+    pub local_ip: Option<IpAddr>,
+    /// DNS server that resolves `server_host` (frpc's `dnsServer`) instead of the system
+    /// resolver; `None`: the system resolver.
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl ClientConfig {
@@ -116,6 +122,8 @@ impl ClientConfig {
             login_fail_exit: true,
             reconnect: ReconnectPolicy::default(),
             proxies: Vec::new(),
+            local_ip: None,
+            dns_server: None,
         }
     }
 

@@ -136,12 +136,6 @@ fn refuse_common(f: &ClientFile, warnings: &mut Vec<String>) -> Result<(), Confi
     if !t.proxyurl.is_empty() {
         return Err(unsupported("transport.proxyURL"));
     }
-    if !t.connectserverlocalip.is_empty() {
-        return Err(unsupported("transport.connectServerLocalIP"));
-    }
-    if !f.dnsserver.is_empty() {
-        warnings.push("dnsServer is not supported yet; the system resolver is used".into());
-    }
     if !f.log.to.is_empty() && f.log.to != "console" {
         warnings.push(format!(
             "log.to \"{}\" is not supported yet; logging to the console",
@@ -260,6 +254,19 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
     Ok(proxy)
 }
 
+/// frpc's `dnsServer`: `IP` or `IP:PORT` (port 53 when absent).
+fn dns_server_addr(text: &str) -> Option<std::net::SocketAddr> {
+    if let Ok(addr) = text.parse() {
+        return Some(addr);
+    }
+    let ip: std::net::IpAddr = text
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    Some((ip, 53).into())
+}
+
 fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -335,6 +342,22 @@ pub fn build(
         .filter(|&n| n > 0)
         .unwrap_or(1);
     cfg.dial_timeout = secs(t.dialservertimeout, cfg.dial_timeout);
+    if !t.connectserverlocalip.is_empty() {
+        cfg.local_ip = Some(t.connectserverlocalip.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "transport.connectServerLocalIP: {:?} is not an IP address",
+                t.connectserverlocalip
+            ))
+        })?);
+    }
+    if !f.dnsserver.is_empty() {
+        cfg.dns_server = Some(dns_server_addr(&f.dnsserver).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "dnsServer: {:?} is not an IP address with an optional port",
+                f.dnsserver
+            ))
+        })?);
+    }
     cfg.tcp_keepalive = match t.dialserverkeepalive {
         k if k < 0 => None,
         k => Some(secs(k, Duration::from_secs(7200))),

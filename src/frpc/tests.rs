@@ -316,10 +316,6 @@ fn not_supported_yet_is_named() {
         ("[[proxies]]\nname = \"s\"\ntype = \"stcp\"\nsecretKey = \"k\"\nlocalPort = 22\n", "proxy s: type \"stcp\""),
         ("[[proxies]]\nname = \"x\"\ntype = \"xtcp\"\nlocalPort = 22\n", "proxy x: type \"xtcp\""),
         ("[[proxies]]\nname = \"su\"\ntype = \"sudp\"\nlocalPort = 22\n", "proxy su: type \"sudp\""),
-        (
-            "[[proxies]]\nname = \"m\"\ntype = \"tcpmux\"\nmultiplexer = \"httpconnect\"\ncustomDomains = [\"a\"]\nlocalPort = 1\n",
-            "proxy m: type \"tcpmux\"",
-        ),
         ("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\nbindPort = 9000\n", "visitor v: type \"stcp\""),
         (
             "[[proxies]]\nname = \"f\"\ntype = \"tcp\"\n[proxies.plugin]\ntype = \"static_file\"\nlocalPath = \"/srv\"\n",

@@ -59,6 +59,7 @@
 mod config;
 mod conn;
 mod control;
+mod dns;
 mod domains;
 mod gate;
 mod proxy;
@@ -70,6 +71,7 @@ mod vhost;
 mod wire;
 
 pub use config::{LoginHook, NewProxyHook, ServerConfig, TlsMode};
+pub use dns::dns_server;
 pub use state::{
     ControlInfo, ControlMessage, Counters, LoginRecord, ProxyInfo, ServerState, WaitTimeout,
 };

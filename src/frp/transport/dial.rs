@@ -1,5 +1,6 @@
 //! One connection to frps: name resolution, TCP with Happy Eyeballs, optional TLS.
 
+use super::dns;
 use super::stream::BoxStream;
 use super::tls::{tls_config, CUSTOM_TLS_FIRST_BYTE};
 use crate::frp::config::ClientConfig;
@@ -12,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 
 /// How long a connection attempt to one address runs alone before the next address is tried
@@ -42,6 +43,10 @@ pub(super) struct Dialer {
     keepalive: Option<Duration>,
     /// The connection will carry yamux (sizes the read buffer).
     mux: bool,
+    /// Connect from this local address.
+    local_ip: Option<IpAddr>,
+    /// Resolve `host` through this DNS server.
+    dns_server: Option<SocketAddr>,
 }
 
 impl Dialer {
@@ -71,6 +76,8 @@ impl Dialer {
             handshake_timeout: cfg.login_timeout,
             keepalive: cfg.tcp_keepalive,
             mux: cfg.tcp_mux,
+            local_ip: cfg.local_ip,
+            dns_server: cfg.dns_server,
         })
     }
 
@@ -85,10 +92,13 @@ impl Dialer {
     /// timeout.
     async fn connect_tcp(&self) -> io::Result<TcpStream> {
         let connect = async {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((self.host.as_str(), self.port))
-                .await?
-                .collect();
-            connect_addrs(addrs).await
+            let addrs: Vec<SocketAddr> = match self.dns_server {
+                Some(server) => dns::resolve(server, &self.host, self.port).await?,
+                None => tokio::net::lookup_host((self.host.as_str(), self.port))
+                    .await?
+                    .collect(),
+            };
+            connect_addrs(addrs, self.local_ip).await
         };
         match tokio::time::timeout(self.dial_timeout, connect).await {
             Ok(r) => r,
@@ -145,13 +155,29 @@ impl Dialer {
 
 /// Connects to the first of `addrs` that answers, Happy Eyeballs style (see [`connect_any`]),
 /// after interleaving the address families. No timeout of its own: the caller bounds it.
-pub(super) async fn connect_addrs(addrs: Vec<SocketAddr>) -> io::Result<TcpStream> {
-    connect_any(
-        interleave_families(addrs),
-        ATTEMPT_DELAY,
-        TcpStream::connect,
-    )
+pub(super) async fn connect_addrs(
+    addrs: Vec<SocketAddr>,
+    local_ip: Option<IpAddr>,
+) -> io::Result<TcpStream> {
+    connect_any(interleave_families(addrs), ATTEMPT_DELAY, move |addr| {
+        connect_from(addr, local_ip)
+    })
     .await
+}
+
+/// One TCP connection, from `local_ip` when given (an address of the other family fails, as
+/// Go's dialer with a local address does).
+async fn connect_from(addr: SocketAddr, local_ip: Option<IpAddr>) -> io::Result<TcpStream> {
+    let Some(ip) = local_ip else {
+        return TcpStream::connect(addr).await;
+    };
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    sock.bind(SocketAddr::new(ip, 0))?;
+    sock.connect(addr).await
 }
 
 /// Reorders resolved addresses so the families alternate, starting with the family of the
@@ -226,6 +252,20 @@ where
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[tokio::test]
+    async fn connects_from_the_given_local_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let from: IpAddr = "127.0.0.2".parse().unwrap();
+        let (conn, accepted) =
+            tokio::join!(connect_addrs(vec![addr], Some(from)), listener.accept());
+        conn.unwrap();
+        assert_eq!(accepted.unwrap().1.ip(), from);
+        // A local address of the other family cannot reach this one.
+        let v6: IpAddr = "::1".parse().unwrap();
+        assert!(connect_addrs(vec![addr], Some(v6)).await.is_err());
+    }
 
     fn v4(last: u8, port: u16) -> SocketAddr {
         SocketAddr::from(([10, 0, 0, last], port))
@@ -360,7 +400,7 @@ mod tests {
         let start = Instant::now();
         let conn = tokio::time::timeout(
             Duration::from_secs(10),
-            connect_addrs(vec![stuck_addr, good_addr]),
+            connect_addrs(vec![stuck_addr, good_addr], None),
         )
         .await
         .expect("the dial waited on the silent address")

@@ -12,12 +12,14 @@
 //! - `stream`: [`BoxStream`] and the yamux stream wrapper;
 //! - `coalesce`: joins yamux's frame headers with the writes that follow;
 //! - `tls`: the rustls client configuration and certificate policy;
+//! - `dns`: resolving the server name through a given DNS server (frpc's `dnsServer`);
 //! - `dial`: name resolution, TCP with Happy Eyeballs, the TLS handshake;
 //! - `mux`: the yamux session and its driver task;
 //! - this module: [`Connector`], [`Session`] and [`Opener`], which tie them together.
 
 mod coalesce;
 mod dial;
+mod dns;
 mod mux;
 mod stream;
 mod tls;
