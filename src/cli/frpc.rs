@@ -80,6 +80,8 @@ struct FrpcArgs {
 enum FrpcCommand {
     /// Verify that the configures is valid
     Verify,
+    /// Hot-Reload frpc configuration
+    Reload(AdminArgs),
     /// Overview of all proxies status
     Status(AdminArgs),
     /// Stop the running frpc
@@ -104,7 +106,7 @@ struct AdminArgs {
 }
 
 /// frpc's subcommands that this client does not have yet.
-const NOT_YET: &[&str] = &["reload", "udp", "tcpmux", "stcp", "sudp", "xtcp", "nathole"];
+const NOT_YET: &[&str] = &["udp", "tcpmux", "stcp", "sudp", "xtcp", "nathole"];
 
 /// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`.
 pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
@@ -140,6 +142,13 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     let code = match &cli.command {
         Some(FrpcCommand::Verify) => verify(&cli),
+        Some(FrpcCommand::Reload(a)) => admin(
+            &cli,
+            frpc_ctl::Call::Reload {
+                strict: cli.strict_config,
+            },
+            a.api_timeout,
+        ),
         Some(FrpcCommand::Status(a)) => admin(&cli, frpc_ctl::Call::Status, a.api_timeout),
         Some(FrpcCommand::Stop(a)) => admin(&cli, frpc_ctl::Call::Stop, a.api_timeout),
         Some(FrpcCommand::Tcp(a)) => quick("tcp", a),
@@ -161,7 +170,7 @@ fn say(text: String) {
 }
 
 fn options(cli: &FrpcArgs) -> LoadOptions {
-    LoadOptions::new(cli.strict_config)
+    LoadOptions::new(cli.strict_config).allow_unsafe(cli.allow_unsafe.clone())
 }
 
 fn load_or_say(cli: &FrpcArgs) -> Option<FrpcConfig> {
@@ -197,7 +206,7 @@ fn verify(cli: &FrpcArgs) -> u8 {
     }
 }
 
-/// `frpc status|stop`: a call to the admin API named by the config file's `webServer`.
+/// `frpc reload|status|stop`: a call to the admin API named by the config file's `webServer`.
 fn admin(cli: &FrpcArgs, call: frpc_ctl::Call, timeout: Duration) -> u8 {
     let loaded = match load(&cli.config, &options(cli)) {
         Ok(l) => l,
@@ -282,11 +291,11 @@ fn run(cli: &FrpcArgs) -> u8 {
     let Some(loaded) = load_or_say(cli) else {
         return 1;
     };
-    start(loaded, cli.config.clone())
+    start(loaded, cli.config.clone(), cli.allow_unsafe.clone())
 }
 
 /// Runs one loaded config until it ends; `path` is empty without a config file.
-fn start(loaded: FrpcConfig, path: PathBuf) -> u8 {
+fn start(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> u8 {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -294,7 +303,7 @@ fn start(loaded: FrpcConfig, path: PathBuf) -> u8 {
             return 1;
         }
     };
-    let code = runtime.block_on(serve(loaded, path));
+    let code = runtime.block_on(serve(loaded, path, allow_unsafe));
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
 }
@@ -302,7 +311,7 @@ fn start(loaded: FrpcConfig, path: PathBuf) -> u8 {
 /// `frpc tcp|http|https FLAGS…`: one proxy described by flags, no config file.
 fn quick(kind: &str, args: &QuickArgs) -> u8 {
     match frpc_quick::config(kind, args) {
-        Ok(loaded) => start(loaded, PathBuf::new()),
+        Ok(loaded) => start(loaded, PathBuf::new(), Vec::new()),
         Err(e) => {
             say(e.to_string());
             1
@@ -324,14 +333,16 @@ fn run_dir(cli: &FrpcArgs, dir: &Path) -> u8 {
         }
     };
     let opts = options(cli);
+    let allow_unsafe = cli.allow_unsafe.clone();
     runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
         for file in files {
             let failed = format!("frpc service error for config file [{}]", file.display());
             match load(&file, &opts) {
                 Ok(loaded) => {
+                    let allow_unsafe = allow_unsafe.clone();
                     tasks.spawn(async move {
-                        if serve(loaded, file).await != 0 {
+                        if serve(loaded, file, allow_unsafe).await != 0 {
                             say(failed);
                         }
                     });
@@ -360,7 +371,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
+async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> u8 {
     let min = match loaded.log_level.as_str() {
         "warn" => Level::Warn,
         "error" => Level::Error,
@@ -378,6 +389,32 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
             &format!("start frpc service for config file [{file}]"),
         );
     }
+    // frpc reads auth.tokenSource when its service is created, after announcing the file.
+    let resolved = if loaded.token_source.is_some() {
+        // It may run a program: off the async threads.
+        tokio::task::spawn_blocking(move || {
+            let mut loaded = loaded;
+            loaded.resolve_token().map(|()| loaded)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    } else {
+        Ok(loaded)
+    };
+    let loaded = match resolved {
+        Ok(l) => l,
+        Err(e) => {
+            if !file.is_empty() {
+                log.line(
+                    Level::Info,
+                    "sub/root.go:160",
+                    &format!("frpc service for config file [{file}] stopped"),
+                );
+            }
+            say(e.to_string());
+            return 1;
+        }
+    };
     let cfg = loaded.client;
     let user = cfg.user.clone();
     let wire = |name: &str| {
@@ -387,7 +424,7 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
             format!("{user}.{name}")
         }
     };
-    let names: Vec<String> = cfg.proxies.iter().map(|p| wire(&p.name)).collect();
+    let mut names: Vec<String> = cfg.proxies.iter().map(|p| wire(&p.name)).collect();
     let admin_config = cfg.clone();
     let mut client = match Client::start(cfg) {
         Ok(c) => c,
@@ -420,12 +457,25 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
             "client/service.go:210",
             &format!("admin server listen on {addr}"),
         );
+        let state = client.state();
+        let log_fn: frpc_admin::LogFn = Arc::new(move |l: frpc_admin::Line| {
+            let run_id = if l.session {
+                state.borrow().run_id.clone().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let level = if l.warn { Level::Warn } else { Level::Info };
+            Log { min, run_id }.line(level, l.caller, &l.text);
+        });
         let admin = Arc::new(frpc_admin::Admin {
             web: loaded.web_server.clone(),
             config: admin_config,
             file: path.clone(),
             state: client.state(),
             stop: stop.clone(),
+            client: client.handle(),
+            allow_unsafe,
+            log: log_fn,
         });
         Some(AbortOnDrop(tokio::spawn(frpc_admin::serve(
             listener, admin,
@@ -453,6 +503,10 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
         }
         tokio::select! {
             ev = events.recv() => match ev {
+                Ok(Event::ProxiesUpdated { .. }) => {
+                    // The admin API logged the change; a later login announces the new set.
+                    names = client.proxies().iter().map(|p| wire(&p.name)).collect();
+                }
                 Ok(ev) => on_event(&ev, &mut log, &mut progress, &names, &wire),
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => {}
@@ -640,7 +694,11 @@ mod tests {
         assert!(c.strict_config);
         assert_eq!(c.config, PathBuf::from("b.yaml"));
         let c = FrpcArgs::try_parse_from(["frpc", "reload", "-c", "x"]).unwrap();
+        assert!(matches!(c.command, Some(FrpcCommand::Reload(_))));
+        let c = FrpcArgs::try_parse_from(["frpc", "udp", "-c", "x"]).unwrap();
         assert!(matches!(c.command, Some(FrpcCommand::Other(_))));
+        let c = FrpcArgs::try_parse_from(["frpc", "--allow-unsafe", "TokenSourceExec"]).unwrap();
+        assert_eq!(c.allow_unsafe, ["TokenSourceExec"]);
         assert!(FrpcArgs::try_parse_from(["frpc", "-v"]).unwrap().version);
     }
 

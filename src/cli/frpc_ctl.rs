@@ -1,5 +1,5 @@
-//! `frpc status` and `frpc stop`: calls to a running client's admin API (`webServer` of the
-//! config file), printed as frpc prints them.
+//! `frpc reload`, `frpc status` and `frpc stop`: calls to a running client's admin API
+//! (`webServer` of the config file), printed as frpc prints them.
 
 use expose::frpc::WebServer;
 use serde_json::Value;
@@ -13,6 +13,11 @@ const TYPES: &[&str] = &[
 /// Which admin call.
 #[derive(Debug, Clone, Copy)]
 pub enum Call {
+    /// `GET /api/reload`, with `?strictConfig=true` when the command runs in strict mode.
+    Reload {
+        /// frpc's `--strict_config` of the command.
+        strict: bool,
+    },
     /// `GET /api/status`, printed as tables.
     Status,
     /// `POST /api/stop`.
@@ -33,6 +38,8 @@ pub async fn run(web: &WebServer, call: Call, timeout: Duration) -> Result<Strin
     };
     let base = format!("http://{host}:{}", web.port);
     let req = match call {
+        Call::Reload { strict: true } => client.get(format!("{base}/api/reload?strictConfig=true")),
+        Call::Reload { strict: false } => client.get(format!("{base}/api/reload")),
         Call::Status => client.get(format!("{base}/api/status")),
         Call::Stop => client.post(format!("{base}/api/stop")),
     };
@@ -49,6 +56,7 @@ pub async fn run(web: &WebServer, call: Call, timeout: Duration) -> Result<Strin
     let body = resp.text().await.map_err(|e| e.to_string())?;
     match call {
         Call::Stop => Ok("stop success\n".into()),
+        Call::Reload { .. } => Ok("reload success\n".into()),
         Call::Status => {
             let v: Value = serde_json::from_str(&body)
                 .map_err(|_| format!("unmarshal http response error: {}", body.trim()))?;

@@ -24,17 +24,19 @@
 //!
 //! What this client does not implement yet is an error naming the field ("… is not supported
 //! yet"), never silently dropped: proxy types other than tcp/http/https, visitors, plugins,
-//! health checks, load-balancer groups, bandwidth limits, the PROXY protocol, response headers,
-//! OIDC and token sources, and transports other than tcp. Settings that change nothing a visitor
+//! health checks, bandwidth limits, the PROXY protocol, OIDC, and transports other than tcp. Settings that change nothing a visitor
 //! or frps sees (log files, the admin web server for now) load with a warning.
 
+mod annotations;
 mod glob;
 mod map;
 mod schema;
 mod template;
 mod types;
+mod value_source;
 
 pub use types::{ConfigError, FrpcConfig, LoadOptions, WebServer};
+pub use value_source::{ExecEnv, ExecSource, FileSource, ValueSource, TOKEN_SOURCE_EXEC};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -59,7 +61,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<FrpcConfig, ConfigError> 
                 })?;
         }
     }
-    map::build(main.file, proxies, visitors)
+    map::build(main.file, proxies, visitors, opts.exec_allowed())
 }
 
 /// [`load`] for text already in memory; `path` only picks the format hint and names the file.
@@ -74,7 +76,7 @@ pub fn load_str(text: &str, path: &Path, opts: &LoadOptions) -> Result<FrpcConfi
             "includes need a file on disk; use load".into(),
         ));
     }
-    map::build(file, proxies, visitors)
+    map::build(file, proxies, visitors, opts.exec_allowed())
 }
 
 /// A config given as a JSON document in frpc's v1 shape (no templating, no includes), checked
@@ -89,7 +91,7 @@ pub fn from_json(mut value: Value, strict: bool) -> Result<FrpcConfig, ConfigErr
     let mut proxies = Vec::new();
     let mut visitors = Vec::new();
     parsed.collect(strict, &mut proxies, &mut visitors)?;
-    map::build(parsed.file, proxies, visitors)
+    map::build(parsed.file, proxies, visitors, false)
 }
 
 fn read_file(path: &Path, opts: &LoadOptions) -> Result<Parsed, ConfigError> {
@@ -101,7 +103,7 @@ fn read_file(path: &Path, opts: &LoadOptions) -> Result<Parsed, ConfigError> {
 }
 
 /// Go's wording of a failed open (`open PATH: no such file or directory`).
-fn io_text(path: &Path, e: &std::io::Error) -> String {
+pub(crate) fn io_text(path: &Path, e: &std::io::Error) -> String {
     let what = match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
