@@ -8,6 +8,7 @@
 use super::console;
 use super::frpc_admin;
 use super::frpc_ctl;
+use super::frpc_log::{Level, Log};
 use super::frpc_quick::{self, QuickArgs};
 use super::run::{exit_on_second_interrupt, interrupted};
 use clap::{ArgAction, Parser, Subcommand};
@@ -17,7 +18,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 
@@ -248,42 +249,6 @@ fn other(words: &[OsString]) -> u8 {
         say(format!("Error: unknown command \"{name}\" for \"frpc\""));
     }
     1
-}
-
-/// The level of frpc's log lines that are shown (`log.level`).
-#[derive(Clone, Copy, PartialEq, PartialOrd)]
-enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-struct Log {
-    min: Level,
-    run_id: String,
-}
-
-impl Log {
-    fn line(&self, level: Level, caller: &str, text: &str) {
-        if level < self.min {
-            return;
-        }
-        let tag = match level {
-            Level::Info => "I",
-            Level::Warn => "W",
-            Level::Error => "E",
-        };
-        let prefix = if self.run_id.is_empty() {
-            String::new()
-        } else {
-            format!("[{}] ", self.run_id)
-        };
-        let text = expose::text::escape_unsafe(text);
-        console::out(format!(
-            "{} [{tag}] [{caller}] {prefix}{text}\n",
-            timestamp()
-        ));
-    }
 }
 
 /// `frpc -c FILE`: runs every proxy of the file until Ctrl-C, SIGTERM or a fatal error.
@@ -631,32 +596,6 @@ fn on_event(
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC, frp's log time layout.
-fn timestamp() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -700,14 +639,5 @@ mod tests {
         let c = FrpcArgs::try_parse_from(["frpc", "--allow-unsafe", "TokenSourceExec"]).unwrap();
         assert_eq!(c.allow_unsafe, ["TokenSourceExec"]);
         assert!(FrpcArgs::try_parse_from(["frpc", "-v"]).unwrap().version);
-    }
-
-    #[test]
-    fn timestamp_shape() {
-        let t = timestamp();
-        assert_eq!(t.len(), 23, "{t}");
-        assert_eq!(&t[4..5], "-");
-        assert_eq!(&t[10..11], " ");
-        assert_eq!(&t[19..20], ".");
     }
 }

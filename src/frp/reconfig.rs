@@ -87,7 +87,7 @@ mod tests {
             a.clone().annotation("k", "v"),
         ];
         for c in changed {
-            assert_eq!(diff(&[a.clone()], &[c]).removed, ["a"]);
+            assert_eq!(diff(std::slice::from_ref(&a), &[c]).removed, ["a"]);
         }
     }
 }

@@ -103,7 +103,7 @@ fn read_file(path: &Path, opts: &LoadOptions) -> Result<Parsed, ConfigError> {
 }
 
 /// Go's wording of a failed open (`open PATH: no such file or directory`).
-pub(crate) fn io_text(path: &Path, e: &std::io::Error) -> String {
+fn io_text(path: &Path, e: &std::io::Error) -> String {
     let what = match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
         std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),

@@ -109,7 +109,9 @@ impl FrpcConfig {
     /// config was loaded with `TokenSourceExec` allowed); it blocks until that ends.
     pub fn resolve_token(&mut self) -> Result<(), ConfigError> {
         if let Some(source) = &self.token_source {
-            let token = super::value_source::resolve_token(source)?;
+            let token = source.resolve().map_err(|e| {
+                ConfigError::Read(format!("failed to resolve auth.tokenSource: {e}"))
+            })?;
             self.client.token = Secret::new(token);
         }
         Ok(())

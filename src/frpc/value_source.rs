@@ -2,9 +2,7 @@
 //! starts (never on a reload, never by `verify`), as frpc 0.66 does. Running a program is an
 //! unsafe feature: the config is refused unless `--allow-unsafe TokenSourceExec` was given.
 
-use super::types::ConfigError;
 use serde::Deserialize;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// frpc's name of the unsafe feature that lets a token source run a program.
@@ -94,11 +92,12 @@ impl ValueSource {
         match (&self.file, &self.exec) {
             (Some(f), _) if self.kind == "file" => {
                 let bytes = std::fs::read(&f.path).map_err(|e| {
-                    format!(
-                        "failed to read file {}: {}",
-                        f.path,
-                        super::io_text(Path::new(&f.path), &e)
-                    )
+                    let why = match e.kind() {
+                        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+                        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+                        _ => e.to_string(),
+                    };
+                    format!("failed to read file {0}: open {0}: {why}", f.path)
                 })?;
                 Ok(String::from_utf8_lossy(&bytes).trim().to_owned())
             }
@@ -157,13 +156,6 @@ fn exit_text(status: &std::process::ExitStatus) -> String {
         }
     }
     status.to_string()
-}
-
-/// The client's token from `auth.tokenSource`, as frpc resolves it when the service starts.
-pub(crate) fn resolve_token(source: &ValueSource) -> Result<String, ConfigError> {
-    source
-        .resolve()
-        .map_err(|e| ConfigError::Read(format!("failed to resolve auth.tokenSource: {e}")))
 }
 
 #[cfg(test)]
@@ -227,10 +219,8 @@ mod tests {
         let missing = dir.join("missing");
         let m = missing.display();
         assert_eq!(
-            resolve_token(&file(&m.to_string())).unwrap_err().to_string(),
-            format!(
-                "failed to resolve auth.tokenSource: failed to read file {m}: open {m}: no such file or directory"
-            )
+            file(&m.to_string()).resolve().unwrap_err(),
+            format!("failed to read file {m}: open {m}: no such file or directory")
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
