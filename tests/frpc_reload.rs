@@ -310,10 +310,18 @@ async fn reload_without_a_web_server_or_a_running_client() {
         )
     );
     // Nobody listens on the admin port: the connection error, exit 1.
-    std::fs::write(&file, format!("webServer.port = {}\n", dead_port().await)).unwrap();
-    let (code, out) = reload_cmd(&[], &file).await;
-    assert_eq!(code, Some(1));
-    assert!(!out.is_empty() && out != "reload success\n", "{out}");
+    let port = dead_port().await;
+    std::fs::write(&file, format!("webServer.port = {port}\n")).unwrap();
+    assert_eq!(
+        reload_cmd(&[], &file).await,
+        (
+            Some(1),
+            format!(
+                "Get \"http://127.0.0.1:{port}/api/reload?strictConfig=true\": dial tcp \
+                 127.0.0.1:{port}: connect: connection refused\n"
+            )
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -209,7 +209,9 @@ fn verify(cli: &FrpcArgs) -> u8 {
 
 /// `frpc reload|status|stop`: a call to the admin API named by the config file's `webServer`.
 fn admin(cli: &FrpcArgs, call: frpc_ctl::Call, timeout: Duration) -> u8 {
-    let loaded = match load(&cli.config, &options(cli)) {
+    // frpc only parses the file here (for webServer); it does not check unsafe features.
+    let opts = options(cli).allow_unsafe(vec![expose::frpc::TOKEN_SOURCE_EXEC.into()]);
+    let loaded = match load(&cli.config, &opts) {
         Ok(l) => l,
         Err(e) => {
             say(e.to_string());
