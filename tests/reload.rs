@@ -73,6 +73,18 @@ async fn set_proxies_keeps_the_session_and_unchanged_connections() {
         .await
         .unwrap();
     echo_once(&mut conn, 1).await;
+    // Connections through proxies that are about to be removed or changed: frpc leaves them
+    // running (only new visitors are refused or get the new settings).
+    let gone_port = ready
+        .iter()
+        .find(|p| p.name == "gone")
+        .unwrap()
+        .remote_port
+        .unwrap();
+    let mut through_gone = tokio::net::TcpStream::connect((addr.ip(), gone_port))
+        .await
+        .unwrap();
+    echo_once(&mut through_gone, 1).await;
     let mut events = client.events();
     let before = srv.snapshot().control_messages.len();
 
@@ -140,8 +152,9 @@ async fn set_proxies_keeps_the_session_and_unchanged_connections() {
     assert_eq!(client.proxies().len(), 3);
     assert!(!client.state().borrow().proxies.contains_key("gone"));
 
-    // The connection opened before the change still works, and new ones reach the new set.
+    // The connections opened before the change still work, and new ones reach the new set.
     echo_once(&mut conn, 2).await;
+    echo_once(&mut through_gone, 2).await;
     let change_port = snap.proxies["u.change"].remote_port.unwrap();
     let got = echo_roundtrip((addr.ip(), change_port).into(), 10_000, 3).await;
     assert_eq!(got, 10_000);
