@@ -8,6 +8,7 @@
 use super::console;
 use super::frpc_admin;
 use super::frpc_ctl;
+use super::frpc_log::{Level, Log};
 use super::frpc_quick::{self, QuickArgs};
 use super::run::{exit_on_second_interrupt, interrupted};
 use clap::{ArgAction, Parser, Subcommand};
@@ -17,7 +18,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 
@@ -80,6 +81,8 @@ struct FrpcArgs {
 enum FrpcCommand {
     /// Verify that the configures is valid
     Verify,
+    /// Hot-Reload frpc configuration
+    Reload(AdminArgs),
     /// Overview of all proxies status
     Status(AdminArgs),
     /// Stop the running frpc
@@ -106,7 +109,7 @@ struct AdminArgs {
 }
 
 /// frpc's subcommands that this client does not have yet.
-const NOT_YET: &[&str] = &["reload", "udp", "stcp", "sudp", "xtcp", "nathole"];
+const NOT_YET: &[&str] = &["udp", "stcp", "sudp", "xtcp", "nathole"];
 
 /// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`.
 pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
@@ -142,6 +145,13 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     let code = match &cli.command {
         Some(FrpcCommand::Verify) => verify(&cli),
+        Some(FrpcCommand::Reload(a)) => admin(
+            &cli,
+            frpc_ctl::Call::Reload {
+                strict: cli.strict_config,
+            },
+            a.api_timeout,
+        ),
         Some(FrpcCommand::Status(a)) => admin(&cli, frpc_ctl::Call::Status, a.api_timeout),
         Some(FrpcCommand::Stop(a)) => admin(&cli, frpc_ctl::Call::Stop, a.api_timeout),
         Some(FrpcCommand::Tcp(a)) => quick("tcp", a),
@@ -167,7 +177,7 @@ fn say(text: String) {
 }
 
 fn options(cli: &FrpcArgs) -> LoadOptions {
-    LoadOptions::new(cli.strict_config)
+    LoadOptions::new(cli.strict_config).allow_unsafe(cli.allow_unsafe.clone())
 }
 
 /// Loads the file, printing frpc's warnings; `running` adds the INI deprecation line that frpc
@@ -208,9 +218,11 @@ fn verify(cli: &FrpcArgs) -> u8 {
     }
 }
 
-/// `frpc status|stop`: a call to the admin API named by the config file's `webServer`.
+/// `frpc reload|status|stop`: a call to the admin API named by the config file's `webServer`.
 fn admin(cli: &FrpcArgs, call: frpc_ctl::Call, timeout: Duration) -> u8 {
-    let loaded = match load(&cli.config, &options(cli)) {
+    // frpc only parses the file here (for webServer); it does not check unsafe features.
+    let opts = options(cli).allow_unsafe(vec![expose::frpc::TOKEN_SOURCE_EXEC.into()]);
+    let loaded = match load(&cli.config, &opts) {
         Ok(l) => l,
         Err(e) => {
             say(e.to_string());
@@ -252,52 +264,16 @@ fn other(words: &[OsString]) -> u8 {
     1
 }
 
-/// The level of frpc's log lines that are shown (`log.level`).
-#[derive(Clone, Copy, PartialEq, PartialOrd)]
-enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-struct Log {
-    min: Level,
-    run_id: String,
-}
-
-impl Log {
-    fn line(&self, level: Level, caller: &str, text: &str) {
-        if level < self.min {
-            return;
-        }
-        let tag = match level {
-            Level::Info => "I",
-            Level::Warn => "W",
-            Level::Error => "E",
-        };
-        let prefix = if self.run_id.is_empty() {
-            String::new()
-        } else {
-            format!("[{}] ", self.run_id)
-        };
-        let text = expose::text::escape_unsafe(text);
-        console::out(format!(
-            "{} [{tag}] [{caller}] {prefix}{text}\n",
-            timestamp()
-        ));
-    }
-}
-
 /// `frpc -c FILE`: runs every proxy of the file until Ctrl-C, SIGTERM or a fatal error.
 fn run(cli: &FrpcArgs) -> u8 {
     let Some(loaded) = load_or_say(cli, true) else {
         return 1;
     };
-    start(loaded, cli.config.clone())
+    start(loaded, cli.config.clone(), cli.allow_unsafe.clone())
 }
 
 /// Runs one loaded config until it ends; `path` is empty without a config file.
-fn start(loaded: FrpcConfig, path: PathBuf) -> u8 {
+fn start(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> u8 {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -305,7 +281,7 @@ fn start(loaded: FrpcConfig, path: PathBuf) -> u8 {
             return 1;
         }
     };
-    let code = runtime.block_on(serve(loaded, path));
+    let code = runtime.block_on(serve(loaded, path, allow_unsafe));
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
 }
@@ -313,7 +289,7 @@ fn start(loaded: FrpcConfig, path: PathBuf) -> u8 {
 /// `frpc tcp|http|https FLAGS…`: one proxy described by flags, no config file.
 fn quick(kind: &str, args: &QuickArgs) -> u8 {
     match frpc_quick::config(kind, args) {
-        Ok(loaded) => start(loaded, PathBuf::new()),
+        Ok(loaded) => start(loaded, PathBuf::new(), Vec::new()),
         Err(e) => {
             say(e.to_string());
             1
@@ -335,6 +311,7 @@ fn run_dir(cli: &FrpcArgs, dir: &Path) -> u8 {
         }
     };
     let opts = options(cli);
+    let allow_unsafe = cli.allow_unsafe.clone();
     runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
         for file in files {
@@ -344,8 +321,9 @@ fn run_dir(cli: &FrpcArgs, dir: &Path) -> u8 {
                     if loaded.legacy_ini {
                         say(LEGACY_WARNING.into());
                     }
+                    let allow_unsafe = allow_unsafe.clone();
                     tasks.spawn(async move {
-                        if serve(loaded, file).await != 0 {
+                        if serve(loaded, file, allow_unsafe).await != 0 {
                             say(failed);
                         }
                     });
@@ -374,7 +352,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
+async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> u8 {
     let min = match loaded.log_level.as_str() {
         "warn" => Level::Warn,
         "error" => Level::Error,
@@ -392,6 +370,32 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
             &format!("start frpc service for config file [{file}]"),
         );
     }
+    // frpc reads auth.tokenSource when its service is created, after announcing the file.
+    let resolved = if loaded.token_source.is_some() {
+        // It may run a program: off the async threads.
+        tokio::task::spawn_blocking(move || {
+            let mut loaded = loaded;
+            loaded.resolve_token().map(|()| loaded)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    } else {
+        Ok(loaded)
+    };
+    let loaded = match resolved {
+        Ok(l) => l,
+        Err(e) => {
+            if !file.is_empty() {
+                log.line(
+                    Level::Info,
+                    "sub/root.go:160",
+                    &format!("frpc service for config file [{file}] stopped"),
+                );
+            }
+            say(e.to_string());
+            return 1;
+        }
+    };
     let cfg = loaded.client;
     let user = cfg.user.clone();
     let wire = |name: &str| {
@@ -401,7 +405,7 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
             format!("{user}.{name}")
         }
     };
-    let names: Vec<String> = cfg.proxies.iter().map(|p| wire(&p.name)).collect();
+    let mut names: Vec<String> = cfg.proxies.iter().map(|p| wire(&p.name)).collect();
     let admin_config = cfg.clone();
     let mut client = match Client::start(cfg) {
         Ok(c) => c,
@@ -434,12 +438,25 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
             "client/service.go:210",
             &format!("admin server listen on {addr}"),
         );
+        let state = client.state();
+        let log_fn: frpc_admin::LogFn = Arc::new(move |l: frpc_admin::Line| {
+            let run_id = if l.session {
+                state.borrow().run_id.clone().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let level = if l.warn { Level::Warn } else { Level::Info };
+            Log { min, run_id }.line(level, l.caller, &l.text);
+        });
         let admin = Arc::new(frpc_admin::Admin {
             web: loaded.web_server.clone(),
             config: admin_config,
             file: path.clone(),
             state: client.state(),
             stop: stop.clone(),
+            client: client.handle(),
+            allow_unsafe,
+            log: log_fn,
         });
         Some(AbortOnDrop(tokio::spawn(frpc_admin::serve(
             listener, admin,
@@ -467,6 +484,10 @@ async fn serve(loaded: FrpcConfig, path: PathBuf) -> u8 {
         }
         tokio::select! {
             ev = events.recv() => match ev {
+                Ok(Event::ProxiesUpdated { .. }) => {
+                    // The admin API logged the change; a later login announces the new set.
+                    names = client.proxies().iter().map(|p| wire(&p.name)).collect();
+                }
                 Ok(ev) => on_event(&ev, &mut log, &mut progress, &names, &wire),
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => {}
@@ -591,32 +612,6 @@ fn on_event(
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC, frp's log time layout.
-fn timestamp() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,16 +649,11 @@ mod tests {
         assert!(c.strict_config);
         assert_eq!(c.config, PathBuf::from("b.yaml"));
         let c = FrpcArgs::try_parse_from(["frpc", "reload", "-c", "x"]).unwrap();
+        assert!(matches!(c.command, Some(FrpcCommand::Reload(_))));
+        let c = FrpcArgs::try_parse_from(["frpc", "udp", "-c", "x"]).unwrap();
         assert!(matches!(c.command, Some(FrpcCommand::Other(_))));
+        let c = FrpcArgs::try_parse_from(["frpc", "--allow-unsafe", "TokenSourceExec"]).unwrap();
+        assert_eq!(c.allow_unsafe, ["TokenSourceExec"]);
         assert!(FrpcArgs::try_parse_from(["frpc", "-v"]).unwrap().version);
-    }
-
-    #[test]
-    fn timestamp_shape() {
-        let t = timestamp();
-        assert_eq!(t.len(), 23, "{t}");
-        assert_eq!(&t[4..5], "-");
-        assert_eq!(&t[10..11], " ");
-        assert_eq!(&t[19..20], ".");
     }
 }

@@ -1,5 +1,5 @@
-//! `frpc status` and `frpc stop`: calls to a running client's admin API (`webServer` of the
-//! config file), printed as frpc prints them.
+//! `frpc reload`, `frpc status` and `frpc stop`: calls to a running client's admin API
+//! (`webServer` of the config file), printed as frpc prints them.
 
 use expose::frpc::WebServer;
 use serde_json::Value;
@@ -13,6 +13,11 @@ const TYPES: &[&str] = &[
 /// Which admin call.
 #[derive(Debug, Clone, Copy)]
 pub enum Call {
+    /// `GET /api/reload`, with `?strictConfig=true` when the command runs in strict mode.
+    Reload {
+        /// frpc's `--strict_config` of the command.
+        strict: bool,
+    },
     /// `GET /api/status`, printed as tables.
     Status,
     /// `POST /api/stop`.
@@ -32,16 +37,27 @@ pub async fn run(web: &WebServer, call: Call, timeout: Duration) -> Result<Strin
         web.addr.clone()
     };
     let base = format!("http://{host}:{}", web.port);
-    let req = match call {
-        Call::Status => client.get(format!("{base}/api/status")),
-        Call::Stop => client.post(format!("{base}/api/stop")),
+    let (op, url) = match call {
+        Call::Reload { strict: true } => ("Get", format!("{base}/api/reload?strictConfig=true")),
+        Call::Reload { strict: false } => ("Get", format!("{base}/api/reload")),
+        Call::Status => ("Get", format!("{base}/api/status")),
+        Call::Stop => ("Post", format!("{base}/api/stop")),
+    };
+    let req = if op == "Get" {
+        client.get(&url)
+    } else {
+        client.post(&url)
     };
     let req = if web.user.is_empty() && web.password.is_empty() {
         req
     } else {
         req.basic_auth(&web.user, Some(web.password.expose()))
     };
-    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let addr = format!("{host}:{}", web.port);
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| go_url_error(op, &url, &addr, &e))?;
     let code = resp.status().as_u16();
     if code != 200 {
         return Err(format!("api status code [{code}]"));
@@ -49,12 +65,34 @@ pub async fn run(web: &WebServer, call: Call, timeout: Duration) -> Result<Strin
     let body = resp.text().await.map_err(|e| e.to_string())?;
     match call {
         Call::Stop => Ok("stop success\n".into()),
+        Call::Reload { .. } => Ok("reload success\n".into()),
         Call::Status => {
             let v: Value = serde_json::from_str(&body)
                 .map_err(|_| format!("unmarshal http response error: {}", body.trim()))?;
             Ok(tables(&v))
         }
     }
+}
+
+/// Go's text for a failed request (`Get "URL": dial tcp ADDR: connect: connection refused`), so
+/// scripts that match frpc's output see the same line.
+fn go_url_error(op: &str, url: &str, addr: &str, e: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            let why = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_owned(),
+                std::io::ErrorKind::TimedOut => "i/o timeout".to_owned(),
+                _ => io.to_string(),
+            };
+            return format!("{op} \"{url}\": dial tcp {addr}: {why}");
+        }
+        source = err.source();
+    }
+    if e.is_timeout() {
+        return format!("{op} \"{url}\": context deadline exceeded");
+    }
+    format!("{op} \"{url}\": {e}")
 }
 
 /// `Proxy Status...` and one aligned table per proxy type.

@@ -227,8 +227,9 @@ impl TlsConfig {
 /// One proxy: a public endpoint on frps that forwards to a local address.
 ///
 /// Build one with [`ProxyConfig::http`], [`ProxyConfig::tcp`] or [`ProxyConfig::new`], then
-/// chain the setters or adjust the public fields.
-#[derive(Debug, Clone)]
+/// chain the setters or adjust the public fields. Two configs are equal when every setting is
+/// (a reload re-registers a proxy whose config changed in any way, as frpc does).
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProxyConfig {
     /// Name without the user prefix; unique per frps across all clients.
@@ -249,6 +250,13 @@ pub struct ProxyConfig {
     /// exchange (method, path, status, duration, size). Bodies are counted, never buffered.
     /// Only meaningful for http proxies; off by default.
     pub request_log: bool,
+    /// Load-balancing group (frp `loadBalancer.group`): frps spreads visitors over the proxies
+    /// of one group that share its key. Empty: none.
+    pub group: String,
+    /// The group's shared key (frp `loadBalancer.groupKey`).
+    pub group_key: Secret,
+    /// Proxy annotations (frp `annotations`), shown by frps's dashboard and API.
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl ProxyConfig {
@@ -277,6 +285,9 @@ impl ProxyConfig {
             use_compression: false,
             metas: BTreeMap::new(),
             request_log: false,
+            group: String::new(),
+            group_key: Secret::default(),
+            annotations: BTreeMap::new(),
         }
     }
 
@@ -310,6 +321,19 @@ impl ProxyConfig {
         self
     }
 
+    /// Puts the proxy in a load-balancing group with this key.
+    pub fn load_balancer(mut self, group: impl Into<String>, key: impl Into<Secret>) -> Self {
+        self.group = group.into();
+        self.group_key = key.into();
+        self
+    }
+
+    /// Adds an annotation.
+    pub fn annotation(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.annotations.insert(key.into(), value.into());
+        self
+    }
+
     /// The local address as `host:port`, bracketing IPv6 literals.
     pub fn local_addr(&self) -> String {
         match self.local_host.parse::<IpAddr>() {
@@ -325,7 +349,7 @@ impl ProxyConfig {
 }
 
 /// The proxy types this client serves. All of them splice work connections to the local address.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProxyKind {
     /// frps routes HTTP requests by Host header through its vhost port.
@@ -374,7 +398,7 @@ impl ProxyKind {
 /// Options of an http proxy (all enforced by frps, none by the client).
 ///
 /// Start from [`HttpOptions::default`] and chain the setters.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct HttpOptions {
     /// Label under frps's `subDomainHost`.
@@ -391,6 +415,10 @@ pub struct HttpOptions {
     pub http_password: Option<Secret>,
     /// Request headers frps sets.
     pub request_headers: BTreeMap<String, String>,
+    /// Response headers frps sets (frp `responseHeaders.set`).
+    pub response_headers: BTreeMap<String, String>,
+    /// Route by the basic-auth user of the request (frp `routeByHTTPUser`); empty: any user.
+    pub route_by_http_user: String,
 }
 
 impl HttpOptions {
@@ -428,6 +456,18 @@ impl HttpOptions {
     /// Makes frps set this request header; call again for more.
     pub fn request_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.request_headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// Makes frps set this response header; call again for more.
+    pub fn response_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.response_headers.insert(name.into(), value.into());
+        self
+    }
+
+    /// Routes here only requests whose basic-auth user is `user`.
+    pub fn route_by_http_user(mut self, user: impl Into<String>) -> Self {
+        self.route_by_http_user = user.into();
         self
     }
 }

@@ -7,9 +7,10 @@
 //! connection per `ReqWorkConn`, and publishes state and events for the application.
 
 use super::codec::{MsgReader, MsgWriter};
-use super::config::{ClientConfig, ProxyKind};
+use super::config::{ClientConfig, ProxyConfig, ProxyKind};
 use super::error::Error;
 use super::events::{proxy_ready, Counters, Event};
+use super::reconfig::{self, Command, ProxyChanges};
 use super::state::{ClientState, Phase, ProxyStatus};
 use super::transport::{self, BoxStream, Connector};
 use super::wire;
@@ -18,10 +19,10 @@ use frp_proto::crypto::Key;
 use frp_proto::session::{self, Failure, Session};
 use frp_proto::Message;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// Bound on any single control write: a server that stops reading must not wedge the session.
@@ -36,7 +37,10 @@ const MUX_REASON_WAIT: Duration = Duration::from_millis(50);
 
 /// What the engine's tasks share.
 pub(crate) struct Shared {
+    /// The configuration the client started with; its `proxies` are the first set only.
     pub config: ClientConfig,
+    /// The proxies in force (the config's, until a reload replaces them).
+    pub proxies: Mutex<Vec<ProxyConfig>>,
     pub connector: Connector,
     pub counters: Arc<Counters>,
     pub events: broadcast::Sender<Event>,
@@ -55,8 +59,19 @@ impl Shared {
 
     fn set_status(&self, name: &str, status: ProxyStatus) {
         self.state.send_modify(|s| {
-            s.proxies.insert(name.to_owned(), status);
+            // A late answer for a proxy a reload removed does not bring it back.
+            if let Some(slot) = s.proxies.get_mut(name) {
+                *slot = status;
+            }
         });
+    }
+
+    /// A copy of the proxies in force.
+    pub fn proxies(&self) -> Vec<ProxyConfig> {
+        self.proxies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -95,11 +110,13 @@ pub(crate) fn new_session(config: &ClientConfig) -> Result<Session, Error> {
 pub(crate) async fn run(
     shared: Arc<Shared>,
     session: Session,
+    commands: mpsc::Receiver<Command>,
     stop: CancellationToken,
 ) -> Result<(), Error> {
     Driver {
         shared,
         session,
+        commands,
         conn: None,
         transport_error: None,
         last_cause: None,
@@ -112,6 +129,8 @@ pub(crate) async fn run(
 struct Driver {
     shared: Arc<Shared>,
     session: Session,
+    /// Requests from the application (reloads).
+    commands: mpsc::Receiver<Command>,
     conn: Option<Conn>,
     /// The details of the last transport failure reported to the session.
     transport_error: Option<Error>,
@@ -222,6 +241,7 @@ impl Driver {
         conn.writer.enable_encryption(&key);
         conn.work = Some(Arc::new(WorkContext::new(
             &self.shared.config,
+            &self.shared.proxies(),
             run_id.clone(),
             self.shared.counters.clone(),
             self.shared.events.clone(),
@@ -246,8 +266,7 @@ impl Driver {
     fn proxy_ready(&self, name: &str, remote_addr: &str) {
         let is_vhost = self
             .shared
-            .config
-            .proxies
+            .proxies()
             .iter()
             .find(|p| p.name == name)
             .is_some_and(|p| !matches!(p.kind, ProxyKind::Tcp { .. }));
@@ -306,28 +325,38 @@ impl Driver {
     /// Dials, opens the control stream and hands the connection to the session; a shutdown
     /// asked for meanwhile abandons the attempt.
     async fn dial(&mut self) {
-        let attempt = async {
-            let link = self.shared.connector.connect().await?;
-            let stream =
-                tokio::time::timeout(self.shared.config.login_timeout, link.opener().open())
-                    .await
-                    .map_err(|_| Error::Timeout("opening the control stream"))??;
-            let (rd, wr) = tokio::io::split(stream);
-            let work_token = self.stop.child_token();
-            Ok::<_, Error>(Conn {
-                link,
-                reader: MsgReader::new(rd),
-                writer: MsgWriter::new(wr),
-                work: None,
-                _release: work_token.clone().drop_guard(),
-                work_token,
-            })
-        };
-        let result = tokio::select! {
-            r = attempt => r,
-            _ = self.stop.cancelled() => {
-                self.session.close();
-                return;
+        let (shared, stop) = (&self.shared, &self.stop);
+        let result = {
+            let attempt = async {
+                let link = shared.connector.connect().await?;
+                let stream =
+                    tokio::time::timeout(shared.config.login_timeout, link.opener().open())
+                        .await
+                        .map_err(|_| Error::Timeout("opening the control stream"))??;
+                let (rd, wr) = tokio::io::split(stream);
+                let work_token = stop.child_token();
+                Ok::<_, Error>(Conn {
+                    link,
+                    reader: MsgReader::new(rd),
+                    writer: MsgWriter::new(wr),
+                    work: None,
+                    _release: work_token.clone().drop_guard(),
+                    work_token,
+                })
+            };
+            tokio::pin!(attempt);
+            // A reload while dialling is applied at once (no connection to update yet).
+            loop {
+                tokio::select! {
+                    r = &mut attempt => break r,
+                    _ = stop.cancelled() => {
+                        self.session.close();
+                        return;
+                    }
+                    Some(cmd) = self.commands.recv() => {
+                        execute(cmd, &mut self.session, shared, None);
+                    }
+                }
             }
         };
         match result {
@@ -377,6 +406,9 @@ impl Driver {
             tokio::select! {
                 _ = sleep => self.session.handle_timeout(Instant::now()),
                 _ = self.stop.cancelled() => self.session.close(),
+                Some(cmd) = self.commands.recv() => {
+                    execute(cmd, &mut self.session, &self.shared, None);
+                }
             }
             return;
         };
@@ -392,6 +424,9 @@ impl Driver {
             reason = conn.link.dead() => self.transport_failed(Error::Mux(reason)),
             _ = sleep => self.session.handle_timeout(Instant::now()),
             _ = self.stop.cancelled() => self.session.close(),
+            Some(cmd) = self.commands.recv() => {
+                execute(cmd, &mut self.session, &self.shared, conn.work.as_deref());
+            }
         }
     }
 
@@ -432,6 +467,64 @@ impl Driver {
             None => Ok(()),
         }
     }
+}
+
+/// Carries out one application request.
+fn execute(cmd: Command, session: &mut Session, shared: &Shared, work: Option<&WorkContext>) {
+    match cmd {
+        Command::SetProxies { proxies, reply } => {
+            let changes = set_proxies(session, shared, work, proxies);
+            // The caller may have given up waiting; the change stands either way.
+            let _ = reply.send(changes);
+        }
+    }
+}
+
+/// Replaces the proxy set: CloseProxy for every removed or changed proxy, then NewProxy for
+/// every new or changed one (queued now, written by the loop), the work connections' table,
+/// the published state. The caller checked the set (names, sizes) before sending it.
+fn set_proxies(
+    session: &mut Session,
+    shared: &Shared,
+    work: Option<&WorkContext>,
+    proxies: Vec<ProxyConfig>,
+) -> ProxyChanges {
+    let changes = reconfig::diff(&shared.proxies(), &proxies);
+    if changes.is_empty() {
+        return changes;
+    }
+    let now = Instant::now();
+    for name in &changes.removed {
+        session.remove_proxy(name);
+    }
+    for p in proxies.iter().filter(|p| changes.added.contains(&p.name)) {
+        let msg = wire::new_proxy_message(&shared.config.wire_name(&p.name), p);
+        if let Err(e) = session.add_proxy(p.name.clone(), msg, now) {
+            // Checked before the request was sent; a failure here would be a bug.
+            tracing::error!(proxy = %p.name, error = %e, "proxy not added");
+        }
+    }
+    if let Some(work) = work {
+        work.set_proxies(&shared.config, &proxies);
+    }
+    shared.state.send_modify(|s| {
+        for name in &changes.removed {
+            s.proxies.remove(name);
+        }
+        for name in &changes.added {
+            s.proxies.insert(name.clone(), ProxyStatus::Pending);
+        }
+    });
+    *shared
+        .proxies
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = proxies;
+    tracing::info!(removed = ?changes.removed, added = ?changes.added, "proxies updated");
+    shared.emit(Event::ProxiesUpdated {
+        removed: changes.removed.clone(),
+        added: changes.added.clone(),
+    });
+    changes
 }
 
 /// Why the control stream ended. With tcpMux a broken multiplexer (a yamux protocol error,

@@ -62,6 +62,14 @@ pub enum Event {
     },
     /// One HTTP exchange through a proxy with `request_log` on.
     HttpRequest(HttpRequest),
+    /// [`super::Client::set_proxies`] changed the proxy set (names without the user prefix; a
+    /// changed proxy is in both lists).
+    ProxiesUpdated {
+        /// Closed at frps: gone or changed.
+        removed: Vec<String>,
+        /// Registered: new or changed.
+        added: Vec<String>,
+    },
     /// The client has stopped for good.
     Stopped {
         /// Why: `None` after a requested shutdown, else the fatal error's text.

@@ -30,6 +30,7 @@ mod config;
 mod control;
 mod error;
 mod events;
+mod reconfig;
 mod splice;
 mod state;
 mod transport;
@@ -42,19 +43,24 @@ pub use config::{
 };
 pub use error::Error;
 pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
+pub use reconfig::ProxyChanges;
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
 
 use control::Shared;
 use events::Counters;
+use reconfig::Command;
 use std::collections::HashSet;
-use std::sync::Arc;
-use tokio::sync::{broadcast, watch};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Events buffered for slow subscribers before they start missing some.
 const EVENT_CAPACITY: usize = 256;
+
+/// Requests to the control task that may wait while it is busy (each is answered quickly).
+const COMMAND_CAPACITY: usize = 8;
 
 /// A running frp client. Dropping it asks the session to shut down gracefully (CloseProxy for
 /// each proxy, then close) in the background; call [`Client::shutdown`] to wait for that.
@@ -66,6 +72,7 @@ const EVENT_CAPACITY: usize = 256;
 /// limit is reached, the engine logs one warning naming it.
 pub struct Client {
     shared: Arc<Shared>,
+    handle: ClientHandle,
     /// The root of the cancellation tree: the control task watches it, each connection's work
     /// tasks hang off a child of it.
     stop: CancellationToken,
@@ -93,6 +100,7 @@ impl Client {
         };
         let (state, _) = watch::channel(state);
         let shared = Arc::new(Shared {
+            proxies: Mutex::new(config.proxies.clone()),
             config,
             connector,
             counters: Arc::new(Counters::default()),
@@ -100,12 +108,33 @@ impl Client {
             state,
         });
         let stop = CancellationToken::new();
-        let task = tokio::spawn(control::run(shared.clone(), session, stop.clone()));
+        let (commands, rx) = mpsc::channel(COMMAND_CAPACITY);
+        let task = tokio::spawn(control::run(shared.clone(), session, rx, stop.clone()));
         Ok(Client {
+            handle: ClientHandle {
+                shared: shared.clone(),
+                commands,
+            },
             shared,
             stop,
             task: Some(task),
         })
+    }
+
+    /// Replaces the proxy set without dropping the session, as frpc's reload does: see
+    /// [`ClientHandle::set_proxies`].
+    pub async fn set_proxies(&self, proxies: Vec<ProxyConfig>) -> Result<ProxyChanges, Error> {
+        self.handle.set_proxies(proxies).await
+    }
+
+    /// A handle that can change the running client from another task (an admin API).
+    pub fn handle(&self) -> ClientHandle {
+        self.handle.clone()
+    }
+
+    /// The proxies in force: the config's, or the last set given to [`Client::set_proxies`].
+    pub fn proxies(&self) -> Vec<ProxyConfig> {
+        self.shared.proxies()
     }
 
     /// Subscribes to events from now on.
@@ -123,7 +152,8 @@ impl Client {
         self.shared.counters.snapshot()
     }
 
-    /// The configuration the client runs with.
+    /// The configuration the client started with (its `proxies` are the first set; see
+    /// [`Client::proxies`] for the ones in force).
     pub fn config(&self) -> &ClientConfig {
         &self.shared.config
     }
@@ -194,6 +224,50 @@ impl Client {
                 _ => Ok(()),
             },
         }
+    }
+}
+
+/// A cloneable handle on a running [`Client`], for tasks that change it while its owner keeps
+/// it (for shutdown). It does not keep the client alive.
+#[derive(Clone)]
+pub struct ClientHandle {
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
+}
+
+impl ClientHandle {
+    /// Replaces the proxy set without dropping the session, as frpc's reload does: proxies
+    /// whose configuration is unchanged are left alone with their live connections; removed
+    /// and changed ones get CloseProxy, then new and changed ones NewProxy. Work connections
+    /// already splicing keep running; a removed proxy gets no new ones.
+    ///
+    /// The set is checked first as at [`Client::start`] (names, ports, sizes); on an error
+    /// nothing changes. Returns once the change is in force (the registrations are sent, not
+    /// yet answered; follow [`Client::state`] for that), or [`Error::Stopped`] if the client
+    /// has stopped.
+    pub async fn set_proxies(&self, proxies: Vec<ProxyConfig>) -> Result<ProxyChanges, Error> {
+        let mut check = self.shared.config.clone();
+        check.proxies = proxies;
+        validate(&check)?;
+        // Every registration must fit a frame, as at start.
+        control::new_session(&check)?;
+        let (reply, answer) = oneshot::channel();
+        let cmd = Command::SetProxies {
+            proxies: check.proxies,
+            reply,
+        };
+        self.commands.send(cmd).await.map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)
+    }
+
+    /// The proxies in force.
+    pub fn proxies(&self) -> Vec<ProxyConfig> {
+        self.shared.proxies()
+    }
+
+    /// The live state.
+    pub fn state(&self) -> watch::Receiver<ClientState> {
+        self.shared.state.subscribe()
     }
 }
 

@@ -73,6 +73,9 @@ pub(crate) fn new_proxy_message(wire_name: &str, p: &ProxyConfig) -> NewProxy {
             .iter()
             .map(|(k, v)| (k.clone(), v.expose().to_owned()))
             .collect(),
+        group: p.group.clone(),
+        group_key: p.group_key.expose().to_owned(),
+        annotations: p.annotations.clone(),
         ..Default::default()
     };
     match &p.kind {
@@ -88,6 +91,8 @@ pub(crate) fn new_proxy_message(wire_name: &str, p: &ProxyConfig) -> NewProxy {
             http_user,
             http_password,
             request_headers,
+            response_headers,
+            route_by_http_user,
         }) => {
             m.proxy_type = "http".into();
             m.subdomain = subdomain.clone().unwrap_or_default();
@@ -100,6 +105,8 @@ pub(crate) fn new_proxy_message(wire_name: &str, p: &ProxyConfig) -> NewProxy {
                 .map(|s| s.expose().to_owned())
                 .unwrap_or_default();
             m.headers = request_headers.clone();
+            m.response_headers = response_headers.clone();
+            m.route_by_http_user = route_by_http_user.clone();
         }
         ProxyKind::Https {
             subdomain,

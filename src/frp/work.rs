@@ -19,7 +19,7 @@ use frp_proto::pipeline::{self, Sealer};
 use frp_proto::Message;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -28,14 +28,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// What every work connection of one login needs to know; shared, read-only but for the
-/// per-proxy warning limiters.
+/// per-proxy warning limiters and the proxy table, which a reload replaces.
 pub(crate) struct WorkContext {
     pub run_id: String,
     pub token: crate::secret::Secret,
     pub key: Key,
     pub auth_new_work_conns: bool,
-    /// Proxies by wire name (`user.name`).
-    pub proxies: HashMap<String, Arc<WorkProxy>>,
+    /// Proxies by wire name (`user.name`). Read once per StartWorkConn; a connection keeps the
+    /// proxy it started with, so a reload never touches live connections.
+    proxies: RwLock<HashMap<String, Arc<WorkProxy>>>,
     pub local_dial_timeout: Duration,
     pub counters: Arc<Counters>,
     pub events: broadcast::Sender<Event>,
@@ -68,29 +69,51 @@ impl WorkProxy {
 }
 
 impl WorkContext {
+    /// The context of one login; `proxies` are the proxies in force (the config's at start,
+    /// a reload's later).
     pub(crate) fn new(
         cfg: &ClientConfig,
+        proxies: &[ProxyConfig],
         run_id: String,
         counters: Arc<Counters>,
         events: broadcast::Sender<Event>,
     ) -> Self {
-        WorkContext {
+        let ctx = WorkContext {
             run_id,
             token: cfg.token.clone(),
             key: Key::derive(cfg.token.expose()),
             auth_new_work_conns: cfg.auth_new_work_conns,
-            proxies: cfg
-                .proxies
-                .iter()
-                .map(|p| {
-                    let proxy = WorkProxy::new(p.clone(), REPEAT_WINDOW);
-                    (cfg.wire_name(&p.name), Arc::new(proxy))
-                })
-                .collect(),
+            proxies: RwLock::new(HashMap::new()),
             local_dial_timeout: super::config::DEFAULT_LOCAL_DIAL_TIMEOUT,
             counters,
             events,
+        };
+        ctx.set_proxies(cfg, proxies);
+        ctx
+    }
+
+    /// Makes `proxies` the table for StartWorkConns from now on. A proxy whose config is
+    /// unchanged keeps its entry (and its warning limiter); a removed proxy's next
+    /// StartWorkConn finds nothing and its work connection is closed, as frpc does.
+    pub(crate) fn set_proxies(&self, cfg: &ClientConfig, proxies: &[ProxyConfig]) {
+        let mut table = self.proxies.write().unwrap_or_else(PoisonError::into_inner);
+        let mut old = std::mem::take(&mut *table);
+        for p in proxies {
+            let wire = cfg.wire_name(&p.name);
+            let entry = match old.remove(&wire) {
+                Some(kept) if kept.config == *p => kept,
+                _ => Arc::new(WorkProxy::new(p.clone(), REPEAT_WINDOW)),
+            };
+            table.insert(wire, entry);
         }
+    }
+
+    fn proxy(&self, wire_name: &str) -> Option<Arc<WorkProxy>> {
+        self.proxies
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(wire_name)
+            .cloned()
     }
 }
 
@@ -162,7 +185,7 @@ async fn serve_inner(
             start.error
         )));
     }
-    let Some(work_proxy) = ctx.proxies.get(&start.proxy_name) else {
+    let Some(work_proxy) = ctx.proxy(&start.proxy_name) else {
         return Err(Error::Protocol(format!(
             "StartWorkConn for unknown proxy {:?}",
             start.proxy_name
@@ -191,7 +214,7 @@ async fn serve_inner(
             crate::nofile::warn_once(&e);
             report_unreachable(
                 &ctx.events,
-                work_proxy,
+                &work_proxy,
                 &local_addr,
                 e.to_string(),
                 &session,
@@ -200,7 +223,7 @@ async fn serve_inner(
         }
         Err(_) => {
             let error = "timed out".to_string();
-            report_unreachable(&ctx.events, work_proxy, &local_addr, error, &session);
+            report_unreachable(&ctx.events, &work_proxy, &local_addr, error, &session);
             return answer_unreachable(proxy, &local_addr, stream, up).await;
         }
     };

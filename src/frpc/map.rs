@@ -22,7 +22,11 @@ fn port(value: i64, field: &str) -> Result<u16, String> {
 }
 
 /// frpc's checks of the client-level settings, all errors joined as Go's `errors.Join` does.
-fn validate_common(f: &ClientFile, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+fn validate_common(
+    f: &ClientFile,
+    allow_exec: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
     let mut errs = Vec::new();
     if !f.virtualnet.address.is_empty() {
         errs.push(
@@ -51,6 +55,14 @@ fn validate_common(f: &ClientFile, warnings: &mut Vec<String>) -> Result<(), Con
     }
     if !f.auth.token.is_empty() && f.auth.tokensource.is_some() {
         errs.push("cannot specify both auth.token and auth.tokenSource".to_owned());
+    }
+    if let Some(source) = &f.auth.tokensource {
+        if source.kind == "exec" && !allow_exec {
+            errs.push(format!("unsafe feature \"{}\" is not enabled. To enable it, ensure it is allowed in the configuration or command line flags", super::value_source::TOKEN_SOURCE_EXEC));
+        }
+        if let Err(e) = source.validate() {
+            errs.push(format!("invalid auth.tokenSource: {e}"));
+        }
     }
     let level = if f.log.level.is_empty() {
         "info"
@@ -123,9 +135,6 @@ fn refuse_common(f: &ClientFile, warnings: &mut Vec<String>) -> Result<(), Confi
     if f.auth.method == "oidc" {
         return Err(unsupported("auth.method \"oidc\""));
     }
-    if f.auth.tokensource.is_some() {
-        return Err(unsupported("auth.tokenSource"));
-    }
     let t = &f.transport;
     if !t.protocol.is_empty() && t.protocol != "tcp" {
         return Err(unsupported(format!(
@@ -150,6 +159,7 @@ fn validate_proxy(p: &schema::Proxy) -> Result<(), String> {
     if p.name.is_empty() {
         return Err("name should not be empty".into());
     }
+    super::annotations::validate(&p.annotations)?;
     let version = p.transport.proxyprotocolversion.as_str();
     if !matches!(version, "" | "v1" | "v2") {
         return Err(format!("not support proxy protocol version: {version}"));
@@ -192,8 +202,7 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
         let kind = plugin.get("type").and_then(|t| t.as_str()).unwrap_or("");
         return Err(no(&format!("plugin \"{kind}\"")));
     }
-    let checks: [(bool, &str); 8] = [
-        (!p.annotations.is_empty(), "annotations"),
+    let checks: [(bool, &str); 4] = [
         (
             !p.transport.bandwidthlimit.is_empty(),
             "transport.bandwidthLimit",
@@ -202,10 +211,7 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
             !p.transport.proxyprotocolversion.is_empty(),
             "transport.proxyProtocolVersion",
         ),
-        (!p.loadbalancer.group.is_empty(), "loadBalancer"),
         (!p.healthcheck.kind.is_empty(), "healthCheck"),
-        (!p.responseheaders.set.is_empty(), "responseHeaders"),
-        (!p.routebyhttpuser.is_empty(), "routeByHTTPUser"),
         (p.localport == 0, "localPort 0 (a plugin)"),
     ];
     if let Some((_, what)) = checks.iter().find(|(bad, _)| *bad) {
@@ -241,6 +247,8 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
                 http_user: auth.then_some(p.httpuser),
                 http_password: auth.then_some(p.httppassword),
                 request_headers: p.requestheaders.set,
+                response_headers: p.responseheaders.set,
+                route_by_http_user: p.routebyhttpuser,
             })
         }
     };
@@ -251,6 +259,10 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
         proxy.local_host = p.localip;
     }
     proxy.metas = p.metadatas;
+    // Carried in NewProxy for every type, as frpc does; frps decides where groups apply.
+    proxy.group = p.loadbalancer.group;
+    proxy.group_key = p.loadbalancer.groupkey.into();
+    proxy.annotations = p.annotations;
     Ok(proxy)
 }
 
@@ -283,9 +295,10 @@ pub fn build(
     f: ClientFile,
     proxies: Vec<schema::Proxy>,
     visitors: Vec<(String, String, bool)>,
+    allow_exec: bool,
 ) -> Result<FrpcConfig, ConfigError> {
     let mut warnings = Vec::new();
-    validate_common(&f, &mut warnings)?;
+    validate_common(&f, allow_exec, &mut warnings)?;
     let start: HashSet<&str> = f.start.iter().map(String::as_str).collect();
     let wanted = |name: &str, enabled: bool| (start.is_empty() || start.contains(name)) && enabled;
     let prefixed = |name: &str| {
@@ -418,5 +431,6 @@ pub fn build(
         log_level,
         warnings,
         legacy_ini: false,
+        token_source: f.auth.tokensource,
     })
 }

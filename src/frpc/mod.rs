@@ -26,18 +26,20 @@
 //!
 //! What this client does not implement yet is an error naming the field ("… is not supported
 //! yet"), never silently dropped: proxy types other than tcp/http/https, visitors, plugins,
-//! health checks, load-balancer groups, bandwidth limits, the PROXY protocol, response headers,
-//! OIDC and token sources, and transports other than tcp. Settings that change nothing a visitor
+//! health checks, bandwidth limits, the PROXY protocol, OIDC, and transports other than tcp. Settings that change nothing a visitor
 //! or frps sees (log files, the admin web server for now) load with a warning.
 
+mod annotations;
 mod glob;
 mod ini;
 mod map;
 mod schema;
 mod template;
 mod types;
+mod value_source;
 
 pub use types::{ConfigError, FrpcConfig, LoadOptions, WebServer};
+pub use value_source::{ExecEnv, ExecSource, FileSource, ValueSource, TOKEN_SOURCE_EXEC};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -63,7 +65,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<FrpcConfig, ConfigError> 
         }
     }
     let legacy = main.legacy;
-    finish(map::build(main.file, proxies, visitors), legacy)
+    finish(
+        map::build(main.file, proxies, visitors, opts.exec_allowed()),
+        legacy,
+    )
 }
 
 /// Marks a config that came from the legacy INI format and adds its conversion warnings.
@@ -92,7 +97,10 @@ pub fn load_str(text: &str, path: &Path, opts: &LoadOptions) -> Result<FrpcConfi
             "includes need a file on disk; use load".into(),
         ));
     }
-    finish(map::build(file, proxies, visitors), parsed.legacy)
+    finish(
+        map::build(file, proxies, visitors, opts.exec_allowed()),
+        parsed.legacy,
+    )
 }
 
 /// A config given as a JSON document in frpc's v1 shape (no templating, no includes), checked
@@ -108,7 +116,7 @@ pub fn from_json(mut value: Value, strict: bool) -> Result<FrpcConfig, ConfigErr
     let mut proxies = Vec::new();
     let mut visitors = Vec::new();
     parsed.collect(strict, &mut proxies, &mut visitors)?;
-    map::build(parsed.file, proxies, visitors)
+    map::build(parsed.file, proxies, visitors, false)
 }
 
 fn read_file(path: &Path, opts: &LoadOptions) -> Result<Parsed, ConfigError> {

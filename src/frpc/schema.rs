@@ -43,7 +43,7 @@ pub struct Auth {
     pub method: String,
     pub additionalscopes: Vec<String>,
     pub token: Secret,
-    pub tokensource: Option<serde_json::Value>,
+    pub tokensource: Option<super::value_source::ValueSource>,
     pub oidc: Option<serde_json::Value>,
 }
 

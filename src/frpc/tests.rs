@@ -322,12 +322,10 @@ fn not_supported_yet_is_named() {
             "proxy f: plugin \"static_file\"",
         ),
         ("[[proxies]]\nname = \"h\"\ntype = \"tcp\"\nlocalPort = 1\nhealthCheck.type = \"tcp\"\n", "proxy h: healthCheck"),
-        ("[[proxies]]\nname = \"g\"\ntype = \"tcp\"\nlocalPort = 1\nloadBalancer.group = \"web\"\n", "proxy g: loadBalancer"),
         ("[[proxies]]\nname = \"b\"\ntype = \"tcp\"\nlocalPort = 1\ntransport.bandwidthLimit = \"1MB\"\n", "proxy b: transport.bandwidthLimit"),
         ("[[proxies]]\nname = \"p\"\ntype = \"tcp\"\nlocalPort = 1\ntransport.proxyProtocolVersion = \"v2\"\n", "proxy p: transport.proxyProtocolVersion"),
         ("transport.protocol = \"quic\"", "transport.protocol \"quic\""),
         ("auth.method = \"oidc\"", "auth.method \"oidc\""),
-        ("auth.tokenSource.type = \"file\"\nauth.tokenSource.file.path = \"/t\"", "auth.tokenSource"),
     ];
     for (text, what) in cases {
         let e = load_as("frpc.toml", text, &strict()).unwrap_err();
@@ -485,4 +483,67 @@ fn never_panics_on_odd_files() {
             let _ = load_as(name, text, &lenient());
         }
     }
+}
+
+#[test]
+fn settings_only_new_proxy_carries_are_mapped() {
+    let text = r#"
+[[proxies]]
+name = "web"
+type = "http"
+localPort = 80
+subdomain = "w"
+routeByHTTPUser = "bob"
+responseHeaders.set.X-A = "1"
+annotations = { "example.com/Team" = "a" }
+loadBalancer.group = "g"
+loadBalancer.groupKey = "k"
+"#;
+    let c = load_as("frpc.toml", text, &strict()).unwrap().client;
+    let p = &c.proxies[0];
+    assert_eq!((p.group.as_str(), p.group_key.expose()), ("g", "k"));
+    assert_eq!(p.annotations["example.com/Team"], "a");
+    let crate::frp::ProxyKind::Http(h) = &p.kind else {
+        panic!("http")
+    };
+    assert_eq!(h.route_by_http_user, "bob");
+    assert_eq!(h.response_headers["X-A"], "1");
+    let bad = "[[proxies]]\nname = \"t\"\ntype = \"tcp\"\nlocalPort = 1\nannotations = { \"-x\" = \"1\" }\n";
+    let e = err_text("frpc.toml", bad, &strict());
+    assert!(
+        e.starts_with("proxy t: annotation key -x is invalid: name part must consist"),
+        "{e}"
+    );
+}
+
+#[test]
+fn token_source_is_validated_and_read_only_on_request() {
+    let file =
+        "auth.tokenSource.type = \"file\"\nauth.tokenSource.file.path = \"/no/such/token\"\n";
+    let mut c = load_as("frpc.toml", file, &strict()).unwrap();
+    assert!(c.token_source.is_some());
+    let e = c.resolve_token().unwrap_err().to_string();
+    assert!(e.starts_with("failed to resolve auth.tokenSource: failed to read file /no/such/token: open /no/such/token: no such file or directory"), "{e}");
+    let both = "auth.token = \"t\"\nauth.tokenSource.type = \"file\"\nauth.tokenSource.file.path = \"/t\"\n";
+    assert_eq!(
+        err_text("frpc.toml", both, &strict()),
+        "cannot specify both auth.token and auth.tokenSource"
+    );
+    assert_eq!(
+        err_text("frpc.toml", "auth.tokenSource.type = \"env\"\n", &strict()),
+        "invalid auth.tokenSource: unsupported value source type: env (only 'file' and 'exec' are supported)"
+    );
+    assert_eq!(
+        err_text(
+            "frpc.toml",
+            "auth.tokenSource.type = \"file\"\nauth.tokenSource.file.bad = 1\n",
+            &strict()
+        ),
+        "json: unknown field \"bad\""
+    );
+    let exec = "auth.tokenSource.type = \"exec\"\nauth.tokenSource.exec.command = \"true\"\n";
+    assert!(err_text("frpc.toml", exec, &strict())
+        .starts_with("unsafe feature \"TokenSourceExec\" is not enabled."));
+    let allowed = strict().allow_unsafe(vec!["TokenSourceExec".into()]);
+    assert!(load_as("frpc.toml", exec, &allowed).is_ok());
 }

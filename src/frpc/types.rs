@@ -31,6 +31,8 @@ pub struct LoadOptions {
     pub strict: bool,
     /// The values of `{{ .Envs.NAME }}`.
     pub envs: BTreeMap<String, String>,
+    /// Unsafe features allowed (frpc's `--allow-unsafe`), e.g. `TokenSourceExec`.
+    pub allow_unsafe: Vec<String>,
 }
 
 impl LoadOptions {
@@ -39,12 +41,32 @@ impl LoadOptions {
         let envs = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
-        LoadOptions { strict, envs }
+        LoadOptions {
+            strict,
+            envs,
+            allow_unsafe: Vec::new(),
+        }
     }
 
     /// Options with exactly these variables as `.Envs` (for tests and embedding).
     pub fn with_envs(strict: bool, envs: BTreeMap<String, String>) -> Self {
-        LoadOptions { strict, envs }
+        LoadOptions {
+            strict,
+            envs,
+            allow_unsafe: Vec::new(),
+        }
+    }
+
+    /// Allows these unsafe features (frpc's `--allow-unsafe`).
+    pub fn allow_unsafe(mut self, features: Vec<String>) -> Self {
+        self.allow_unsafe = features;
+        self
+    }
+
+    pub(crate) fn exec_allowed(&self) -> bool {
+        self.allow_unsafe
+            .iter()
+            .any(|f| f == super::value_source::TOKEN_SOURCE_EXEC)
     }
 }
 
@@ -78,4 +100,22 @@ pub struct FrpcConfig {
     pub warnings: Vec<String>,
     /// The file was in frpc's deprecated INI format (frpc prints a warning for it).
     pub legacy_ini: bool,
+    /// `auth.tokenSource`: where the token comes from. [`FrpcConfig::resolve_token`] reads it
+    /// when the client starts (loading and verifying never do, as in frpc).
+    pub token_source: Option<super::value_source::ValueSource>,
+}
+
+impl FrpcConfig {
+    /// Reads `auth.tokenSource` into the client's token; nothing to do without one. The error
+    /// is frpc's `failed to resolve auth.tokenSource: …`. May run a program (only when the
+    /// config was loaded with `TokenSourceExec` allowed); it blocks until that ends.
+    pub fn resolve_token(&mut self) -> Result<(), ConfigError> {
+        if let Some(source) = &self.token_source {
+            let token = source.resolve().map_err(|e| {
+                ConfigError::Read(format!("failed to resolve auth.tokenSource: {e}"))
+            })?;
+            self.client.token = Secret::new(token);
+        }
+        Ok(())
+    }
 }
