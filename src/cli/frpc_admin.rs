@@ -8,7 +8,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use expose::frp::{ClientConfig, ClientState, ProxyKind, ProxyStatus};
+use expose::frp::{ClientConfig, ClientState, ProxyStatus};
 use expose::frpc::WebServer;
 use expose::proto::auth::keys_match;
 use serde_json::{json, Value};
@@ -148,14 +148,10 @@ fn status_json(admin: &Admin) -> Value {
     let cfg = &admin.config;
     let mut by_type: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for p in &cfg.proxies {
-        let kind = match p.kind {
-            ProxyKind::Tcp { .. } => "tcp",
-            ProxyKind::Https { .. } => "https",
-            _ => "http",
-        };
+        let kind = p.kind.type_name();
         let (status, err, remote) = match state.proxies.get(&p.name) {
             Some(ProxyStatus::Ready(r)) => {
-                let remote = if kind == "tcp" {
+                let remote = if matches!(kind, "tcp" | "udp") {
                     format!("{}{}", cfg.server_host, r.remote_addr)
                 } else {
                     r.remote_addr.clone()

@@ -122,7 +122,7 @@ impl Parsed {
         &self,
         strict: bool,
         proxies: &mut Vec<schema::Proxy>,
-        visitors: &mut Vec<(String, String, bool)>,
+        visitors: &mut Vec<schema::Visitor>,
     ) -> Result<(), ConfigError> {
         collect(
             &self.file.proxies,
@@ -259,7 +259,7 @@ fn collect(
     strict: bool,
     originals: &BTreeMap<String, String>,
     out: &mut Vec<schema::Proxy>,
-    out_visitors: &mut Vec<(String, String, bool)>,
+    out_visitors: &mut Vec<schema::Visitor>,
 ) -> Result<(), ConfigError> {
     const CTX: &str = "unmarshal ProxyConfig error: ";
     for raw in proxies {
@@ -282,22 +282,28 @@ fn collect(
         }
         out.push(decode(raw.clone(), strict, originals, CTX)?);
     }
+    const VCTX: &str = "unmarshal VisitorConfig error: ";
     for raw in visitors {
-        let name = raw
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let kind = raw
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let enabled = raw.get("enabled").and_then(Value::as_bool).unwrap_or(true);
-        if !matches!(kind.as_str(), "stcp" | "sudp" | "xtcp") {
+        let Value::Object(fields) = raw else {
+            return Err(ConfigError::Parse("type is required".into()));
+        };
+        let kind = fields.get("type").and_then(Value::as_str).unwrap_or("");
+        if !matches!(kind, "stcp" | "sudp" | "xtcp") {
             return Err(ConfigError::Parse(format!("unknown visitor type: {kind}")));
         }
-        out_visitors.push((name, kind, enabled));
+        if strict {
+            let known = |k: &str| {
+                schema::VISITOR_FIELDS.contains(&k)
+                    || (kind == "xtcp" && schema::XTCP_VISITOR_FIELDS.contains(&k))
+            };
+            if let Some(k) = fields.keys().find(|k| !known(k)) {
+                let shown = originals.get(k).unwrap_or(k);
+                return Err(ConfigError::Parse(format!(
+                    "{VCTX}json: unknown field \"{shown}\""
+                )));
+            }
+        }
+        out_visitors.push(decode(raw.clone(), strict, originals, VCTX)?);
     }
     Ok(())
 }

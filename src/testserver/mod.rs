@@ -64,7 +64,9 @@ mod proxy;
 mod shared;
 mod splice;
 mod state;
+mod udp;
 mod vhost;
+mod visitor;
 mod wire;
 
 pub use config::{LoginHook, NewProxyHook, ServerConfig, TlsMode};

@@ -1,9 +1,10 @@
 //! Proxies: registration (NewProxy / CloseProxy) and tcp listeners.
 
 use super::gate::Gated;
-use super::shared::{ControlHandle, Inner, ProxyEntry, Registry, Route};
+use super::shared::{ControlHandle, Inner, ProxyEntry, Registry, Route, SecretProxy};
 use super::splice::{splice, Wrapping};
 use super::state::ProxyInfo;
+use super::udp;
 use super::wire::BoxIo;
 use frp_proto::msg::{NewProxy, NewProxyResp, StartWorkConn};
 use std::io;
@@ -71,8 +72,8 @@ fn register(
         np.proxy_type = "tcp".into();
     }
     match np.proxy_type.as_str() {
-        "tcp" | "http" => {}
-        "udp" | "https" | "stcp" | "sudp" | "xtcp" | "tcpmux" => {
+        "tcp" | "http" | "udp" | "stcp" | "sudp" => {}
+        "https" | "xtcp" | "tcpmux" => {
             return Err(format!(
                 "type [{}] not supported by the test server",
                 np.proxy_type
@@ -109,6 +110,7 @@ fn register(
                 stopped: Some(stopped),
                 port: Some(port),
                 routes: Vec::new(),
+                secret: None,
             },
         );
         let i = inner.clone();
@@ -126,6 +128,80 @@ fn register(
             run_id: ctl.run_id.clone(),
             remote_addr: format!(":{port}"),
             remote_port: Some(port),
+            domains: Vec::new(),
+            use_encryption: np.use_encryption,
+            use_compression: np.use_compression,
+        }
+    } else if np.proxy_type == "udp" {
+        let socket = bind_udp(inner, &np)?;
+        let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+        let stop = inner.cancel.child_token();
+        let stopped = CancellationToken::new();
+        reg.proxies.insert(
+            np.proxy_name.clone(),
+            ProxyEntry {
+                ctl: ctl.clone(),
+                stop: Some(stop.clone()),
+                stopped: Some(stopped.clone()),
+                port: None,
+                routes: Vec::new(),
+                secret: None,
+            },
+        );
+        let proxy = udp::UdpProxy {
+            socket,
+            name: np.proxy_name.clone(),
+            ctl: ctl.clone(),
+            wrapping: wrapping.clone(),
+            packet_size: inner.cfg.udp_packet_size,
+            _stopped: stopped.drop_guard(),
+        };
+        tokio::spawn(udp::run(inner.clone(), proxy, stop));
+        ProxyInfo {
+            name: np.proxy_name.clone(),
+            proxy_type: np.proxy_type.clone(),
+            run_id: ctl.run_id.clone(),
+            remote_addr: format!(":{port}"),
+            remote_port: Some(port),
+            domains: Vec::new(),
+            use_encryption: np.use_encryption,
+            use_compression: np.use_compression,
+        }
+    } else if np.proxy_type == "stcp" || np.proxy_type == "sudp" {
+        // frps: an empty allow list means the owner's own user only.
+        let allow_users = if np.allow_users.is_empty() {
+            let owner = inner
+                .state
+                .borrow()
+                .controls
+                .get(&ctl.run_id)
+                .map(|c| c.user.clone());
+            vec![owner.unwrap_or_default()]
+        } else {
+            np.allow_users.clone()
+        };
+        reg.proxies.insert(
+            np.proxy_name.clone(),
+            ProxyEntry {
+                ctl: ctl.clone(),
+                stop: None,
+                stopped: None,
+                port: None,
+                routes: Vec::new(),
+                secret: Some(SecretProxy {
+                    sk: np.sk.clone(),
+                    allow_users,
+                    ctl: ctl.clone(),
+                    wrapping: wrapping.clone(),
+                }),
+            },
+        );
+        ProxyInfo {
+            name: np.proxy_name.clone(),
+            proxy_type: np.proxy_type.clone(),
+            run_id: ctl.run_id.clone(),
+            remote_addr: String::new(),
+            remote_port: None,
             domains: Vec::new(),
             use_encryption: np.use_encryption,
             use_compression: np.use_compression,
@@ -184,6 +260,7 @@ fn register(
                 stopped: None,
                 port: None,
                 routes,
+                secret: None,
             },
         );
         ProxyInfo {
@@ -261,6 +338,16 @@ fn bind_tcp(inner: &Inner, reg: &Registry, np: &NewProxy) -> Result<TcpListener,
         }
     }
     bind_listener(SocketAddr::new(ip, 0)).map_err(|_| "no available port".into())
+}
+
+/// Binds a udp proxy's socket: the fixed port, or any free one. (frps keeps udp ports in their
+/// own table; the test double only asks the OS.)
+fn bind_udp(inner: &Inner, np: &NewProxy) -> Result<tokio::net::UdpSocket, String> {
+    let port = u16::try_from(np.remote_port).map_err(|_| "port not allowed".to_string())?;
+    let sock = std::net::UdpSocket::bind(SocketAddr::new(inner.cfg.bind.ip(), port))
+        .map_err(|_| "port unavailable".to_string())?;
+    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+    tokio::net::UdpSocket::from_std(sock).map_err(|e| e.to_string())
 }
 
 /// Removes one proxy of `ctl` (CloseProxy); unknown names or other controls' proxies are

@@ -103,6 +103,19 @@ pub(crate) struct ProxyEntry {
     pub(crate) port: Option<u16>,
     /// http: (lowercased domain, location) pairs registered in `vhosts`.
     pub(crate) routes: Vec<(String, String)>,
+    /// stcp/sudp: what visitors are checked against.
+    pub(crate) secret: Option<SecretProxy>,
+}
+
+/// An stcp/sudp proxy as its visitors see it.
+#[derive(Clone)]
+pub(crate) struct SecretProxy {
+    pub(crate) sk: String,
+    /// Empty in NewProxy means the owner's own user, as frps fills it in.
+    pub(crate) allow_users: Vec<String>,
+    pub(crate) ctl: Arc<ControlHandle>,
+    /// The proxy's payload wrapping on its work connections.
+    pub(crate) wrapping: Wrapping,
 }
 
 /// Where an HTTP request goes and how it is rewritten.
