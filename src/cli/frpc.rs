@@ -573,6 +573,24 @@ fn on_event(
                 ),
             );
         }
+        Event::VisitorStarted { .. } => log.line(
+            Level::Info,
+            "visitor/visitor_manager.go:128",
+            "start visitor success",
+        ),
+        Event::VisitorFailed { name, error } if error.starts_with("listen on") => log.line(
+            Level::Warn,
+            "visitor/visitor_manager.go:125",
+            &format!("start error: {error}"),
+        ),
+        Event::VisitorFailed { name, error } => log.line(
+            Level::Warn,
+            "visitor/stcp.go:132",
+            &format!(
+                "[{}] start new visitor connection error: {error}",
+                wire(name)
+            ),
+        ),
         _ => {}
     }
 }
