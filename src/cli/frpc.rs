@@ -90,6 +90,8 @@ enum FrpcCommand {
     Http(QuickArgs),
     /// Run frpc with a single https proxy
     Https(QuickArgs),
+    /// Run frpc with a single udp proxy
+    Udp(QuickArgs),
     /// frpc's other subcommands: recognised, not implemented yet.
     #[command(external_subcommand)]
     Other(Vec<OsString>),
@@ -104,7 +106,7 @@ struct AdminArgs {
 }
 
 /// frpc's subcommands that this client does not have yet.
-const NOT_YET: &[&str] = &["reload", "udp", "tcpmux", "stcp", "sudp", "xtcp", "nathole"];
+const NOT_YET: &[&str] = &["reload", "tcpmux", "stcp", "sudp", "xtcp", "nathole"];
 
 /// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`.
 pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
@@ -145,6 +147,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some(FrpcCommand::Tcp(a)) => quick("tcp", a),
         Some(FrpcCommand::Http(a)) => quick("http", a),
         Some(FrpcCommand::Https(a)) => quick("https", a),
+        Some(FrpcCommand::Udp(a)) => quick("udp", a),
         Some(FrpcCommand::Other(words)) => other(words),
         None => match &cli.config_dir {
             Some(dir) => run_dir(&cli, dir),

@@ -23,7 +23,7 @@
 //!   `enabled = false`, the user prefix, and frpc's validation messages.
 //!
 //! What this client does not implement yet is an error naming the field ("… is not supported
-//! yet"), never silently dropped: proxy types other than tcp/http/https, visitors, plugins,
+//! yet"), never silently dropped: proxy types tcpmux and xtcp, xtcp visitors, plugins,
 //! health checks, load-balancer groups, bandwidth limits, the PROXY protocol, response headers,
 //! OIDC and token sources, and transports other than tcp. Settings that change nothing a visitor
 //! or frps sees (log files, the admin web server for now) load with a warning.
