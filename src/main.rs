@@ -121,6 +121,10 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Http(args)) => cli::selfhosted::http(args, &cli.output).await,
             Some(Command::Tcp(args)) => cli::selfhosted::tcp(args, &cli.output).await,
+            Some(Command::Udp(args)) => cli::selfhosted::udp(args, &cli.output).await,
+            Some(Command::Stcp(args)) => cli::selfhosted::secret(args, false, &cli.output).await,
+            Some(Command::Sudp(args)) => cli::selfhosted::secret(args, true, &cli.output).await,
+            Some(Command::Visit(args)) => cli::selfhosted::visit(args, &cli.output).await,
             #[cfg(feature = "bench")]
             Some(Command::Bench(args)) => cli::bench::run(args, &cli.output).await,
             Some(Command::List(args)) => cli::prime::list(args, &cli.output).await,

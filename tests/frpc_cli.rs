@@ -227,20 +227,20 @@ async fn named_frpc_verify_and_errors_exit_like_frpc() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 
-    let udp = dir.path().join("udp.toml");
+    let xtcp = dir.path().join("xtcp.toml");
     std::fs::write(
-        &udp,
-        "[[proxies]]\nname = \"dns\"\ntype = \"udp\"\nlocalPort = 53\n",
+        &xtcp,
+        "[[proxies]]\nname = \"p2p\"\ntype = \"xtcp\"\nlocalPort = 22\n",
     )
     .unwrap();
-    let out = frpc(&link, &["-c", udp.to_str().unwrap()])
+    let out = frpc(&link, &["-c", xtcp.to_str().unwrap()])
         .output()
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "proxy dns: type \"udp\" is not supported yet\n"
+        "proxy p2p: type \"xtcp\" is not supported yet\n"
     );
 
     let out = frpc(&link, &["-v"]).output().await.unwrap();

@@ -17,6 +17,8 @@
 //! - [`pipeline`]: a work connection's payload path, compression and encryption stacked in
 //!   the order frp uses, as a bounded buffer per direction ([`pipeline::Sealer`],
 //!   [`pipeline::Opener`]).
+//! - [`udp`]: udp/sudp payloads: the UDPPacket codec (base64 content, Go `net.UDPAddr`), the
+//!   visitor sign key, and frp's UDP sizes and timeouts.
 //! - [`session`]: the client's control session as a state machine: login, proxy registration
 //!   and retries, heartbeats, reconnect backoff. Time is an input; nothing here sleeps.
 //!
@@ -33,6 +35,7 @@ mod gojson;
 pub mod msg;
 pub mod pipeline;
 pub mod session;
+pub mod udp;
 
 pub use frame::{decode_frame, encode_frame, FrameError, MAX_BODY_LEN};
 pub use msg::{Message, MessageType};

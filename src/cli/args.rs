@@ -93,6 +93,14 @@ pub enum Command {
     Http(HttpArgs),
     /// Expose a TCP service through your own frps.
     Tcp(TcpArgs),
+    /// Expose a UDP service through your own frps.
+    Udp(TcpArgs),
+    /// Expose a TCP service only to stcp visitors that know the secret key (`expose visit`).
+    Stcp(SecretArgs),
+    /// Expose a UDP service only to sudp visitors that know the secret key (`expose visit --udp`).
+    Sudp(SecretArgs),
+    /// Reach an stcp/sudp service of another client through your own frps on a local port.
+    Visit(VisitArgs),
     /// Measure throughput, latency and client cost through a tunnel.
     #[cfg(feature = "bench")]
     Bench(BenchArgs),
@@ -201,6 +209,46 @@ pub struct TcpArgs {
     /// Public port on frps (0: frps picks one).
     #[arg(long, default_value_t = 0)]
     pub remote_port: u16,
+}
+
+/// `expose stcp|sudp`.
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    /// Local port.
+    #[arg(value_parser = parse_port)]
+    pub port: u16,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Secret key visitors must present (or set FRP_SECRET_KEY).
+    #[arg(long = "sk", env = "FRP_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: String,
+    /// frp user allowed to visit (default: only your own user; `*`: anyone); repeat for several.
+    #[arg(long = "allow-user")]
+    pub allow_users: Vec<String>,
+}
+
+/// `expose visit`.
+#[derive(Debug, Args)]
+pub struct VisitArgs {
+    /// Name of the stcp/sudp proxy to visit (without its user prefix).
+    pub server_name: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The proxy's secret key (or set FRP_SECRET_KEY).
+    #[arg(long = "sk", env = "FRP_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: String,
+    /// frp user owning the proxy (default: your own user).
+    #[arg(long)]
+    pub server_user: Option<String>,
+    /// Local port to listen on.
+    #[arg(long, value_parser = parse_port)]
+    pub bind_port: u16,
+    /// Local address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_addr: String,
+    /// Visit an sudp proxy (UDP) instead of an stcp one.
+    #[arg(long)]
+    pub udp: bool,
 }
 
 /// Options of `expose bench`.

@@ -95,6 +95,8 @@ enum FrpcCommand {
     Https(QuickArgs),
     /// Run frpc with a single tcpmux proxy
     Tcpmux(QuickArgs),
+    /// Run frpc with a single udp proxy
+    Udp(QuickArgs),
     /// frpc's other subcommands: recognised, not implemented yet.
     #[command(external_subcommand)]
     Other(Vec<OsString>),
@@ -109,7 +111,7 @@ struct AdminArgs {
 }
 
 /// frpc's subcommands that this client does not have yet.
-const NOT_YET: &[&str] = &["udp", "stcp", "sudp", "xtcp", "nathole"];
+const NOT_YET: &[&str] = &["stcp", "sudp", "xtcp", "nathole"];
 
 /// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`.
 pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
@@ -158,6 +160,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some(FrpcCommand::Http(a)) => quick("http", a),
         Some(FrpcCommand::Https(a)) => quick("https", a),
         Some(FrpcCommand::Tcpmux(a)) => quick("tcpmux", a),
+        Some(FrpcCommand::Udp(a)) => quick("udp", a),
         Some(FrpcCommand::Other(words)) => other(words),
         None => match &cli.config_dir {
             Some(dir) => run_dir(&cli, dir),
@@ -608,6 +611,24 @@ fn on_event(
                 ),
             );
         }
+        Event::VisitorStarted { .. } => log.line(
+            Level::Info,
+            "visitor/visitor_manager.go:128",
+            "start visitor success",
+        ),
+        Event::VisitorFailed { name, error } if error.starts_with("listen on") => log.line(
+            Level::Warn,
+            "visitor/visitor_manager.go:125",
+            &format!("start error: {error}"),
+        ),
+        Event::VisitorFailed { name, error } => log.line(
+            Level::Warn,
+            "visitor/stcp.go:132",
+            &format!(
+                "[{}] start new visitor connection error: {error}",
+                wire(name)
+            ),
+        ),
         _ => {}
     }
 }

@@ -400,10 +400,10 @@ fn status_json(admin: &Admin) -> Value {
     let cfg = &admin.config;
     let mut by_type: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for p in &admin.client.proxies() {
-        let kind = p.kind.frp_type();
+        let kind = p.kind.type_name();
         let (status, err, remote) = match state.proxies.get(&p.name) {
             Some(ProxyStatus::Ready(r)) => {
-                let remote = if kind == "tcp" {
+                let remote = if matches!(kind, "tcp" | "udp") {
                     format!("{}{}", cfg.server_host, r.remote_addr)
                 } else {
                     r.remote_addr.clone()

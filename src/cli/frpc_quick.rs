@@ -1,4 +1,4 @@
-//! frpc's one-proxy commands without a config file: `frpc tcp|http|https -s ADDR -P PORT -t TOKEN
+//! frpc's one-proxy commands without a config file: `frpc tcp|http|https|udp -s ADDR -P PORT -t TOKEN
 //! -l LOCAL_PORT …`. The flags become a v1 config document that goes through the same checks
 //! and mapping as a file.
 
@@ -153,11 +153,11 @@ fn pairs(items: &[String], flag: &str) -> Result<Map<String, Value>, ConfigError
         .collect()
 }
 
-/// The config of `frpc KIND FLAGS…` (`kind` is tcp, http or https).
+/// The config of `frpc KIND FLAGS…` (`kind` is tcp, http, https or udp).
 pub fn config(kind: &str, a: &QuickArgs) -> Result<FrpcConfig, ConfigError> {
     // Flags of another proxy type are unknown to this command, as in frpc.
     let foreign: &[(bool, &str)] = match kind {
-        "tcp" => &[
+        "tcp" | "udp" => &[
             (!a.locations.is_empty(), "locations"),
             (a.http_user.is_some(), "http_user"),
             (a.http_pwd.is_some(), "http_pwd"),
@@ -358,5 +358,23 @@ mod tests {
             config("tcpmux", &a).unwrap_err().to_string(),
             "unknown flag: --remote_port"
         );
+    }
+
+    #[test]
+    fn udp_quick_command_maps_to_a_udp_proxy() {
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            a: QuickArgs,
+        }
+        let t =
+            T::try_parse_from(["frpc", "-t", "x", "-l", "53", "-r", "5353", "-n", "dns"]).unwrap();
+        let c = config("udp", &t.a).unwrap().client;
+        assert!(matches!(
+            c.proxies[0].kind,
+            ProxyKind::Udp { remote_port: 5353 }
+        ));
+        let t = T::try_parse_from(["frpc", "-l", "53", "--sd", "x"]).unwrap();
+        assert!(config("udp", &t.a).is_err());
     }
 }

@@ -187,6 +187,16 @@ impl Reporter {
                     "name": clean(name),
                     "reason": clean(reason),
                 })),
+                Event::VisitorStarted { name, bind_addr } => self.json_line(json!({
+                    "event": "visitor_started",
+                    "name": clean(name),
+                    "bind_addr": bind_addr.map(|a| a.to_string()),
+                })),
+                Event::VisitorFailed { name, error } => self.json_line(json!({
+                    "event": "visitor_failed",
+                    "name": clean(name),
+                    "error": clean(error),
+                })),
                 Event::HttpRequest(r) => self.json_line(json!({
                     "event": "request",
                     "method": clean(&r.method),
@@ -242,6 +252,13 @@ impl Reporter {
                     format!("{:.1}ms", r.duration.as_secs_f64() * 1000.0),
                     bytes(r.response_bytes)
                 ));
+            }
+            Event::VisitorStarted {
+                name,
+                bind_addr: Some(addr),
+            } => self.note(&format!("visitor {} listening on {addr}", clean(name))),
+            Event::VisitorFailed { name, error } => {
+                self.note(&format!("visitor {}: {}", clean(name), clean(error)))
             }
             // Connecting, Stopped and whatever the engine adds later: nothing to show.
             _ => {}

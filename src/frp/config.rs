@@ -95,6 +95,11 @@ pub struct ClientConfig {
     /// DNS server that resolves `server_host` (frpc's `dnsServer`) instead of the system
     /// resolver; `None`: the system resolver.
     pub dns_server: Option<SocketAddr>,
+    /// frpc's `udpPacketSize`: the largest datagram udp/sudp proxies and sudp visitors read
+    /// (default 1500). A larger datagram is dropped with a warning.
+    pub udp_packet_size: usize,
+    /// stcp/sudp visitors, started after every login.
+    pub visitors: Vec<VisitorConfig>,
 }
 
 impl ClientConfig {
@@ -124,7 +129,15 @@ impl ClientConfig {
             proxies: Vec::new(),
             local_ip: None,
             dns_server: None,
+            udp_packet_size: frp_proto::udp::DEFAULT_UDP_PACKET_SIZE,
+            visitors: Vec::new(),
         }
+    }
+
+    /// Adds a visitor.
+    pub fn visitor(mut self, visitor: VisitorConfig) -> Self {
+        self.visitors.push(visitor);
+        self
     }
 
     /// Adds a proxy.
@@ -274,6 +287,29 @@ impl ProxyConfig {
         Self::new(name, local_port, ProxyKind::Tcp { remote_port })
     }
 
+    /// A udp proxy on `remote_port` (0: frps picks one).
+    pub fn udp(name: impl Into<String>, local_port: u16, remote_port: u16) -> Self {
+        Self::new(name, local_port, ProxyKind::Udp { remote_port })
+    }
+
+    /// An stcp proxy: reachable only through stcp visitors that know `secret_key`.
+    pub fn stcp(name: impl Into<String>, local_port: u16, secret_key: impl Into<Secret>) -> Self {
+        Self::new(
+            name,
+            local_port,
+            ProxyKind::Stcp(SecretOptions::new(secret_key)),
+        )
+    }
+
+    /// An sudp proxy: reachable only through sudp visitors that know `secret_key`.
+    pub fn sudp(name: impl Into<String>, local_port: u16, secret_key: impl Into<Secret>) -> Self {
+        Self::new(
+            name,
+            local_port,
+            ProxyKind::Sudp(SecretOptions::new(secret_key)),
+        )
+    }
+
     /// A proxy of any kind to 127.0.0.1:`local_port`.
     pub fn new(name: impl Into<String>, local_port: u16, kind: ProxyKind) -> Self {
         ProxyConfig {
@@ -381,17 +417,161 @@ pub enum ProxyKind {
         /// Route only CONNECTs authenticated as this user here.
         route_by_http_user: Option<String>,
     },
+    /// frps listens on a UDP port and relays datagrams as UDPPacket messages.
+    Udp {
+        /// Public port; 0 lets frps choose.
+        remote_port: u16,
+    },
+    /// No public port: stcp visitors holding the secret key reach the local TCP service.
+    Stcp(SecretOptions),
+    /// No public port: sudp visitors holding the secret key reach the local UDP service.
+    Sudp(SecretOptions),
 }
 
 impl ProxyKind {
-    /// frp's name of this type (`proxy_type` on the wire, frpc's status groups).
-    pub fn frp_type(&self) -> &'static str {
+    /// frp's name of the type (`proxy_type` on the wire, frpc's status groups).
+    pub fn type_name(&self) -> &'static str {
         match self {
             ProxyKind::Http(_) => "http",
             ProxyKind::Https { .. } => "https",
             ProxyKind::Tcp { .. } => "tcp",
             ProxyKind::TcpMux { .. } => "tcpmux",
+            ProxyKind::Udp { .. } => "udp",
+            ProxyKind::Stcp(_) => "stcp",
+            ProxyKind::Sudp(_) => "sudp",
         }
+    }
+
+    /// True for http/https/tcpmux, whose `remote_addr` is a list of domains.
+    pub fn is_vhost(&self) -> bool {
+        matches!(
+            self,
+            ProxyKind::Http(_) | ProxyKind::Https { .. } | ProxyKind::TcpMux { .. }
+        )
+    }
+
+    /// True for udp and sudp, whose work connections carry UDPPacket messages.
+    pub fn is_udp(&self) -> bool {
+        matches!(self, ProxyKind::Udp { .. } | ProxyKind::Sudp(_))
+    }
+}
+
+/// Options of an stcp/sudp proxy: who may visit it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecretOptions {
+    /// The shared secret (`secretKey`); visitors sign with it and encrypt with it.
+    pub secret_key: Secret,
+    /// frp users allowed to visit (`allowUsers`); empty means only our own user, `"*"` anyone.
+    pub allow_users: Vec<String>,
+}
+
+impl SecretOptions {
+    /// Options with this secret key and only our own user allowed.
+    pub fn new(secret_key: impl Into<Secret>) -> Self {
+        SecretOptions {
+            secret_key: secret_key.into(),
+            allow_users: Vec::new(),
+        }
+    }
+
+    /// Allows this frp user (or `"*"`: anyone) to visit; call again for more.
+    pub fn allow_user(mut self, user: impl Into<String>) -> Self {
+        self.allow_users.push(user.into());
+        self
+    }
+}
+
+/// The kinds of visitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VisitorKind {
+    /// Local TCP connections to an stcp proxy.
+    Stcp,
+    /// Local UDP datagrams to an sudp proxy.
+    Sudp,
+}
+
+impl VisitorKind {
+    /// frp's name of the type.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            VisitorKind::Stcp => "stcp",
+            VisitorKind::Sudp => "sudp",
+        }
+    }
+}
+
+/// A visitor: a local listener whose connections (or datagrams) go to an stcp/sudp proxy of
+/// this or another frp client, through frps.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VisitorConfig {
+    /// Name without the user prefix.
+    pub name: String,
+    /// stcp or sudp.
+    pub kind: VisitorKind,
+    /// The proxy to visit, without a user prefix (`serverName`).
+    pub server_name: String,
+    /// The frp user owning that proxy (`serverUser`); empty: our own user.
+    pub server_user: String,
+    /// The proxy's secret key.
+    pub secret_key: Secret,
+    /// Address to listen on (default 127.0.0.1).
+    pub bind_addr: String,
+    /// Port to listen on. 0 or negative: no listener (frp's `bindPort = -1`, a visitor that
+    /// only other visitors use).
+    pub bind_port: i32,
+    /// Encrypt the visitor connection's payload with the secret key.
+    pub use_encryption: bool,
+    /// Compress the visitor connection's payload with snappy.
+    pub use_compression: bool,
+}
+
+impl VisitorConfig {
+    /// A visitor of `kind` for `server_name`, listening on 127.0.0.1:`bind_port`.
+    pub fn new(
+        name: impl Into<String>,
+        kind: VisitorKind,
+        server_name: impl Into<String>,
+        secret_key: impl Into<Secret>,
+        bind_port: i32,
+    ) -> Self {
+        VisitorConfig {
+            name: name.into(),
+            kind,
+            server_name: server_name.into(),
+            server_user: String::new(),
+            secret_key: secret_key.into(),
+            bind_addr: "127.0.0.1".to_owned(),
+            bind_port,
+            use_encryption: false,
+            use_compression: false,
+        }
+    }
+
+    /// Visits a proxy of this frp user instead of our own.
+    pub fn server_user(mut self, user: impl Into<String>) -> Self {
+        self.server_user = user.into();
+        self
+    }
+
+    /// Listens on this address instead of 127.0.0.1.
+    pub fn bind_addr(mut self, addr: impl Into<String>) -> Self {
+        self.bind_addr = addr.into();
+        self
+    }
+
+    /// Encrypts the payload with the secret key (frp `useEncryption`).
+    pub fn use_encryption(mut self, on: bool) -> Self {
+        self.use_encryption = on;
+        self
+    }
+
+    /// Compresses the payload (frp `useCompression`).
+    pub fn use_compression(mut self, on: bool) -> Self {
+        self.use_compression = on;
+        self
     }
 }
 

@@ -7,7 +7,7 @@
 //! connection per `ReqWorkConn`, and publishes state and events for the application.
 
 use super::codec::{MsgReader, MsgWriter};
-use super::config::{ClientConfig, ProxyConfig, ProxyKind};
+use super::config::{ClientConfig, ProxyConfig};
 use super::error::Error;
 use super::events::{proxy_ready, Counters, Event};
 use super::reconfig::{self, Command, ProxyChanges};
@@ -246,6 +246,17 @@ impl Driver {
             self.shared.counters.clone(),
             self.shared.events.clone(),
         )));
+        super::visitor::start_all(
+            &self.shared.config,
+            super::visitor::VisitorContext {
+                run_id: run_id.clone(),
+                opener: conn.link.opener(),
+                counters: self.shared.counters.clone(),
+                events: self.shared.events.clone(),
+                udp_packet_size: self.shared.config.udp_packet_size,
+                stop: conn.work_token.clone(),
+            },
+        );
         if reconnected {
             self.shared
                 .counters
@@ -269,7 +280,7 @@ impl Driver {
             .proxies()
             .iter()
             .find(|p| p.name == name)
-            .is_some_and(|p| !matches!(p.kind, ProxyKind::Tcp { .. }));
+            .is_some_and(|p| p.kind.is_vhost());
         let ready = proxy_ready(name, remote_addr, is_vhost);
         tracing::info!(proxy = %name, remote = %remote_addr, "proxy ready");
         self.shared

@@ -46,6 +46,15 @@ pub enum Error {
         /// The server's text.
         reason: String,
     },
+    /// frps refused a visitor connection (wrong secret key, no such proxy, user not allowed);
+    /// the text is the server's own.
+    #[error("visitor {name}: {reason}")]
+    VisitorRefused {
+        /// Visitor name without the user prefix.
+        name: String,
+        /// The server's text.
+        reason: String,
+    },
     /// The server said something we cannot parse, or broke the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),

@@ -70,6 +70,20 @@ pub enum Event {
         /// Registered: new or changed.
         added: Vec<String>,
     },
+    /// A visitor is listening (after each login).
+    VisitorStarted {
+        /// Visitor name without the user prefix.
+        name: String,
+        /// Where it listens; `None` for a visitor without a listener (`bindPort = -1`).
+        bind_addr: Option<std::net::SocketAddr>,
+    },
+    /// A visitor could not listen, or frps refused one of its connections.
+    VisitorFailed {
+        /// Visitor name without the user prefix.
+        name: String,
+        /// The error; for a refusal, frps's text.
+        error: String,
+    },
     /// The client has stopped for good.
     Stopped {
         /// Why: `None` after a requested shutdown, else the fatal error's text.

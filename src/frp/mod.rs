@@ -34,12 +34,16 @@ mod reconfig;
 mod splice;
 mod state;
 mod transport;
+mod udp;
+mod visitor;
 mod wire;
 mod work;
+pub(crate) mod wrapped;
 
 pub use config::{
-    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ReconnectPolicy, TlsConfig,
-    DEFAULT_FRP_VERSION, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
+    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ReconnectPolicy, SecretOptions, TlsConfig,
+    VisitorConfig, VisitorKind, DEFAULT_FRP_VERSION, DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_HEARTBEAT_TIMEOUT,
 };
 pub use error::Error;
 pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
@@ -310,7 +314,10 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
                 custom_domains,
                 ..
             } => Some((subdomain, custom_domains)),
-            ProxyKind::Tcp { .. } => None,
+            ProxyKind::Tcp { .. }
+            | ProxyKind::Udp { .. }
+            | ProxyKind::Stcp(_)
+            | ProxyKind::Sudp(_) => None,
         };
         if let Some((sub, domains)) = vhost_names {
             if sub.as_deref().unwrap_or("").is_empty() && domains.is_empty() {
@@ -330,7 +337,7 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
             }
         }
     }
-    Ok(())
+    visitor::validate(cfg)
 }
 
 #[cfg(test)]

@@ -134,6 +134,15 @@ pub(crate) fn new_proxy_message(wire_name: &str, p: &ProxyConfig) -> NewProxy {
                 .unwrap_or_default();
             m.route_by_http_user = route_by_http_user.clone().unwrap_or_default();
         }
+        ProxyKind::Udp { remote_port } => {
+            m.proxy_type = "udp".into();
+            m.remote_port = i64::from(*remote_port);
+        }
+        ProxyKind::Stcp(o) | ProxyKind::Sudp(o) => {
+            m.proxy_type = p.kind.type_name().into();
+            m.sk = o.secret_key.expose().to_owned();
+            m.allow_users = o.allow_users.clone();
+        }
     }
     m
 }

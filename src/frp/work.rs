@@ -40,6 +40,8 @@ pub(crate) struct WorkContext {
     pub local_dial_timeout: Duration,
     pub counters: Arc<Counters>,
     pub events: broadcast::Sender<Event>,
+    /// `udpPacketSize`, for udp/sudp proxies.
+    pub udp_packet_size: usize,
 }
 
 /// One proxy as its work connections see it.
@@ -47,6 +49,8 @@ pub(crate) struct WorkProxy {
     pub config: ProxyConfig,
     /// Repeated "local service unreachable" reports of this proxy.
     unreachable: Mutex<Unreachable>,
+    /// udp: ends the work connection in use when frps hands over a new one.
+    udp_current: Mutex<Option<CancellationToken>>,
 }
 
 /// Rate limiting of one proxy's "local service unreachable" warnings.
@@ -64,6 +68,7 @@ impl WorkProxy {
                 limiter: RepeatLimiter::new(repeat_window),
                 last_error: String::new(),
             }),
+            udp_current: Mutex::new(None),
         }
     }
 }
@@ -87,6 +92,7 @@ impl WorkContext {
             local_dial_timeout: super::config::DEFAULT_LOCAL_DIAL_TIMEOUT,
             counters,
             events,
+            udp_packet_size: cfg.udp_packet_size,
         };
         ctx.set_proxies(cfg, proxies);
         ctx
@@ -193,6 +199,9 @@ async fn serve_inner(
     };
     let proxy = &work_proxy.config;
     let (stream, early) = reader.into_parts();
+    if proxy.kind.is_udp() {
+        return serve_udp(ctx, &work_proxy, stream, early, &session).await;
+    }
 
     let counters = &ctx.counters;
     let held = || Held::new(&counters.buffered_bytes, &counters.peak_buffered_bytes);
@@ -251,6 +260,56 @@ async fn serve_inner(
     }
     .await
     .map_err(Error::from)
+}
+
+/// A udp/sudp work connection: UDPPacket messages inside the proxy's payload wrapping. A udp
+/// proxy keeps only its newest work connection, as Go frpc does.
+async fn serve_udp(
+    ctx: &WorkContext,
+    work_proxy: &WorkProxy,
+    stream: BoxStream,
+    early: bytes::BytesMut,
+    session: &CancellationToken,
+) -> Result<(), Error> {
+    let proxy = &work_proxy.config;
+    let stop = session.child_token();
+    if matches!(proxy.kind, super::config::ProxyKind::Udp { .. }) {
+        let mut current = work_proxy
+            .udp_current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = current.replace(stop.clone()) {
+            old.cancel();
+        }
+    }
+    tracing::info!(proxy = %proxy.name, "incoming a new work connection for {} proxy", proxy.kind.type_name());
+    let local = tokio::net::lookup_host((proxy.local_host.as_str(), proxy.local_port))
+        .await?
+        .next()
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "proxy {}: no address for {}",
+                proxy.name, proxy.local_host
+            ))
+        })?;
+    let key = proxy.use_encryption.then_some(&ctx.key);
+    let conn = super::wrapped::Wrapped::new(
+        stream,
+        Sealer::new(key.map(|k| (k, rand::random())), proxy.use_compression),
+        pipeline::Opener::new(key, proxy.use_compression),
+        early,
+    );
+    ctx.counters
+        .total_work_conns
+        .fetch_add(1, Ordering::Relaxed);
+    let _active = Active::new(&ctx.counters.active_work_conns);
+    let relay = super::udp::Relay {
+        name: &proxy.name,
+        local,
+        packet_size: ctx.udp_packet_size,
+        counters: &ctx.counters,
+    };
+    super::udp::serve(relay, conn, stop).await
 }
 
 /// Tells the caller the local service is down, the first time at once and then at most one

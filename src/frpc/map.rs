@@ -3,7 +3,10 @@
 
 use super::schema::{self, ClientFile};
 use super::types::{ConfigError, FrpcConfig, WebServer};
-use crate::frp::{ClientConfig, HttpOptions, ProxyConfig, ProxyKind, TlsConfig};
+use crate::frp::{
+    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, SecretOptions, TlsConfig, VisitorConfig,
+    VisitorKind,
+};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -195,7 +198,10 @@ fn validate_proxy(p: &schema::Proxy) -> Result<(), String> {
 /// The engine's proxy for a validated frpc proxy, or what is not supported yet.
 fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
     let no = |what: &str| unsupported(format!("proxy {}: {what}", p.name));
-    if !matches!(p.kind.as_str(), "tcp" | "http" | "https" | "tcpmux") {
+    if !matches!(
+        p.kind.as_str(),
+        "tcp" | "http" | "https" | "tcpmux" | "udp" | "stcp" | "sudp"
+    ) {
         return Err(no(&format!("type \"{}\"", p.kind)));
     }
     if let Some(plugin) = &p.plugin {
@@ -235,6 +241,19 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
                 http_user: auth.then_some(p.httpuser),
                 http_password: auth.then_some(p.httppassword),
                 route_by_http_user: non_empty(p.routebyhttpuser),
+            }
+        }
+        "udp" => ProxyKind::Udp {
+            remote_port: port(p.remoteport, "remotePort")
+                .map_err(|e| ConfigError::Invalid(format!("proxy {}: {e}", p.name)))?,
+        },
+        "stcp" | "sudp" => {
+            let mut o = SecretOptions::new(p.secretkey);
+            o.allow_users = p.allowusers;
+            if p.kind == "stcp" {
+                ProxyKind::Stcp(o)
+            } else {
+                ProxyKind::Sudp(o)
             }
         }
         _ => {
@@ -279,6 +298,54 @@ fn dns_server_addr(text: &str) -> Option<std::net::SocketAddr> {
     Some((ip, 53).into())
 }
 
+/// frpc's checks of one visitor (`visitor NAME: …` is added by the caller).
+fn validate_visitor(v: &schema::Visitor) -> Result<(), String> {
+    if v.name.is_empty() {
+        return Err("name is required".into());
+    }
+    if v.servername.is_empty() {
+        return Err("server name is required".into());
+    }
+    if v.bindport == 0 {
+        return Err("bind port is required".into());
+    }
+    if v.kind == "xtcp" && !matches!(v.protocol.as_str(), "" | "kcp" | "quic") {
+        return Err("protocol should be kcp or quic".into());
+    }
+    Ok(())
+}
+
+/// The engine's visitor for a validated frpc visitor, or what is not supported yet.
+fn to_visitor(v: schema::Visitor, prefixed: &str) -> Result<VisitorConfig, ConfigError> {
+    let no = |what: &str| unsupported(format!("visitor {prefixed}: {what}"));
+    let kind = match v.kind.as_str() {
+        "stcp" => VisitorKind::Stcp,
+        "sudp" => VisitorKind::Sudp,
+        other => return Err(no(&format!("type \"{other}\""))),
+    };
+    if let Some(plugin) = &v.plugin {
+        let kind = plugin.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        return Err(no(&format!("plugin \"{kind}\"")));
+    }
+    let bind_port = i32::try_from(v.bindport)
+        .ok()
+        .filter(|p| *p <= i32::from(u16::MAX))
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "visitor {prefixed}: bindPort: port number {} must be in the range 0..65535",
+                v.bindport
+            ))
+        })?;
+    let mut out = VisitorConfig::new(v.name, kind, v.servername, v.secretkey, bind_port)
+        .server_user(v.serveruser)
+        .use_encryption(v.transport.useencryption)
+        .use_compression(v.transport.usecompression);
+    if !v.bindaddr.is_empty() {
+        out.bind_addr = v.bindaddr;
+    }
+    Ok(out)
+}
+
 fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -294,7 +361,7 @@ fn secs(value: i64, default: Duration) -> Duration {
 pub fn build(
     f: ClientFile,
     proxies: Vec<schema::Proxy>,
-    visitors: Vec<(String, String, bool)>,
+    visitors: Vec<schema::Visitor>,
     allow_exec: bool,
 ) -> Result<FrpcConfig, ConfigError> {
     let mut warnings = Vec::new();
@@ -316,13 +383,15 @@ pub fn build(
         validate_proxy(p)
             .map_err(|e| ConfigError::Invalid(format!("proxy {}: {e}", prefixed(&p.name))))?;
     }
-    refuse_common(&f, &mut warnings)?;
-    if let Some((name, kind, _)) = visitors.iter().find(|(n, _, e)| wanted(n, *e)) {
-        return Err(unsupported(format!(
-            "visitor {}: type \"{kind}\"",
-            prefixed(name)
-        )));
+    let visitors: Vec<schema::Visitor> = visitors
+        .into_iter()
+        .filter(|v| wanted(&v.name, v.enabled.unwrap_or(true)))
+        .collect();
+    for v in &visitors {
+        validate_visitor(v)
+            .map_err(|e| ConfigError::Invalid(format!("visitor {}: {e}", prefixed(&v.name))))?;
     }
+    refuse_common(&f, &mut warnings)?;
     let mut names = HashSet::new();
     for p in &proxies {
         if !names.insert(p.name.clone()) {
@@ -409,6 +478,26 @@ pub fn build(
     cfg.tls = tls;
     for p in proxies {
         cfg.proxies.push(to_proxy(p)?);
+    }
+    let mut visitor_names = HashSet::new();
+    for v in visitors {
+        let name = prefixed(&v.name);
+        if !visitor_names.insert(v.name.clone()) {
+            return Err(ConfigError::Invalid(format!(
+                "visitor name [{name}] is duplicated"
+            )));
+        }
+        cfg.visitors.push(to_visitor(v, &name)?);
+    }
+    if f.udppacketsize > 0 {
+        cfg.udp_packet_size = usize::try_from(f.udppacketsize).unwrap_or(usize::MAX);
+        if cfg.udp_packet_size > frp_proto::udp::MAX_UDP_PACKET_SIZE {
+            return Err(ConfigError::Unsupported(format!(
+                "udpPacketSize {} is not supported: at most {} fits an frp message",
+                f.udppacketsize,
+                frp_proto::udp::MAX_UDP_PACKET_SIZE
+            )));
+        }
     }
     let web_server = WebServer {
         addr: if f.webserver.addr.is_empty() {

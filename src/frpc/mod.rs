@@ -25,8 +25,8 @@
 //!   `enabled = false`, the user prefix, and frpc's validation messages.
 //!
 //! What this client does not implement yet is an error naming the field ("… is not supported
-//! yet"), never silently dropped: proxy types other than tcp/http/https, visitors, plugins,
-//! health checks, bandwidth limits, the PROXY protocol, OIDC, and transports other than tcp. Settings that change nothing a visitor
+//! yet"), never silently dropped: proxy type xtcp and its visitors, plugins, health checks,
+//! bandwidth limits, the PROXY protocol, OIDC, and transports other than tcp. Settings that change nothing a visitor
 //! or frps sees (log files, the admin web server for now) load with a warning.
 
 mod annotations;
@@ -151,7 +151,7 @@ impl Parsed {
         &self,
         strict: bool,
         proxies: &mut Vec<schema::Proxy>,
-        visitors: &mut Vec<(String, String, bool)>,
+        visitors: &mut Vec<schema::Visitor>,
     ) -> Result<(), ConfigError> {
         collect(
             &self.file.proxies,
@@ -289,7 +289,7 @@ fn collect(
     strict: bool,
     originals: &BTreeMap<String, String>,
     out: &mut Vec<schema::Proxy>,
-    out_visitors: &mut Vec<(String, String, bool)>,
+    out_visitors: &mut Vec<schema::Visitor>,
 ) -> Result<(), ConfigError> {
     const CTX: &str = "unmarshal ProxyConfig error: ";
     for raw in proxies {
@@ -312,22 +312,28 @@ fn collect(
         }
         out.push(decode(raw.clone(), strict, originals, CTX)?);
     }
+    const VCTX: &str = "unmarshal VisitorConfig error: ";
     for raw in visitors {
-        let name = raw
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let kind = raw
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let enabled = raw.get("enabled").and_then(Value::as_bool).unwrap_or(true);
-        if !matches!(kind.as_str(), "stcp" | "sudp" | "xtcp") {
+        let Value::Object(fields) = raw else {
+            return Err(ConfigError::Parse("type is required".into()));
+        };
+        let kind = fields.get("type").and_then(Value::as_str).unwrap_or("");
+        if !matches!(kind, "stcp" | "sudp" | "xtcp") {
             return Err(ConfigError::Parse(format!("unknown visitor type: {kind}")));
         }
-        out_visitors.push((name, kind, enabled));
+        if strict {
+            let known = |k: &str| {
+                schema::VISITOR_FIELDS.contains(&k)
+                    || (kind == "xtcp" && schema::XTCP_VISITOR_FIELDS.contains(&k))
+            };
+            if let Some(k) = fields.keys().find(|k| !known(k)) {
+                let shown = originals.get(k).unwrap_or(k);
+                return Err(ConfigError::Parse(format!(
+                    "{VCTX}json: unknown field \"{shown}\""
+                )));
+            }
+        }
+        out_visitors.push(decode(raw.clone(), strict, originals, VCTX)?);
     }
     Ok(())
 }

@@ -193,6 +193,62 @@ pub struct HeaderOps {
     pub set: BTreeMap<String, String>,
 }
 
+/// Every field any visitor type of frpc 0.66 has.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Visitor {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub enabled: Option<bool>,
+    pub transport: VisitorTransport,
+    pub secretkey: Secret,
+    pub serveruser: String,
+    pub servername: String,
+    pub bindaddr: String,
+    pub bindport: i64,
+    pub plugin: Option<serde_json::Value>,
+    pub protocol: String,
+    pub keeptunnelopen: bool,
+    pub maxretriesanhour: i64,
+    pub minretryinterval: i64,
+    pub fallbackto: String,
+    pub fallbacktimeoutms: i64,
+    pub nattraversal: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct VisitorTransport {
+    pub useencryption: bool,
+    pub usecompression: bool,
+}
+
+/// Keys every visitor type has.
+pub const VISITOR_FIELDS: &[&str] = &[
+    "name",
+    "type",
+    "enabled",
+    "transport",
+    "secretkey",
+    "serveruser",
+    "servername",
+    "bindaddr",
+    "bindport",
+    "plugin",
+];
+
+/// The keys of an xtcp visitor beyond [`VISITOR_FIELDS`].
+pub const XTCP_VISITOR_FIELDS: &[&str] = &[
+    "protocol",
+    "keeptunnelopen",
+    "maxretriesanhour",
+    "minretryinterval",
+    "fallbackto",
+    "fallbacktimeoutms",
+    "nattraversal",
+];
+
 /// Keys every proxy type has.
 pub const BASE_FIELDS: &[&str] = &[
     "name",

@@ -1,7 +1,7 @@
 //! Loading real-world-shaped frpc files in every format, and the ways a file can be wrong.
 
 use super::*;
-use crate::frp::ProxyKind;
+use crate::frp::{ProxyKind, VisitorKind};
 use std::time::Duration;
 
 fn envs() -> BTreeMap<String, String> {
@@ -312,11 +312,12 @@ fn frpc_validation_messages() {
 #[test]
 fn not_supported_yet_is_named() {
     let cases: &[(&str, &str)] = &[
-        ("[[proxies]]\nname = \"dns\"\ntype = \"udp\"\nlocalPort = 53\nremotePort = 53\n", "proxy dns: type \"udp\""),
-        ("[[proxies]]\nname = \"s\"\ntype = \"stcp\"\nsecretKey = \"k\"\nlocalPort = 22\n", "proxy s: type \"stcp\""),
         ("[[proxies]]\nname = \"x\"\ntype = \"xtcp\"\nlocalPort = 22\n", "proxy x: type \"xtcp\""),
-        ("[[proxies]]\nname = \"su\"\ntype = \"sudp\"\nlocalPort = 22\n", "proxy su: type \"sudp\""),
-        ("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\nbindPort = 9000\n", "visitor v: type \"stcp\""),
+        ("[[visitors]]\nname = \"v\"\ntype = \"xtcp\"\nserverName = \"s\"\nbindPort = 9000\n", "visitor v: type \"xtcp\""),
+        (
+            "[[visitors]]\nname = \"vp\"\ntype = \"stcp\"\nserverName = \"s\"\nbindPort = -1\n[visitors.plugin]\ntype = \"virtual_net\"\n",
+            "visitor vp: plugin \"virtual_net\"",
+        ),
         (
             "[[proxies]]\nname = \"f\"\ntype = \"tcp\"\n[proxies.plugin]\ntype = \"static_file\"\nlocalPath = \"/srv\"\n",
             "proxy f: plugin \"static_file\"",
@@ -517,6 +518,93 @@ loadBalancer.groupKey = "k"
 }
 
 #[test]
+fn udp_stcp_sudp_proxies_and_visitors_map() {
+    let text = r#"
+serverAddr = "frps.example"
+user = "me"
+udpPacketSize = 1400
+
+[[proxies]]
+name = "dns"
+type = "udp"
+localPort = 53
+remotePort = 5353
+
+[[proxies]]
+name = "ssh"
+type = "stcp"
+localPort = 22
+secretKey = "k1"
+allowUsers = ["*"]
+
+[[proxies]]
+name = "game"
+type = "sudp"
+localIP = "10.0.0.2"
+localPort = 27015
+secretKey = "k2"
+
+[[visitors]]
+name = "ssh-v"
+type = "stcp"
+serverName = "ssh"
+serverUser = "other"
+secretKey = "k1"
+bindAddr = "0.0.0.0"
+bindPort = 6000
+transport.useEncryption = true
+
+[[visitors]]
+name = "game-v"
+type = "sudp"
+serverName = "game"
+secretKey = "k2"
+bindPort = 6001
+
+[[visitors]]
+name = "off"
+type = "stcp"
+serverName = "x"
+bindPort = 1
+enabled = false
+"#;
+    let c = load_as("v.toml", text, &strict()).unwrap().client;
+    assert_eq!(c.udp_packet_size, 1400);
+    assert!(matches!(
+        c.proxies[0].kind,
+        ProxyKind::Udp { remote_port: 5353 }
+    ));
+    let ProxyKind::Stcp(o) = &c.proxies[1].kind else {
+        panic!("{:?}", c.proxies[1].kind)
+    };
+    assert_eq!(o.secret_key.expose(), "k1");
+    assert_eq!(o.allow_users, ["*"]);
+    let ProxyKind::Sudp(o) = &c.proxies[2].kind else {
+        panic!("{:?}", c.proxies[2].kind)
+    };
+    assert!(o.allow_users.is_empty());
+    assert_eq!(c.proxies[2].local_host, "10.0.0.2");
+    assert_eq!(c.visitors.len(), 2);
+    let v = &c.visitors[0];
+    assert_eq!(
+        (
+            v.name.as_str(),
+            v.kind,
+            v.server_name.as_str(),
+            v.server_user.as_str()
+        ),
+        ("ssh-v", VisitorKind::Stcp, "ssh", "other")
+    );
+    assert_eq!((v.bind_addr.as_str(), v.bind_port), ("0.0.0.0", 6000));
+    assert!(v.use_encryption && !v.use_compression);
+    let v = &c.visitors[1];
+    assert_eq!(
+        (v.kind, v.bind_addr.as_str(), v.bind_port),
+        (VisitorKind::Sudp, "127.0.0.1", 6001)
+    );
+}
+
+#[test]
 fn token_source_is_validated_and_read_only_on_request() {
     let file =
         "auth.tokenSource.type = \"file\"\nauth.tokenSource.file.path = \"/no/such/token\"\n";
@@ -546,4 +634,18 @@ fn token_source_is_validated_and_read_only_on_request() {
         .starts_with("unsafe feature \"TokenSourceExec\" is not enabled."));
     let allowed = strict().allow_unsafe(vec!["TokenSourceExec".into()]);
     assert!(load_as("frpc.toml", exec, &allowed).is_ok());
+}
+
+#[test]
+fn visitor_validation_uses_frpc_texts() {
+    for (text, want) in [
+        ("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nbindPort = 1\n", "visitor v: server name is required"),
+        ("user = \"u\"\n[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\n", "visitor u.v: bind port is required"),
+        ("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\nbindPort = 1\nbogus = 1\n", "unknown field \"bogus\""),
+        ("[[visitors]]\nname = \"v\"\ntype = \"stcp\"\nserverName = \"s\"\nbindPort = 1\nfallbackTo = \"x\"\n", "unknown field \"fallbackTo\""),
+        ("udpPacketSize = 9000\n", "udpPacketSize 9000 is not supported"),
+    ] {
+        let err = err_text("v.toml", text, &strict());
+        assert!(err.contains(want), "{text}: {err}");
+    }
 }

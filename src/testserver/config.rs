@@ -57,6 +57,8 @@ pub struct ServerConfig {
     pub login_hook: Option<LoginHook>,
     /// NewProxy hook, see [`NewProxyHook`].
     pub new_proxy_hook: Option<NewProxyHook>,
+    /// `udpPacketSize`: the largest datagram read on a udp proxy's port (frps's default 1500).
+    pub udp_packet_size: usize,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +76,7 @@ impl Default for ServerConfig {
             user_conn_timeout: Duration::from_secs(10),
             login_hook: None,
             new_proxy_hook: None,
+            udp_packet_size: frp_proto::udp::DEFAULT_UDP_PACKET_SIZE,
         }
     }
 }
@@ -93,6 +96,7 @@ impl fmt::Debug for ServerConfig {
             .field("user_conn_timeout", &self.user_conn_timeout)
             .field("login_hook", &self.login_hook.is_some())
             .field("new_proxy_hook", &self.new_proxy_hook.is_some())
+            .field("udp_packet_size", &self.udp_packet_size)
             .finish()
     }
 }

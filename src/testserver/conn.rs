@@ -5,6 +5,7 @@ use super::config::TlsMode;
 use super::control;
 use super::gate::Gated;
 use super::shared::Inner;
+use super::visitor;
 use super::wire::{read_frame, BoxIo, CONN_READ_TIMEOUT};
 use frp_proto::Message;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -176,7 +177,8 @@ async fn handle_frp_conn(inner: Arc<Inner>, mut io: BoxIo, peer: SocketAddr) {
     match first {
         Message::Login(login) => control::handle_login(inner, io, login, peer).await,
         Message::NewWorkConn(nwc) => control::handle_work_conn(inner, io, nwc).await,
-        // NewVisitorConn (stcp/xtcp visitors) and anything else: not supported, close.
+        Message::NewVisitorConn(m) => visitor::handle(inner, io, m).await,
+        // Anything else: close.
         _ => {}
     }
 }

@@ -19,6 +19,14 @@
 //! - NewProxy: optional hook, `tcp` (fixed or chosen port, remembered per proxy name) and
 //!   `http` (subdomain and custom domains, locations, `*.` wildcard domains, basic auth,
 //!   `host_header_rewrite`, `headers`), global name uniqueness, frps's error texts.
+//! - `udp`: a UDP socket on the remote port; 500 ms after registration one work connection
+//!   is taken and carries UDPPacket messages both ways (inside the proxy's wrapping), replaced
+//!   when it breaks or is silent for 60 s.
+//! - `stcp`/`sudp`: no port; a connection whose first message is NewVisitorConn is checked as
+//!   frps does (run id → visiting user, proxy exists, sign key, `allow_users` with `"*"`, empty
+//!   meaning the owner's user), answered with NewVisitorConnResp and frps's error texts, then
+//!   spliced to a work connection of the proxy (secret-key wrapping on the visitor side, the
+//!   proxy's own on the work side).
 //! - CloseProxy, Ping/Pong, the heartbeat timeout without tcp_mux, the work-connection pool
 //!   (FIFO, `pool_count + 10`, extras closed silently), user connections with ReqWorkConn
 //!   refills and StartWorkConn, `use_encryption` / `use_compression` on the payload.
@@ -28,9 +36,9 @@
 //!   [`TestServer::set_login_hook`], [`TestServer::close_control`].
 //!
 //! # What it does not do
-//! - Proxy types other than `tcp` and `http`: `https`, `tcpmux`, `udp`, `stcp`, `sudp`, `xtcp`
-//!   get `NewProxyResp{error: "type [x] not supported by the test server"}`; NewVisitorConn
-//!   connections and NatHole messages are ignored/closed.
+//! - Proxy types `https`, `tcpmux` and `xtcp` get `NewProxyResp{error: "type [x] not supported
+//!   by the test server"}`; NatHole messages are recorded and ignored. udp ports are not
+//!   reserved per name (a fixed port must just be free; port 0 takes any).
 //! - Server plugins over HTTP (the in-process hooks stand in for the Login and NewProxy ops),
 //!   OIDC, auth scopes (Ping/NewWorkConn are never checked), the dashboard, metrics, bandwidth
 //!   limits, load-balancing groups, `allowPorts`, `maxPortsPerClient`, `route_by_http_user`,
@@ -52,7 +60,7 @@
 //! # Layout
 //! Modules use only modules below them: `conn` (bind port, TLS, yamux, dispatch) →
 //! `control` (logins, control streams, the work-connection pool) → `proxy` (registration,
-//! tcp listeners); `vhost` (HTTP routing) beside them; all of them → `shared` (server state,
+//! tcp listeners) → `udp` (udp proxies); `visitor` (NewVisitorConn) beside `control`; `vhost` (HTTP routing) beside them; all of them → `shared` (server state,
 //! registry, control handles) → `splice` (payload splicing through `frp_proto::pipeline`) →
 //! `wire` (streams and plaintext frames); `config`, `state` and `gate` are leaves.
 
@@ -67,7 +75,9 @@ mod shared;
 mod splice;
 mod state;
 mod tcpmux;
+mod udp;
 mod vhost;
+mod visitor;
 mod wire;
 
 pub use config::{LoginHook, NewProxyHook, ServerConfig, TlsMode};

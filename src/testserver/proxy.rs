@@ -2,9 +2,10 @@
 
 use super::domains::{canonical_addr, validate_domains};
 use super::gate::Gated;
-use super::shared::{ControlHandle, Inner, ProxyEntry, Registry, Route};
+use super::shared::{ControlHandle, Inner, ProxyEntry, Registry, Route, SecretProxy};
 use super::splice::{splice, Wrapping};
 use super::state::ProxyInfo;
+use super::udp;
 use super::wire::BoxIo;
 use frp_proto::msg::{NewProxy, NewProxyResp, StartWorkConn};
 use std::io;
@@ -72,9 +73,9 @@ fn register(
         np.proxy_type = "tcp".into();
     }
     match np.proxy_type.as_str() {
-        "tcp" | "http" => {}
+        "tcp" | "http" | "udp" | "stcp" | "sudp" => {}
         "tcpmux" => return crate::testserver::tcpmux::register(inner, ctl, np),
-        "udp" | "https" | "stcp" | "sudp" | "xtcp" => {
+        "https" | "xtcp" => {
             return Err(format!(
                 "type [{}] not supported by the test server",
                 np.proxy_type
@@ -112,6 +113,7 @@ fn register(
                 port: Some(port),
                 routes: Vec::new(),
                 tcpmux_routes: Vec::new(),
+                secret: None,
             },
         );
         let i = inner.clone();
@@ -129,6 +131,82 @@ fn register(
             run_id: ctl.run_id.clone(),
             remote_addr: format!(":{port}"),
             remote_port: Some(port),
+            domains: Vec::new(),
+            use_encryption: np.use_encryption,
+            use_compression: np.use_compression,
+        }
+    } else if np.proxy_type == "udp" {
+        let socket = bind_udp(inner, &np)?;
+        let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+        let stop = inner.cancel.child_token();
+        let stopped = CancellationToken::new();
+        reg.proxies.insert(
+            np.proxy_name.clone(),
+            ProxyEntry {
+                ctl: ctl.clone(),
+                stop: Some(stop.clone()),
+                stopped: Some(stopped.clone()),
+                port: None,
+                routes: Vec::new(),
+                tcpmux_routes: Vec::new(),
+                secret: None,
+            },
+        );
+        let proxy = udp::UdpProxy {
+            socket,
+            name: np.proxy_name.clone(),
+            ctl: ctl.clone(),
+            wrapping: wrapping.clone(),
+            packet_size: inner.cfg.udp_packet_size,
+            _stopped: stopped.drop_guard(),
+        };
+        tokio::spawn(udp::run(inner.clone(), proxy, stop));
+        ProxyInfo {
+            name: np.proxy_name.clone(),
+            proxy_type: np.proxy_type.clone(),
+            run_id: ctl.run_id.clone(),
+            remote_addr: format!(":{port}"),
+            remote_port: Some(port),
+            domains: Vec::new(),
+            use_encryption: np.use_encryption,
+            use_compression: np.use_compression,
+        }
+    } else if np.proxy_type == "stcp" || np.proxy_type == "sudp" {
+        // frps: an empty allow list means the owner's own user only.
+        let allow_users = if np.allow_users.is_empty() {
+            let owner = inner
+                .state
+                .borrow()
+                .controls
+                .get(&ctl.run_id)
+                .map(|c| c.user.clone());
+            vec![owner.unwrap_or_default()]
+        } else {
+            np.allow_users.clone()
+        };
+        reg.proxies.insert(
+            np.proxy_name.clone(),
+            ProxyEntry {
+                ctl: ctl.clone(),
+                stop: None,
+                stopped: None,
+                port: None,
+                routes: Vec::new(),
+                tcpmux_routes: Vec::new(),
+                secret: Some(SecretProxy {
+                    sk: np.sk.clone(),
+                    allow_users,
+                    ctl: ctl.clone(),
+                    wrapping: wrapping.clone(),
+                }),
+            },
+        );
+        ProxyInfo {
+            name: np.proxy_name.clone(),
+            proxy_type: np.proxy_type.clone(),
+            run_id: ctl.run_id.clone(),
+            remote_addr: String::new(),
+            remote_port: None,
             domains: Vec::new(),
             use_encryption: np.use_encryption,
             use_compression: np.use_compression,
@@ -188,6 +266,7 @@ fn register(
                 port: None,
                 routes,
                 tcpmux_routes: Vec::new(),
+                secret: None,
             },
         );
         ProxyInfo {
@@ -230,6 +309,16 @@ fn bind_tcp(inner: &Inner, reg: &Registry, np: &NewProxy) -> Result<TcpListener,
         }
     }
     bind_listener(SocketAddr::new(ip, 0)).map_err(|_| "no available port".into())
+}
+
+/// Binds a udp proxy's socket: the fixed port, or any free one. (frps keeps udp ports in their
+/// own table; the test double only asks the OS.)
+fn bind_udp(inner: &Inner, np: &NewProxy) -> Result<tokio::net::UdpSocket, String> {
+    let port = u16::try_from(np.remote_port).map_err(|_| "port not allowed".to_string())?;
+    let sock = std::net::UdpSocket::bind(SocketAddr::new(inner.cfg.bind.ip(), port))
+        .map_err(|_| "port unavailable".to_string())?;
+    sock.set_nonblocking(true).map_err(|e| e.to_string())?;
+    tokio::net::UdpSocket::from_std(sock).map_err(|e| e.to_string())
 }
 
 /// Removes one proxy of `ctl` (CloseProxy); unknown names or other controls' proxies are

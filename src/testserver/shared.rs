@@ -109,6 +109,19 @@ pub(crate) struct ProxyEntry {
     pub(crate) routes: Vec<(String, String)>,
     /// tcpmux: (lowercased domain, route-by user) pairs registered in `tcpmux`.
     pub(crate) tcpmux_routes: Vec<(String, String)>,
+    /// stcp/sudp: what visitors are checked against.
+    pub(crate) secret: Option<SecretProxy>,
+}
+
+/// An stcp/sudp proxy as its visitors see it.
+#[derive(Clone)]
+pub(crate) struct SecretProxy {
+    pub(crate) sk: String,
+    /// Empty in NewProxy means the owner's own user, as frps fills it in.
+    pub(crate) allow_users: Vec<String>,
+    pub(crate) ctl: Arc<ControlHandle>,
+    /// The proxy's payload wrapping on its work connections.
+    pub(crate) wrapping: Wrapping,
 }
 
 /// Where an HTTP request goes and how it is rewritten.

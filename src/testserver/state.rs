@@ -95,13 +95,13 @@ pub struct ControlInfo {
 pub struct ProxyInfo {
     /// Proxy name as sent.
     pub name: String,
-    /// `tcp` or `http`.
+    /// `tcp`, `http`, `udp`, `stcp` or `sudp`.
     pub proxy_type: String,
     /// Run id of the owning control.
     pub run_id: String,
     /// What NewProxyResp carried: `":port"` for tcp, `host[:port],…` for http.
     pub remote_addr: String,
-    /// tcp: the listening port.
+    /// tcp/udp: the listening port.
     pub remote_port: Option<u16>,
     /// http: the domains routed to this proxy.
     pub domains: Vec<String>,
@@ -137,6 +137,10 @@ pub struct Counters {
     pub work_conns_used: u64,
     /// ReqWorkConn messages sent.
     pub req_work_conns_sent: u64,
+    /// NewVisitorConn accepted (stcp/sudp visitors).
+    pub visitor_conns: u64,
+    /// NewVisitorConn refused (bad sign key, unknown proxy, user not allowed).
+    pub visitor_conns_refused: u64,
     /// User connections accepted on proxy listeners and the HTTP vhost.
     pub user_conns: u64,
     /// User connections dropped because no work connection arrived in time.

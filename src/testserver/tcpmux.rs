@@ -87,6 +87,7 @@ pub(super) fn register(
             port: None,
             routes: Vec::new(),
             tcpmux_routes: routes,
+            secret: None,
         },
     );
     drop(reg);

@@ -1,0 +1,409 @@
+//! stcp and sudp visitors: local listeners whose connections (stcp) or datagrams (sudp) reach
+//! a secret proxy of this or another client through frps.
+//!
+//! As in Go frpc, the visitors live with one login: they start when it succeeds (they need its
+//! run id) and their listeners close when the session ends. For every user connection (stcp),
+//! or for a burst of datagrams (sudp), a visitor opens a new connection to frps (a yamux stream
+//! with tcpMux), sends `NewVisitorConn` signed with md5(secret key ‖ timestamp), waits up to
+//! 10 s for `NewVisitorConnResp`, and then carries the payload, encrypted with the *secret
+//! key* and compressed when asked. frps pairs it with a work connection of the proxy.
+
+use super::codec::{MsgReader, MsgWriter};
+use super::config::{ClientConfig, VisitorConfig, VisitorKind};
+use super::error::Error;
+use super::events::{Counters, Event};
+use super::splice::{Held, Pump, Splice};
+use super::transport::{BoxStream, Opener};
+use super::wire::unix_now;
+use super::wrapped::Wrapped;
+use bytes::BytesMut;
+use frp_proto::crypto::Key;
+use frp_proto::msg::NewVisitorConn;
+use frp_proto::pipeline::{self, Sealer};
+use frp_proto::udp::{self as proto_udp, WORK_CONN_READ_TIMEOUT};
+use frp_proto::Message;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// frpc waits this long for NewVisitorConnResp.
+const RESP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// frpc's visitor manager retries a visitor that failed to start this often.
+const RESTART_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Refuses visitor settings frpc would refuse, and what cannot work.
+pub(crate) fn validate(cfg: &ClientConfig) -> Result<(), Error> {
+    if cfg.udp_packet_size == 0 || cfg.udp_packet_size > proto_udp::MAX_UDP_PACKET_SIZE {
+        return Err(Error::Config(format!(
+            "udpPacketSize {} is out of range (1 to {}: a larger datagram does not fit an frp \
+             message)",
+            cfg.udp_packet_size,
+            proto_udp::MAX_UDP_PACKET_SIZE
+        )));
+    }
+    let mut names = HashSet::new();
+    for v in &cfg.visitors {
+        let fail = |m: &str| Err(Error::Config(format!("visitor {:?}: {m}", v.name)));
+        if v.name.is_empty() {
+            return Err(Error::Config("visitor with an empty name".into()));
+        }
+        if !names.insert(v.name.as_str()) {
+            return Err(Error::Config(format!(
+                "duplicate visitor name {:?}",
+                v.name
+            )));
+        }
+        if v.server_name.is_empty() {
+            return fail("server name is required");
+        }
+        if v.bind_port == 0 {
+            return fail("bind port is required");
+        }
+        if v.bind_port > i32::from(u16::MAX) {
+            return fail("bind port is out of range");
+        }
+        if v.kind == VisitorKind::Sudp && v.bind_port < 0 {
+            return fail("sudp visitors need a bind port (bindPort = -1 is for stcp only)");
+        }
+    }
+    Ok(())
+}
+
+/// What every visitor of one login shares.
+pub(crate) struct VisitorContext {
+    pub run_id: String,
+    /// Opens connections to frps on this login's session.
+    pub opener: Opener,
+    pub counters: Arc<Counters>,
+    pub events: broadcast::Sender<Event>,
+    pub udp_packet_size: usize,
+    /// Cancelled when the login's session ends.
+    pub stop: CancellationToken,
+}
+
+/// One visitor as its tasks see it.
+struct Visitor {
+    config: VisitorConfig,
+    /// `serverUser.serverName`, or our own `user.serverName`.
+    wire_target: String,
+    key: Key,
+}
+
+/// Starts every configured visitor for a new login.
+pub(crate) fn start_all(cfg: &ClientConfig, ctx: VisitorContext) {
+    if cfg.visitors.is_empty() {
+        return;
+    }
+    let ctx = Arc::new(ctx);
+    for v in &cfg.visitors {
+        let wire_target = if v.server_user.is_empty() {
+            cfg.wire_name(&v.server_name)
+        } else {
+            format!("{}.{}", v.server_user, v.server_name)
+        };
+        let visitor = Arc::new(Visitor {
+            key: Key::derive(v.secret_key.expose()),
+            config: v.clone(),
+            wire_target,
+        });
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let stop = ctx.stop.clone();
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = run(visitor, ctx) => {}
+            }
+        });
+    }
+}
+
+async fn run(v: Arc<Visitor>, ctx: Arc<VisitorContext>) {
+    let cfg = &v.config;
+    if cfg.bind_port < 0 {
+        // Only other visitors hand connections to this one; nothing listens.
+        tracing::info!(visitor = %cfg.name, "start visitor success (no listener)");
+        emit(
+            &ctx,
+            Event::VisitorStarted {
+                name: cfg.name.clone(),
+                bind_addr: None,
+            },
+        );
+        return;
+    }
+    let port = cfg.bind_port as u16;
+    match cfg.kind {
+        VisitorKind::Stcp => {
+            let listener = bind_until(&v, &ctx, || {
+                TcpListener::bind((cfg.bind_addr.as_str(), port))
+            })
+            .await;
+            started(&v, &ctx, listener.local_addr().ok());
+            loop {
+                let Ok((user, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                };
+                let (v, ctx) = (v.clone(), ctx.clone());
+                tokio::spawn(async move {
+                    let stop = ctx.stop.clone();
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        r = stcp_conn(&v, &ctx, user) => if let Err(e) = r {
+                            tracing::debug!(visitor = %v.config.name, error = %e, "visitor connection ended");
+                        },
+                    }
+                });
+            }
+        }
+        VisitorKind::Sudp => {
+            let socket =
+                bind_until(&v, &ctx, || UdpSocket::bind((cfg.bind_addr.as_str(), port))).await;
+            started(&v, &ctx, socket.local_addr().ok());
+            sudp_dispatch(&v, &ctx, &socket).await;
+        }
+    }
+}
+
+fn emit(ctx: &VisitorContext, event: Event) {
+    let _ = ctx.events.send(event);
+}
+
+fn started(v: &Visitor, ctx: &VisitorContext, addr: Option<SocketAddr>) {
+    tracing::info!(visitor = %v.config.name, "start visitor success");
+    emit(
+        ctx,
+        Event::VisitorStarted {
+            name: v.config.name.clone(),
+            bind_addr: addr,
+        },
+    );
+}
+
+fn failed(v: &Visitor, ctx: &VisitorContext, error: String) {
+    emit(
+        ctx,
+        Event::VisitorFailed {
+            name: v.config.name.clone(),
+            error,
+        },
+    );
+}
+
+/// Binds the visitor's listener, retrying as frpc's visitor manager does while the address is
+/// unavailable.
+async fn bind_until<T, F, Fut>(v: &Visitor, ctx: &VisitorContext, bind: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>>,
+{
+    loop {
+        match bind().await {
+            Ok(l) => return l,
+            Err(e) => {
+                let error = format!(
+                    "listen on {}:{}: {e}",
+                    v.config.bind_addr, v.config.bind_port
+                );
+                tracing::warn!(visitor = %v.config.name, %error, "start error");
+                failed(v, ctx, error);
+                tokio::time::sleep(RESTART_INTERVAL).await;
+            }
+        }
+    }
+}
+
+/// Opens a visitor connection to frps: NewVisitorConn, then NewVisitorConnResp within 10 s.
+/// Returns the stream and any payload read past the answer.
+async fn connect(v: &Visitor, ctx: &VisitorContext) -> Result<(BoxStream, BytesMut), Error> {
+    let cfg = &v.config;
+    let stream = ctx.opener.open().await?;
+    let mut writer = MsgWriter::new(stream);
+    let timestamp = unix_now();
+    let hello = NewVisitorConn {
+        run_id: ctx.run_id.clone(),
+        proxy_name: v.wire_target.clone(),
+        sign_key: proto_udp::sign_key(cfg.secret_key.expose(), timestamp),
+        timestamp,
+        use_encryption: cfg.use_encryption,
+        use_compression: cfg.use_compression,
+    };
+    writer.send(&hello.into()).await?;
+    let mut reader = MsgReader::new(writer.into_inner());
+    let resp = tokio::time::timeout(RESP_TIMEOUT, reader.read())
+        .await
+        .map_err(|_| Error::Timeout("waiting for NewVisitorConnResp"))??;
+    match resp {
+        Some(Message::NewVisitorConnResp(r)) if r.error.is_empty() => Ok(reader.into_parts()),
+        Some(Message::NewVisitorConnResp(r)) => Err(Error::VisitorRefused {
+            name: cfg.name.clone(),
+            reason: r.error,
+        }),
+        Some(other) => Err(Error::Protocol(format!(
+            "expected NewVisitorConnResp, got {}",
+            other.message_type().name()
+        ))),
+        None => Err(Error::Protocol(
+            "server closed the visitor connection without an answer".into(),
+        )),
+    }
+}
+
+/// Reports a visitor connection that could not be set up.
+fn refused(v: &Visitor, ctx: &VisitorContext, e: &Error) {
+    let error = match e {
+        Error::VisitorRefused { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    };
+    tracing::warn!(visitor = %v.config.name, %error, "start new visitor connection error");
+    failed(v, ctx, error);
+}
+
+/// One stcp user connection: a visitor connection to frps, then bytes both ways.
+async fn stcp_conn(v: &Visitor, ctx: &VisitorContext, user: TcpStream) -> Result<(), Error> {
+    let (remote, early) = match connect(v, ctx).await {
+        Ok(c) => c,
+        Err(e) => {
+            refused(v, ctx, &e);
+            return Err(e);
+        }
+    };
+    let _ = user.set_nodelay(true);
+    let cfg = &v.config;
+    let counters = &ctx.counters;
+    let held = || Held::new(&counters.buffered_bytes, &counters.peak_buffered_bytes);
+    let key = cfg.use_encryption.then_some(&v.key);
+    Splice {
+        remote,
+        local: user,
+        up: Pump::outbound(
+            Sealer::new(key.map(|k| (k, rand::random())), cfg.use_compression),
+            &counters.bytes_from_local,
+            held(),
+        ),
+        down: Pump::inbound(
+            pipeline::Opener::new(key, cfg.use_compression),
+            early,
+            &counters.bytes_to_local,
+            held(),
+        ),
+        log: None,
+    }
+    .await
+    .map_err(Error::from)
+}
+
+/// The sudp visitor's loop: the first datagram opens a visitor connection, which then carries
+/// every user's datagrams until it breaks; the next datagram opens a new one.
+async fn sudp_dispatch(v: &Visitor, ctx: &VisitorContext, socket: &UdpSocket) {
+    let size = ctx.udp_packet_size;
+    let mut buf = vec![0u8; size + 1];
+    let mut oversized: u64 = 0;
+    loop {
+        let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        if n > size {
+            warn_oversized(v, size, &mut oversized);
+            continue;
+        }
+        let first = proto_udp::encode(&buf[..n], from);
+        let (stream, early) = match connect(v, ctx).await {
+            Ok(c) => c,
+            Err(e) => {
+                refused(v, ctx, &e);
+                continue;
+            }
+        };
+        let key = v.config.use_encryption.then_some(&v.key);
+        let comp = v.config.use_compression;
+        let conn = Wrapped::new(
+            stream,
+            Sealer::new(key.map(|k| (k, rand::random())), comp),
+            pipeline::Opener::new(key, comp),
+            early,
+        );
+        if let Err(e) = sudp_worker(v, ctx, socket, conn, first, &mut buf, &mut oversized).await {
+            tracing::debug!(visitor = %v.config.name, error = %e, "sudp visitor connection ended");
+        }
+    }
+}
+
+fn warn_oversized(v: &Visitor, size: usize, count: &mut u64) {
+    if *count == 0 {
+        tracing::warn!(
+            visitor = %v.config.name,
+            limit = size,
+            "udp datagram larger than udpPacketSize; dropped"
+        );
+    }
+    *count += 1;
+}
+
+/// Carries datagrams over one sudp visitor connection until it breaks or stays silent for
+/// 60 s (the proxy side pings every 30 s).
+async fn sudp_worker(
+    v: &Visitor,
+    ctx: &VisitorContext,
+    socket: &UdpSocket,
+    conn: Wrapped,
+    first: frp_proto::msg::UdpPacket,
+    buf: &mut [u8],
+    oversized: &mut u64,
+) -> Result<(), Error> {
+    let size = ctx.udp_packet_size;
+    let (rd, wr) = tokio::io::split(conn);
+    let mut reader = MsgReader::new(rd);
+    let mut writer = MsgWriter::new(wr);
+    let send = async {
+        writer.send(&first.into()).await?;
+        loop {
+            let (n, from) = socket.recv_from(buf).await?;
+            if n > size {
+                warn_oversized(v, size, oversized);
+                continue;
+            }
+            ctx.counters
+                .bytes_from_local
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            writer
+                .send(&proto_udp::encode(&buf[..n], from).into())
+                .await?;
+        }
+    };
+    let receive = async {
+        let mut payload = Vec::with_capacity(size);
+        loop {
+            let msg = tokio::time::timeout(WORK_CONN_READ_TIMEOUT, reader.read())
+                .await
+                .map_err(|_| Error::Timeout("waiting for data on the sudp visitor connection"))??;
+            let packet = match msg {
+                Some(Message::UdpPacket(p)) => p,
+                Some(_) => continue,
+                None => return Ok::<(), Error>(()),
+            };
+            match proto_udp::decode_into(&packet, &mut payload) {
+                Ok(user) => {
+                    if socket.send_to(&payload, user).await.is_ok() {
+                        ctx.counters
+                            .bytes_to_local
+                            .fetch_add(payload.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(visitor = %v.config.name, error = %e, "udp packet dropped")
+                }
+            }
+        }
+    };
+    tokio::select! {
+        r = send => r,
+        r = receive => r,
+    }
+}
