@@ -17,6 +17,8 @@
 //! - [`pipeline`]: a work connection's payload path, compression and encryption stacked in
 //!   the order frp uses, as a bounded buffer per direction ([`pipeline::Sealer`],
 //!   [`pipeline::Opener`]).
+//! - [`proxy_protocol`]: the PROXY protocol v1/v2 header written to a local service before
+//!   the payload, built from `StartWorkConn`'s addresses as frpc builds it.
 //! - [`session`]: the client's control session as a state machine: login, proxy registration
 //!   and retries, heartbeats, reconnect backoff. Time is an input; nothing here sleeps.
 //!
@@ -32,6 +34,7 @@ pub mod frame;
 mod gojson;
 pub mod msg;
 pub mod pipeline;
+pub mod proxy_protocol;
 pub mod session;
 
 pub use frame::{decode_frame, encode_frame, FrameError, MAX_BODY_LEN};

@@ -11,6 +11,7 @@ use super::config::{ClientConfig, ProxyKind};
 use super::error::Error;
 use super::events::{proxy_ready, Counters, Event};
 use super::state::{ClientState, Phase, ProxyStatus};
+use super::switch::{self, SwitchReceiver, SwitchSender};
 use super::transport::{self, BoxStream, Connector};
 use super::wire;
 use super::work::{self, WorkContext};
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub counters: Arc<Counters>,
     pub events: broadcast::Sender<Event>,
     pub state: watch::Sender<ClientState>,
+    /// Health checks switch their proxy on and off through this.
+    pub switches: SwitchSender,
 }
 
 impl Shared {
@@ -87,6 +90,10 @@ pub(crate) fn new_session(config: &ClientConfig) -> Result<Session, Error> {
         session
             .add_proxy(p.name.clone(), msg, now)
             .map_err(|e| Error::Config(e.to_string()))?;
+        if p.health_check.is_some() {
+            // Checked above; registered once its health check first passes.
+            session.remove_proxy(&p.name);
+        }
     }
     Ok(session)
 }
@@ -96,10 +103,12 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     session: Session,
     stop: CancellationToken,
+    switches: SwitchReceiver,
 ) -> Result<(), Error> {
     Driver {
         shared,
         session,
+        switches,
         conn: None,
         transport_error: None,
         last_cause: None,
@@ -112,6 +121,8 @@ pub(crate) async fn run(
 struct Driver {
     shared: Arc<Shared>,
     session: Session,
+    /// Proxies to switch on or off (health checks).
+    switches: SwitchReceiver,
     conn: Option<Conn>,
     /// The details of the last transport failure reported to the session.
     transport_error: Option<Error>,
@@ -237,7 +248,10 @@ impl Driver {
             s.phase = Phase::Online;
             s.run_id = Some(run_id.clone());
             for p in s.proxies.values_mut() {
-                *p = ProxyStatus::Pending;
+                // Proxies switched off by their health check stay off.
+                if matches!(p, ProxyStatus::Ready(_) | ProxyStatus::Failed(_)) {
+                    *p = ProxyStatus::Pending;
+                }
             }
         });
         self.shared.emit(Event::LoggedIn { run_id });
@@ -295,6 +309,15 @@ impl Driver {
             )),
             other => Error::Protocol(other.to_string()),
         }
+    }
+
+    fn switch(&mut self, s: switch::Switch) {
+        switch::apply(
+            &self.shared.config,
+            &mut self.session,
+            &self.shared.state,
+            s,
+        );
     }
 
     fn transport_failed(&mut self, error: Error) {
@@ -376,6 +399,7 @@ impl Driver {
         let Some(conn) = self.conn.as_mut() else {
             tokio::select! {
                 _ = sleep => self.session.handle_timeout(Instant::now()),
+                Some(s) = self.switches.recv() => self.switch(s),
                 _ = self.stop.cancelled() => self.session.close(),
             }
             return;
@@ -391,6 +415,7 @@ impl Driver {
             },
             reason = conn.link.dead() => self.transport_failed(Error::Mux(reason)),
             _ = sleep => self.session.handle_timeout(Instant::now()),
+            Some(s) = self.switches.recv() => self.switch(s),
             _ = self.stop.cancelled() => self.session.close(),
         }
     }

@@ -30,18 +30,25 @@ mod config;
 mod control;
 mod error;
 mod events;
+mod health;
+mod limit;
+mod proxy_opts;
 mod splice;
 mod state;
+mod switch;
 mod transport;
 mod wire;
 mod work;
 
 pub use config::{
-    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ReconnectPolicy, TlsConfig,
-    DEFAULT_FRP_VERSION, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
+    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ProxyProtocolVersion, ReconnectPolicy,
+    TlsConfig, DEFAULT_FRP_VERSION, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
 };
 pub use error::Error;
 pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
+pub use proxy_opts::{
+    BandwidthError, BandwidthLimit, BandwidthLimitMode, HealthCheck, HealthCheckKind,
+};
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
 
@@ -88,19 +95,33 @@ impl Client {
             proxies: config
                 .proxies
                 .iter()
-                .map(|p| (p.name.clone(), ProxyStatus::Pending))
+                .map(|p| {
+                    let status = match p.health_check {
+                        Some(_) => ProxyStatus::AwaitingHealth,
+                        None => ProxyStatus::Pending,
+                    };
+                    (p.name.clone(), status)
+                })
                 .collect(),
         };
         let (state, _) = watch::channel(state);
+        let (switches, switched) = switch::channel();
         let shared = Arc::new(Shared {
             config,
             connector,
             counters: Arc::new(Counters::default()),
             events,
             state,
+            switches,
         });
         let stop = CancellationToken::new();
-        let task = tokio::spawn(control::run(shared.clone(), session, stop.clone()));
+        let task = tokio::spawn(control::run(
+            shared.clone(),
+            session,
+            stop.clone(),
+            switched,
+        ));
+        health::spawn_all(&shared.config, &shared.switches, &shared.events, &stop);
         Ok(Client {
             shared,
             stop,
