@@ -68,7 +68,7 @@ impl BandwidthLimit {
         let value = parse_go_float(number).ok_or_else(|| BandwidthError::Number(number.into()))?;
         let bytes = value * base;
         // Go converts with int64(f); NaN, infinities and negatives all end up as no limit.
-        let bytes_per_second = if bytes.is_finite() && bytes >= 1.0 && bytes < 9.2e18 {
+        let bytes_per_second = if (1.0..9.2e18).contains(&bytes) {
             bytes as u64
         } else {
             0
