@@ -19,6 +19,8 @@
 //!   [`pipeline::Opener`]).
 //! - [`udp`]: udp/sudp payloads: the UDPPacket codec (base64 content, Go `net.UDPAddr`), the
 //!   visitor sign key, and frp's UDP sizes and timeouts.
+//! - [`proxy_protocol`]: the PROXY protocol v1/v2 header written to a local service before
+//!   the payload, built from `StartWorkConn`'s addresses as frpc builds it.
 //! - [`session`]: the client's control session as a state machine: login, proxy registration
 //!   and retries, heartbeats, reconnect backoff. Time is an input; nothing here sleeps.
 //!
@@ -34,6 +36,7 @@ pub mod frame;
 mod gojson;
 pub mod msg;
 pub mod pipeline;
+pub mod proxy_protocol;
 pub mod session;
 pub mod udp;
 

@@ -591,6 +591,43 @@ fn on_event(
                 );
             }
         }
+        Event::HealthCheckFailed { name, error } => log.line(
+            Level::Warn,
+            "health/health.go:128",
+            &format!("[{}] do one health check failed: {error}", wire(name)),
+        ),
+        Event::HealthChanged {
+            name,
+            healthy: true,
+        } => {
+            let name = wire(name);
+            log.line(
+                Level::Info,
+                "health/health.go:123",
+                &format!("[{name}] health check status change to success"),
+            );
+            log.line(
+                Level::Info,
+                "proxy/proxy_wrapper.go:245",
+                &format!("[{name}] health check success"),
+            );
+        }
+        Event::HealthChanged {
+            name,
+            healthy: false,
+        } => {
+            let name = wire(name);
+            log.line(
+                Level::Warn,
+                "health/health.go:131",
+                &format!("[{name}] health check status change to failed"),
+            );
+            log.line(
+                Level::Info,
+                "proxy/proxy_wrapper.go:257",
+                &format!("[{name}] health check failed"),
+            );
+        }
         Event::LocalUnreachable {
             name,
             local_addr,

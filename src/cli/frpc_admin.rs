@@ -411,6 +411,8 @@ fn status_json(admin: &Admin) -> Value {
                 ("running", String::new(), remote)
             }
             Some(ProxyStatus::Failed(e)) => ("start error", e.clone(), String::new()),
+            Some(ProxyStatus::AwaitingHealth) => ("new", String::new(), String::new()),
+            Some(ProxyStatus::CheckFailed) => ("check failed", String::new(), String::new()),
             _ => ("wait start", String::new(), String::new()),
         };
         let name = if cfg.user.is_empty() {

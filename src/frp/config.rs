@@ -5,7 +5,10 @@
 //! frps sees the same client it would see from frpc. Where we deliberately differ, the field
 //! says why.
 
+use super::proxy_opts::{BandwidthLimit, HealthCheck};
 use crate::secret::Secret;
+/// Which PROXY protocol header a proxy writes to its local service.
+pub use frp_proto::proxy_protocol::Version as ProxyProtocolVersion;
 /// Reconnect timing, after Go frpc's: immediate first retry, then exponential backoff with up
 /// to 10 % jitter. The session state machine in `frp_proto` applies it.
 pub use frp_proto::session::ReconnectPolicy;
@@ -270,6 +273,14 @@ pub struct ProxyConfig {
     pub group_key: Secret,
     /// Proxy annotations (frp `annotations`), shown by frps's dashboard and API.
     pub annotations: BTreeMap<String, String>,
+    /// Write this PROXY protocol header to the local service before each connection's payload
+    /// (frp `transport.proxyProtocolVersion`).
+    pub proxy_protocol: Option<ProxyProtocolVersion>,
+    /// Bandwidth limit (frp `transport.bandwidthLimit` and `bandwidthLimitMode`).
+    pub bandwidth_limit: Option<BandwidthLimit>,
+    /// Register the proxy only while this check of the local service passes (frp
+    /// `healthCheck`).
+    pub health_check: Option<HealthCheck>,
 }
 
 impl ProxyConfig {
@@ -324,6 +335,9 @@ impl ProxyConfig {
             group: String::new(),
             group_key: Secret::default(),
             annotations: BTreeMap::new(),
+            proxy_protocol: None,
+            bandwidth_limit: None,
+            health_check: None,
         }
     }
 
@@ -367,6 +381,24 @@ impl ProxyConfig {
     /// Adds an annotation.
     pub fn annotation(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.annotations.insert(key.into(), value.into());
+        self
+    }
+
+    /// Writes a PROXY protocol header to the local service before each connection's payload.
+    pub fn proxy_protocol(mut self, version: ProxyProtocolVersion) -> Self {
+        self.proxy_protocol = Some(version);
+        self
+    }
+
+    /// Limits the proxy's bandwidth.
+    pub fn bandwidth_limit(mut self, limit: BandwidthLimit) -> Self {
+        self.bandwidth_limit = Some(limit);
+        self
+    }
+
+    /// Registers the proxy only while this health check passes.
+    pub fn health_check(mut self, check: HealthCheck) -> Self {
+        self.health_check = Some(check);
         self
     }
 

@@ -12,6 +12,7 @@ use super::error::Error;
 use super::events::{proxy_ready, Counters, Event};
 use super::reconfig::{self, Command, ProxyChanges};
 use super::state::{ClientState, Phase, ProxyStatus};
+use super::switch::{self, SwitchReceiver, SwitchSender};
 use super::transport::{self, BoxStream, Connector};
 use super::wire;
 use super::work::{self, WorkContext};
@@ -45,6 +46,10 @@ pub(crate) struct Shared {
     pub counters: Arc<Counters>,
     pub events: broadcast::Sender<Event>,
     pub state: watch::Sender<ClientState>,
+    /// Health checks switch their proxy on and off through this.
+    pub switches: SwitchSender,
+    /// The running health checks (a reload stops and starts them).
+    pub health: super::health::HealthTasks,
 }
 
 impl Shared {
@@ -102,6 +107,10 @@ pub(crate) fn new_session(config: &ClientConfig) -> Result<Session, Error> {
         session
             .add_proxy(p.name.clone(), msg, now)
             .map_err(|e| Error::Config(e.to_string()))?;
+        if p.health_check.is_some() {
+            // Checked above; registered once its health check first passes.
+            session.remove_proxy(&p.name);
+        }
     }
     Ok(session)
 }
@@ -112,11 +121,13 @@ pub(crate) async fn run(
     session: Session,
     commands: mpsc::Receiver<Command>,
     stop: CancellationToken,
+    switches: SwitchReceiver,
 ) -> Result<(), Error> {
     Driver {
         shared,
         session,
         commands,
+        switches,
         conn: None,
         transport_error: None,
         last_cause: None,
@@ -131,6 +142,8 @@ struct Driver {
     session: Session,
     /// Requests from the application (reloads).
     commands: mpsc::Receiver<Command>,
+    /// Proxies to switch on or off (health checks).
+    switches: SwitchReceiver,
     conn: Option<Conn>,
     /// The details of the last transport failure reported to the session.
     transport_error: Option<Error>,
@@ -268,7 +281,10 @@ impl Driver {
             s.phase = Phase::Online;
             s.run_id = Some(run_id.clone());
             for p in s.proxies.values_mut() {
-                *p = ProxyStatus::Pending;
+                // Proxies switched off by their health check stay off.
+                if matches!(p, ProxyStatus::Ready(_) | ProxyStatus::Failed(_)) {
+                    *p = ProxyStatus::Pending;
+                }
             }
         });
         self.shared.emit(Event::LoggedIn { run_id });
@@ -325,6 +341,16 @@ impl Driver {
             )),
             other => Error::Protocol(other.to_string()),
         }
+    }
+
+    fn switch(&mut self, s: switch::Switch) {
+        switch::apply(
+            &self.shared.config,
+            &self.shared.proxies(),
+            &mut self.session,
+            &self.shared.state,
+            s,
+        );
     }
 
     fn transport_failed(&mut self, error: Error) {
@@ -416,6 +442,7 @@ impl Driver {
         let Some(conn) = self.conn.as_mut() else {
             tokio::select! {
                 _ = sleep => self.session.handle_timeout(Instant::now()),
+                Some(s) = self.switches.recv() => self.switch(s),
                 _ = self.stop.cancelled() => self.session.close(),
                 Some(cmd) = self.commands.recv() => {
                     execute(cmd, &mut self.session, &self.shared, None);
@@ -434,6 +461,7 @@ impl Driver {
             },
             reason = conn.link.dead() => self.transport_failed(Error::Mux(reason)),
             _ = sleep => self.session.handle_timeout(Instant::now()),
+            Some(s) = self.switches.recv() => self.switch(s),
             _ = self.stop.cancelled() => self.session.close(),
             Some(cmd) = self.commands.recv() => {
                 execute(cmd, &mut self.session, &self.shared, conn.work.as_deref());
@@ -506,9 +534,14 @@ fn set_proxies(
     }
     let now = Instant::now();
     for name in &changes.removed {
+        shared.health.stop(name);
         session.remove_proxy(name);
     }
     for p in proxies.iter().filter(|p| changes.added.contains(&p.name)) {
+        if p.health_check.is_some() {
+            // Registered once its health check first passes, as at start.
+            continue;
+        }
         let msg = wire::new_proxy_message(&shared.config.wire_name(&p.name), p);
         if let Err(e) = session.add_proxy(p.name.clone(), msg, now) {
             // Checked before the request was sent; a failure here would be a bug.
@@ -522,10 +555,18 @@ fn set_proxies(
         for name in &changes.removed {
             s.proxies.remove(name);
         }
-        for name in &changes.added {
-            s.proxies.insert(name.clone(), ProxyStatus::Pending);
+        for p in proxies.iter().filter(|p| changes.added.contains(&p.name)) {
+            let status = match p.health_check {
+                Some(_) => ProxyStatus::AwaitingHealth,
+                None => ProxyStatus::Pending,
+            };
+            s.proxies.insert(p.name.clone(), status);
         }
     });
+    // Their switches reach this task only after this function returns.
+    for p in proxies.iter().filter(|p| changes.added.contains(&p.name)) {
+        shared.health.start(p, &shared.switches, &shared.events);
+    }
     *shared
         .proxies
         .lock()

@@ -84,6 +84,21 @@ pub enum Event {
         /// The error; for a refusal, frps's text.
         error: String,
     },
+    /// One probe of a proxy's health check failed (one event per failed probe, at most one
+    /// per check interval).
+    HealthCheckFailed {
+        /// Proxy name without the user prefix.
+        name: String,
+        /// Why, in frpc's words.
+        error: String,
+    },
+    /// A proxy's health changed: healthy registers it at frps, unhealthy closes it there.
+    HealthChanged {
+        /// Proxy name without the user prefix.
+        name: String,
+        /// The new health.
+        healthy: bool,
+    },
     /// The client has stopped for good.
     Stopped {
         /// Why: `None` after a requested shutdown, else the fatal error's text.

@@ -30,9 +30,13 @@ mod config;
 mod control;
 mod error;
 mod events;
+mod health;
+mod limit;
+mod proxy_opts;
 mod reconfig;
 mod splice;
 mod state;
+mod switch;
 mod transport;
 mod udp;
 mod visitor;
@@ -41,12 +45,15 @@ mod work;
 pub(crate) mod wrapped;
 
 pub use config::{
-    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ReconnectPolicy, SecretOptions, TlsConfig,
-    VisitorConfig, VisitorKind, DEFAULT_FRP_VERSION, DEFAULT_HEARTBEAT_INTERVAL,
-    DEFAULT_HEARTBEAT_TIMEOUT,
+    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ProxyProtocolVersion, ReconnectPolicy,
+    SecretOptions, TlsConfig, VisitorConfig, VisitorKind, DEFAULT_FRP_VERSION,
+    DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
 };
 pub use error::Error;
 pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
+pub use proxy_opts::{
+    BandwidthError, BandwidthLimit, BandwidthLimitMode, HealthCheck, HealthCheckKind,
+};
 pub use reconfig::ProxyChanges;
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
@@ -99,10 +106,18 @@ impl Client {
             proxies: config
                 .proxies
                 .iter()
-                .map(|p| (p.name.clone(), ProxyStatus::Pending))
+                .map(|p| {
+                    let status = match p.health_check {
+                        Some(_) => ProxyStatus::AwaitingHealth,
+                        None => ProxyStatus::Pending,
+                    };
+                    (p.name.clone(), status)
+                })
                 .collect(),
         };
         let (state, _) = watch::channel(state);
+        let (switches, switched) = switch::channel();
+        let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             proxies: Mutex::new(config.proxies.clone()),
             config,
@@ -110,10 +125,20 @@ impl Client {
             counters: Arc::new(Counters::default()),
             events,
             state,
+            switches,
+            health: health::HealthTasks::new(stop.clone()),
         });
-        let stop = CancellationToken::new();
         let (commands, rx) = mpsc::channel(COMMAND_CAPACITY);
-        let task = tokio::spawn(control::run(shared.clone(), session, rx, stop.clone()));
+        let task = tokio::spawn(control::run(
+            shared.clone(),
+            session,
+            rx,
+            stop.clone(),
+            switched,
+        ));
+        shared
+            .health
+            .start_all(&shared.config.proxies, &shared.switches, &shared.events);
         Ok(Client {
             handle: ClientHandle {
                 shared: shared.clone(),

@@ -11,6 +11,7 @@
 //! for the other direction as `copy_bidirectional` would.
 
 use super::events::{Event, HttpRequest};
+use super::limit::Throttle;
 use super::transport::BoxStream;
 use crate::httplog::HttpLog;
 use bytes::{Buf, BytesMut};
@@ -77,6 +78,9 @@ pub(crate) struct Pump<'a, P> {
     held: Held<'a>,
     /// frps → local service; the request log sees these bytes as requests.
     inbound: bool,
+    /// The proxy's bandwidth limit on the work-connection side: reads when inbound, writes
+    /// when outbound.
+    throttle: Option<Throttle>,
 }
 
 impl<'a> Pump<'a, Sealer> {
@@ -89,6 +93,7 @@ impl<'a> Pump<'a, Sealer> {
             counter,
             held,
             inbound: false,
+            throttle: None,
         }
     }
 
@@ -120,11 +125,18 @@ impl<'a> Pump<'a, Opener> {
             counter,
             held,
             inbound: true,
+            throttle: None,
         }
     }
 }
 
 impl<P: Pipe> Pump<'_, P> {
+    /// Puts this direction under the proxy's bandwidth limit.
+    pub(crate) fn throttled(mut self, throttle: Option<Throttle>) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
     /// Moves bytes until the reader hits EOF and everything is written and the writer shut down.
     ///
     /// `log`, when the proxy keeps a request log, sees the plaintext HTTP bytes: inbound at the
@@ -144,9 +156,23 @@ impl<P: Pipe> Pump<'_, P> {
         loop {
             // Drain what the pipe holds first; a direction reads again only when it is empty.
             loop {
-                let out = self.pipe.ready();
+                let mut out = self.pipe.ready();
                 if out.is_empty() {
                     break;
+                }
+                if let Some(t) = self.throttle.as_mut() {
+                    // Inbound bytes were paid for when read: wait out the payment. Outbound
+                    // bytes are paid for here, before they are written.
+                    let allowed = if self.inbound {
+                        t.poll_wait(cx).map(|()| out.len())
+                    } else {
+                        t.poll_allowance(cx, out.len())
+                    };
+                    let Poll::Ready(allowed) = allowed else {
+                        ready!(writer.as_mut().poll_flush(cx))?;
+                        return Poll::Pending;
+                    };
+                    out = &out[..allowed];
                 }
                 let n = ready!(writer.as_mut().poll_write(cx, out))?;
                 if n == 0 {
@@ -156,6 +182,9 @@ impl<P: Pipe> Pump<'_, P> {
                     log.on_request_bytes(&out[..n], Instant::now());
                 }
                 self.counter.fetch_add(n as u64, Ordering::Relaxed);
+                if let (false, Some(t)) = (self.inbound, self.throttle.as_mut()) {
+                    t.spent(n);
+                }
                 self.pipe.consume(n).map_err(invalid_data)?;
                 self.held.set(self.pipe.buffered());
             }
@@ -166,10 +195,18 @@ impl<P: Pipe> Pump<'_, P> {
             if !self.early.is_empty() {
                 let n = self.pipe.push(&self.early).map_err(invalid_data)?;
                 self.early.advance(n);
+                if let (true, Some(t)) = (self.inbound, self.throttle.as_mut()) {
+                    t.charge(n);
+                }
                 self.held.set(self.pipe.buffered());
                 continue;
             }
-            let space = self.pipe.space();
+            let mut space = self.pipe.space();
+            if let (true, Some(t)) = (self.inbound, self.throttle.as_ref()) {
+                // One payment covers at most one burst.
+                let cap = space.len().min(t.burst());
+                space = &mut space[..cap];
+            }
             if space.is_empty() {
                 // The pipe promises room whenever it has nothing ready.
                 return Poll::Ready(Err(io::Error::other("payload pipeline stalled")));
@@ -193,6 +230,9 @@ impl<P: Pipe> Pump<'_, P> {
                 log.on_response_bytes(rb.filled(), Instant::now());
             }
             self.pipe.fill(n).map_err(invalid_data)?;
+            if let (true, Some(t)) = (self.inbound, self.throttle.as_mut()) {
+                t.charge(n);
+            }
             self.held.set(self.pipe.buffered());
         }
     }

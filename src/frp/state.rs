@@ -28,6 +28,11 @@ pub enum ProxyStatus {
     Ready(ProxyReady),
     /// Refused by the server with this text (retried every 30 s unless fatal).
     Failed(String),
+    /// Has a health check that has not passed yet: not registered (frpc's "new").
+    AwaitingHealth,
+    /// Taken down after its health check failed; registered again on the next success
+    /// (frpc's "check failed").
+    CheckFailed,
 }
 
 /// A snapshot of the whole client, published through [`super::Client::state`].

@@ -2,6 +2,7 @@
 //! proxy, and the session settings handed to `frp_proto`'s state machine.
 
 use super::config::{ClientConfig, HttpOptions, ProxyConfig, ProxyKind};
+use super::proxy_opts::BandwidthLimitMode;
 use frp_proto::msg::{Login, NewProxy, StringMap};
 use frp_proto::session::SessionConfig;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -78,6 +79,13 @@ pub(crate) fn new_proxy_message(wire_name: &str, p: &ProxyConfig) -> NewProxy {
         annotations: p.annotations.clone(),
         ..Default::default()
     };
+    if let Some(limit) = &p.bandwidth_limit {
+        // frpc always sends the quantity and names the mode only when it is not the default.
+        m.bandwidth_limit = limit.text.clone();
+        if limit.mode == BandwidthLimitMode::Server {
+            m.bandwidth_limit_mode = "server".into();
+        }
+    }
     match &p.kind {
         ProxyKind::Tcp { remote_port } => {
             m.proxy_type = "tcp".into();

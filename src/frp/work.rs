@@ -9,6 +9,7 @@ use super::codec::{MsgReader, MsgWriter};
 use super::config::{ClientConfig, ProxyConfig};
 use super::error::Error;
 use super::events::{Counters, Event, RepeatLimiter, Verdict, REPEAT_WINDOW};
+use super::limit::{Limiter, Throttle};
 use super::splice::{Held, Pump, RequestLog, Splice};
 use super::transport::{BoxStream, Opener};
 use super::wire::unix_now;
@@ -16,6 +17,7 @@ use crate::httplog::HttpLog;
 use frp_proto::crypto::Key;
 use frp_proto::msg::NewWorkConn;
 use frp_proto::pipeline::{self, Sealer};
+use frp_proto::proxy_protocol;
 use frp_proto::Message;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +53,8 @@ pub(crate) struct WorkProxy {
     unreachable: Mutex<Unreachable>,
     /// udp: ends the work connection in use when frps hands over a new one.
     udp_current: Mutex<Option<CancellationToken>>,
+    /// The client-side bandwidth limit, shared by all work connections of the proxy.
+    limiter: Option<Arc<Limiter>>,
 }
 
 /// Rate limiting of one proxy's "local service unreachable" warnings.
@@ -62,6 +66,11 @@ struct Unreachable {
 
 impl WorkProxy {
     fn new(config: ProxyConfig, repeat_window: Duration) -> Self {
+        let limiter = config
+            .bandwidth_limit
+            .as_ref()
+            .and_then(|b| b.client_rate())
+            .map(|rate| Arc::new(Limiter::new(rate)));
         WorkProxy {
             config,
             unreachable: Mutex::new(Unreachable {
@@ -69,6 +78,7 @@ impl WorkProxy {
                 last_error: String::new(),
             }),
             udp_current: Mutex::new(None),
+            limiter,
         }
     }
 }
@@ -236,7 +246,27 @@ async fn serve_inner(
             return answer_unreachable(proxy, &local_addr, stream, up).await;
         }
     };
+    let mut local = local;
     let _ = local.set_nodelay(true);
+    if let Some(version) = proxy.proxy_protocol {
+        // Before any payload, as frpc: the local service learns the visitor's address.
+        let header = proxy_protocol::for_work_conn(
+            version,
+            &start.src_addr,
+            start.src_port,
+            &start.dst_addr,
+            start.dst_port,
+        )
+        .map_err(|e| {
+            Error::Protocol(format!(
+                "write proxy protocol header to local conn error: {e}"
+            ))
+        })?;
+        if let Some(header) = header {
+            local.write_all(header.as_bytes()).await?;
+        }
+    }
+    let throttle = || work_proxy.limiter.clone().map(Throttle::new);
     let down = Pump::inbound(
         pipeline::Opener::new(key, proxy.use_compression),
         early,
@@ -254,8 +284,8 @@ async fn serve_inner(
     Splice {
         remote: stream,
         local,
-        up,
-        down,
+        up: up.throttled(throttle()),
+        down: down.throttled(throttle()),
         log,
     }
     .await

@@ -4,8 +4,8 @@
 use super::schema::{self, ClientFile};
 use super::types::{ConfigError, FrpcConfig, WebServer};
 use crate::frp::{
-    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, SecretOptions, TlsConfig, VisitorConfig,
-    VisitorKind,
+    BandwidthLimit, BandwidthLimitMode, ClientConfig, HealthCheck, HttpOptions, ProxyConfig,
+    ProxyKind, ProxyProtocolVersion, SecretOptions, TlsConfig, VisitorConfig, VisitorKind,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -208,18 +208,7 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
         let kind = plugin.get("type").and_then(|t| t.as_str()).unwrap_or("");
         return Err(no(&format!("plugin \"{kind}\"")));
     }
-    let checks: [(bool, &str); 4] = [
-        (
-            !p.transport.bandwidthlimit.is_empty(),
-            "transport.bandwidthLimit",
-        ),
-        (
-            !p.transport.proxyprotocolversion.is_empty(),
-            "transport.proxyProtocolVersion",
-        ),
-        (!p.healthcheck.kind.is_empty(), "healthCheck"),
-        (p.localport == 0, "localPort 0 (a plugin)"),
-    ];
+    let checks: [(bool, &str); 1] = [(p.localport == 0, "localPort 0 (a plugin)")];
     if let Some((_, what)) = checks.iter().find(|(bad, _)| *bad) {
         return Err(no(what));
     }
@@ -282,6 +271,9 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
     proxy.group = p.loadbalancer.group;
     proxy.group_key = p.loadbalancer.groupkey.into();
     proxy.annotations = p.annotations;
+    proxy.proxy_protocol = ProxyProtocolVersion::from_config(&p.transport.proxyprotocolversion);
+    proxy.bandwidth_limit = bandwidth(&p.transport)?;
+    proxy.health_check = health_check(p.healthcheck);
     Ok(proxy)
 }
 
@@ -344,6 +336,43 @@ fn to_visitor(v: schema::Visitor, prefixed: &str) -> Result<VisitorConfig, Confi
         out.bind_addr = v.bindaddr;
     }
     Ok(out)
+}
+
+/// `transport.bandwidthLimit` and its mode; no limit when the quantity is empty.
+fn bandwidth(t: &schema::ProxyTransport) -> Result<Option<BandwidthLimit>, ConfigError> {
+    // Already parsed once when the file was decoded, where frpc reports its errors.
+    let limit = BandwidthLimit::parse(&t.bandwidthlimit)
+        .map_err(|e| ConfigError::Parse(format!("unmarshal ProxyConfig error: {e}")))?;
+    if limit.text.is_empty() {
+        return Ok(None);
+    }
+    let mode = match t.bandwidthlimitmode.as_str() {
+        "server" => BandwidthLimitMode::Server,
+        _ => BandwidthLimitMode::Client,
+    };
+    Ok(Some(limit.mode(mode)))
+}
+
+/// frpc's health check with its defaults: 3 s timeout, 1 failure, 10 s interval.
+fn health_check(h: schema::HealthCheck) -> Option<HealthCheck> {
+    let check = match h.kind.as_str() {
+        "tcp" => HealthCheck::tcp(),
+        "http" => h
+            .httpheaders
+            .into_iter()
+            .fold(HealthCheck::http(h.path), |c, hd| {
+                c.header(hd.name, hd.value)
+            }),
+        _ => return None,
+    };
+    let positive =
+        |v: i64, default: u64| u64::try_from(v).ok().filter(|&v| v > 0).unwrap_or(default);
+    Some(
+        check
+            .timeout(Duration::from_secs(positive(h.timeoutseconds, 3)))
+            .max_failed(u32::try_from(positive(h.maxfailed, 1)).unwrap_or(u32::MAX))
+            .interval(Duration::from_secs(positive(h.intervalseconds, 10))),
+    )
 }
 
 fn non_empty(s: String) -> Option<String> {

@@ -310,7 +310,11 @@ fn collect(
                 )));
             }
         }
-        out.push(decode(raw.clone(), strict, originals, CTX)?);
+        let proxy: schema::Proxy = decode(raw.clone(), strict, originals, CTX)?;
+        // frp parses the bandwidth quantity while decoding, so a bad one fails the file.
+        crate::frp::BandwidthLimit::parse(&proxy.transport.bandwidthlimit)
+            .map_err(|e| ConfigError::Parse(format!("{CTX}{e}")))?;
+        out.push(proxy);
     }
     const VCTX: &str = "unmarshal VisitorConfig error: ";
     for raw in visitors {

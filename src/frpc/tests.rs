@@ -322,9 +322,6 @@ fn not_supported_yet_is_named() {
             "[[proxies]]\nname = \"f\"\ntype = \"tcp\"\n[proxies.plugin]\ntype = \"static_file\"\nlocalPath = \"/srv\"\n",
             "proxy f: plugin \"static_file\"",
         ),
-        ("[[proxies]]\nname = \"h\"\ntype = \"tcp\"\nlocalPort = 1\nhealthCheck.type = \"tcp\"\n", "proxy h: healthCheck"),
-        ("[[proxies]]\nname = \"b\"\ntype = \"tcp\"\nlocalPort = 1\ntransport.bandwidthLimit = \"1MB\"\n", "proxy b: transport.bandwidthLimit"),
-        ("[[proxies]]\nname = \"p\"\ntype = \"tcp\"\nlocalPort = 1\ntransport.proxyProtocolVersion = \"v2\"\n", "proxy p: transport.proxyProtocolVersion"),
         ("transport.protocol = \"quic\"", "transport.protocol \"quic\""),
         ("auth.method = \"oidc\"", "auth.method \"oidc\""),
     ];
@@ -518,6 +515,66 @@ loadBalancer.groupKey = "k"
 }
 
 #[test]
+fn proxy_runtime_options_map_to_the_engine() {
+    use crate::frp::{BandwidthLimitMode, HealthCheckKind, ProxyProtocolVersion};
+    let text = r#"
+[[proxies]]
+name = "db"
+type = "tcp"
+localPort = 5432
+transport.proxyProtocolVersion = "v1"
+transport.bandwidthLimit = " 1.5MB "
+healthCheck.type = "tcp"
+
+[[proxies]]
+name = "web"
+type = "http"
+localPort = 8080
+subdomain = "web"
+transport.proxyProtocolVersion = "v2"
+transport.bandwidthLimit = "100KB"
+transport.bandwidthLimitMode = "server"
+healthCheck.type = "http"
+healthCheck.path = "healthz"
+healthCheck.timeoutSeconds = 2
+healthCheck.maxFailed = 3
+healthCheck.intervalSeconds = 5
+healthCheck.httpHeaders = [{ name = "Host", value = "web.local" }]
+"#;
+    let cfg = load_as("frpc.toml", text, &strict()).unwrap().client;
+    let db = &cfg.proxies[0];
+    assert_eq!(db.proxy_protocol, Some(ProxyProtocolVersion::V1));
+    let limit = db.bandwidth_limit.as_ref().unwrap();
+    assert_eq!(limit.text, "1.5MB");
+    assert_eq!(limit.bytes_per_second, 1536 * 1024);
+    assert_eq!(limit.mode, BandwidthLimitMode::Client);
+    let hc = db.health_check.as_ref().unwrap();
+    assert_eq!(hc.kind, HealthCheckKind::Tcp);
+    assert_eq!(
+        (hc.timeout, hc.max_failed, hc.interval),
+        (Duration::from_secs(3), 1, Duration::from_secs(10))
+    );
+    let web = &cfg.proxies[1];
+    assert_eq!(web.proxy_protocol, Some(ProxyProtocolVersion::V2));
+    assert_eq!(
+        web.bandwidth_limit.as_ref().unwrap().mode,
+        BandwidthLimitMode::Server
+    );
+    let hc = web.health_check.as_ref().unwrap();
+    assert_eq!(
+        hc.kind,
+        HealthCheckKind::Http {
+            path: "healthz".into(),
+            headers: vec![("Host".into(), "web.local".into())],
+        }
+    );
+    assert_eq!(
+        (hc.timeout, hc.max_failed, hc.interval),
+        (Duration::from_secs(2), 3, Duration::from_secs(5))
+    );
+}
+
+#[test]
 fn udp_stcp_sudp_proxies_and_visitors_map() {
     let text = r#"
 serverAddr = "frps.example"
@@ -648,4 +705,53 @@ fn visitor_validation_uses_frpc_texts() {
         let err = err_text("v.toml", text, &strict());
         assert!(err.contains(want), "{text}: {err}");
     }
+}
+
+#[test]
+fn bad_proxy_runtime_options_fail_as_in_frpc() {
+    let proxy = |extra: &str| {
+        format!("[[proxies]]\nname = \"p\"\ntype = \"tcp\"\nlocalPort = 1\n{extra}\n")
+    };
+    let cases = [
+        (
+            "transport.bandwidthLimit = \"1GB\"",
+            "unmarshal ProxyConfig error: unit not support",
+        ),
+        (
+            "transport.bandwidthLimit = \"fastMB\"",
+            "unmarshal ProxyConfig error: strconv.ParseFloat: parsing \"fast\": invalid syntax",
+        ),
+        (
+            "transport.proxyProtocolVersion = \"v3\"",
+            "proxy p: not support proxy protocol version: v3",
+        ),
+        (
+            "transport.bandwidthLimitMode = \"both\"",
+            "proxy p: bandwidth limit mode should be client or server",
+        ),
+        (
+            "healthCheck.type = \"udp\"",
+            "proxy p: not support health check type: udp",
+        ),
+        (
+            "healthCheck.type = \"http\"",
+            "proxy p: health check path should not be empty",
+        ),
+    ];
+    for (extra, want) in cases {
+        assert_eq!(
+            err_text("frpc.toml", &proxy(extra), &strict()),
+            want,
+            "{extra}"
+        );
+    }
+    // A proxy left out by `start` still has its quantity parsed, as frpc decodes every proxy.
+    let text = format!(
+        "start = [\"q\"]\n{}",
+        proxy("transport.bandwidthLimit = \"1\"")
+    );
+    assert_eq!(
+        err_text("frpc.toml", &text, &strict()),
+        "unmarshal ProxyConfig error: unit not support"
+    );
 }
