@@ -7,6 +7,7 @@ pub mod console;
 pub mod frpc;
 pub mod frpc_admin;
 pub mod frpc_ctl;
+pub mod frpc_events;
 pub mod frpc_log;
 pub mod frpc_quick;
 pub mod nofile;
