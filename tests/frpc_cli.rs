@@ -441,7 +441,16 @@ async fn admin_api_status_and_stop_like_frpc() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    assert!(srv.snapshot().close_proxies.iter().any(|c| c == "adm"));
+    // The server records the CloseProxy once it has read it, which may be just after the
+    // client process is gone.
+    assert!(
+        eventually(Duration::from_secs(5), || srv
+            .snapshot()
+            .close_proxies
+            .iter()
+            .any(|c| c == "adm"))
+        .await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

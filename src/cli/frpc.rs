@@ -560,7 +560,7 @@ mod tests {
         assert_eq!(c.config, PathBuf::from("b.yaml"));
         let c = FrpcArgs::try_parse_from(["frpc", "reload", "-c", "x"]).unwrap();
         assert!(matches!(c.command, Some(FrpcCommand::Reload(_))));
-        let c = FrpcArgs::try_parse_from(["frpc", "udp", "-c", "x"]).unwrap();
+        let c = FrpcArgs::try_parse_from(["frpc", "stcp", "-c", "x"]).unwrap();
         assert!(matches!(c.command, Some(FrpcCommand::Other(_))));
         let c = FrpcArgs::try_parse_from(["frpc", "--allow-unsafe", "TokenSourceExec"]).unwrap();
         assert_eq!(c.allow_unsafe, ["TokenSourceExec"]);

@@ -148,6 +148,10 @@ fn refuse_common(f: &ClientFile, warnings: &mut Vec<String>) -> Result<(), Confi
     if !t.proxyurl.is_empty() {
         return Err(unsupported("transport.proxyURL"));
     }
+    // Serving the admin API in the clear when TLS was asked for would be a silent downgrade.
+    if f.webserver.tls.is_some() {
+        return Err(unsupported("webServer.tls"));
+    }
     if !f.log.to.is_empty() && f.log.to != "console" {
         warnings.push(format!(
             "log.to \"{}\" is not supported yet; logging to the console",

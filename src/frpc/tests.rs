@@ -324,6 +324,10 @@ fn not_supported_yet_is_named() {
         ),
         ("transport.protocol = \"quic\"", "transport.protocol \"quic\""),
         ("auth.method = \"oidc\"", "auth.method \"oidc\""),
+        (
+            "webServer.port = 7400\nwebServer.tls.certFile = \"c\"\nwebServer.tls.keyFile = \"k\"",
+            "webServer.tls",
+        ),
     ];
     for (text, what) in cases {
         let e = load_as("frpc.toml", text, &strict()).unwrap_err();
