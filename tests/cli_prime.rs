@@ -182,16 +182,6 @@ async fn next_event(
     .unwrap_or_else(|_| panic!("no {want} event"))
 }
 
-fn interrupt(child: &Child) {
-    let pid = child.id().unwrap().to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-}
-
 async fn stderr_of(child: &mut Child) -> String {
     let mut s = String::new();
     if let Some(mut e) = child.stderr.take() {

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const TOKEN: &str = "frpc-cli-token-5b2";
 
@@ -39,16 +39,6 @@ fn frpc(program: &Path, args: &[&str]) -> Command {
 
 fn expose_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_expose"))
-}
-
-fn interrupt(child: &Child) {
-    let pid = child.id().unwrap().to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
 }
 
 /// A config with two tcp proxies and one http proxy, the token from the environment.
@@ -83,34 +73,6 @@ subdomain = "web"
         echo = echo.port(),
         web = web.port(),
     )
-}
-
-/// Reads stdout lines until `count` lines contain `needle`; returns everything read.
-async fn read_until(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    needle: &str,
-    count: usize,
-) -> Vec<String> {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut n = 0;
-        while let Ok(Some(line)) = lines.next_line().await {
-            n += usize::from(line.contains(needle));
-            seen.push(line);
-            if n == count {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(
-        found,
-        "wanted {count}× {needle:?}, got:\n{}",
-        seen.join("\n")
-    );
-    seen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,38 +280,6 @@ async fn config_dir_runs_one_client_per_file() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// One request to the admin API; returns (status code, body).
-async fn admin_call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = auth
-        .map(|a| format!("Authorization: Basic {a}\r\n"))
-        .unwrap_or_default();
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut resp))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&resp).to_string();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_api_status_and_stop_like_frpc() {
     let srv = frps().await;
@@ -385,12 +315,18 @@ async fn admin_api_status_and_stop_like_frpc() {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
     let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
-    assert_eq!(admin_call(admin, "GET", "/healthz", None).await.0, 200);
-    assert_eq!(admin_call(admin, "GET", "/api/status", None).await.0, 401);
+    assert_eq!(admin_call(admin, "GET", "/healthz", None, "").await.0, 200);
+    assert_eq!(
+        admin_call(admin, "GET", "/api/status", None, "").await.0,
+        401
+    );
     let bad = Some("YWRtaW46d3Jvbmc="); // admin:wrong
-    assert_eq!(admin_call(admin, "GET", "/api/status", bad).await.0, 401);
+    assert_eq!(
+        admin_call(admin, "GET", "/api/status", bad, "").await.0,
+        401
+    );
     let good = Some("YWRtaW46YWRtaW4="); // admin:admin
-    let (code, body) = admin_call(admin, "GET", "/api/status", good).await;
+    let (code, body) = admin_call(admin, "GET", "/api/status", good, "").await;
     assert_eq!(code, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let port = srv.snapshot().proxies["adm"].remote_port.unwrap();
@@ -402,12 +338,15 @@ async fn admin_api_status_and_stop_like_frpc() {
             "remote_addr": format!("127.0.0.1:{port}"),
         }]})
     );
-    let (code, body) = admin_call(admin, "GET", "/api/config", good).await;
+    let (code, body) = admin_call(admin, "GET", "/api/config", good, "").await;
     assert_eq!(code, 200);
     assert!(body.contains("name = \"adm\""), "{body}");
     // The file is unchanged: the reload succeeds and changes nothing.
-    assert_eq!(admin_call(admin, "GET", "/api/reload", good).await.0, 200);
-    assert_eq!(admin_call(admin, "GET", "/api/stop", good).await.0, 405);
+    assert_eq!(
+        admin_call(admin, "GET", "/api/reload", good, "").await.0,
+        200
+    );
+    assert_eq!(admin_call(admin, "GET", "/api/stop", good, "").await.0, 405);
 
     // frpc's own `status` and `stop` commands, reading webServer from the same file.
     let out = frpc(

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
 
 const TOKEN: &str = "frpc-reload-token-8c1";
 
@@ -51,60 +51,6 @@ fn frpc(envs: &[(&str, String)], args: &[&str]) -> Command {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     cmd
-}
-
-/// Reads stdout lines until one contains `needle` `count` times; returns everything read.
-async fn read_until(
-    lines: &mut Lines<BufReader<ChildStdout>>,
-    needle: &str,
-    count: usize,
-) -> Vec<String> {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut n = 0;
-        while let Ok(Some(line)) = lines.next_line().await {
-            n += usize::from(line.contains(needle));
-            seen.push(line);
-            if n == count {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(
-        found,
-        "wanted {count}× {needle:?}, got:\n{}",
-        seen.join("\n")
-    );
-    seen
-}
-
-/// One request to the admin API; returns (status code, body).
-async fn admin_call(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut resp = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut resp))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&resp).to_string();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (code, body)
 }
 
 /// `expose frpc reload -c FILE`: (exit code, stdout).
@@ -170,7 +116,7 @@ async fn reload_changes_the_proxy_set_without_touching_the_rest() {
 
     // A file that is not TOML: frpc's 400, its error text, nothing closed or registered.
     std::fs::copy(sample("reload_broken.toml"), &file).unwrap();
-    let (code, body) = admin_call(admin, "GET", "/api/reload", "").await;
+    let (code, body) = admin_call(admin, "GET", "/api/reload", None, "").await;
     assert_eq!(code, 400, "{body}");
     assert!(body.starts_with("toml: "), "{body}");
     // The command reads webServer from the file it is given, as frpc does.
@@ -192,7 +138,7 @@ async fn reload_changes_the_proxy_set_without_touching_the_rest() {
     let strict_bad =
         std::fs::read_to_string(sample("reload_after.toml")).unwrap() + "unknownThing = 1\n";
     std::fs::write(&file, &strict_bad).unwrap();
-    let (code, body) = admin_call(admin, "GET", "/api/reload?strictConfig=true", "").await;
+    let (code, body) = admin_call(admin, "GET", "/api/reload?strictConfig=true", None, "").await;
     assert_eq!(code, 400);
     assert_eq!(
         body,
@@ -203,16 +149,16 @@ async fn reload_changes_the_proxy_set_without_touching_the_rest() {
     echo_once(&mut conn, 2).await;
 
     // PUT /api/config writes the new file; `frpc reload` applies it.
-    let (code, body) = admin_call(admin, "PUT", "/api/config", "").await;
+    let (code, body) = admin_call(admin, "PUT", "/api/config", None, "").await;
     assert_eq!((code, body.as_str()), (400, "body can't be empty"));
     let after = std::fs::read_to_string(sample("reload_after.toml")).unwrap();
     assert_eq!(
-        admin_call(admin, "PUT", "/api/config", &after).await,
+        admin_call(admin, "PUT", "/api/config", None, &after).await,
         (200, String::new())
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), after);
     assert_eq!(
-        admin_call(admin, "GET", "/api/config", "").await,
+        admin_call(admin, "GET", "/api/config", None, "").await,
         (200, after.clone())
     );
     assert_eq!(
@@ -261,7 +207,7 @@ async fn reload_changes_the_proxy_set_without_touching_the_rest() {
 
     // The open connection never noticed; the status shows the new set.
     echo_once(&mut conn, 3).await;
-    let (code, body) = admin_call(admin, "GET", "/api/status", "").await;
+    let (code, body) = admin_call(admin, "GET", "/api/status", None, "").await;
     assert_eq!(code, 200);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let names: Vec<&str> = v["tcp"]
@@ -276,7 +222,10 @@ async fn reload_changes_the_proxy_set_without_touching_the_rest() {
     // frpc's default for the API is not strict: the unknown field is ignored, and the set is
     // the same, so nothing is closed or registered.
     std::fs::write(&file, &strict_bad).unwrap();
-    assert_eq!(admin_call(admin, "GET", "/api/reload", "").await.0, 200);
+    assert_eq!(
+        admin_call(admin, "GET", "/api/reload", None, "").await.0,
+        200
+    );
     assert_eq!(srv.snapshot().close_proxies.len(), 2);
     echo_once(&mut conn, 4).await;
 

@@ -37,3 +37,18 @@ pub(super) fn canonical_addr(host: &str, port: u16) -> String {
         format!("{host}:{port}")
     }
 }
+
+/// The domains a vhost-routed proxy is reached by: its custom domains, then its subdomain
+/// under the server's `subDomainHost`.
+pub(super) fn routed_domains(inner: &Inner, np: &NewProxy) -> Vec<String> {
+    let mut domains: Vec<String> = np
+        .custom_domains
+        .iter()
+        .filter(|d| !d.is_empty())
+        .cloned()
+        .collect();
+    if !np.subdomain.is_empty() {
+        domains.push(format!("{}.{}", np.subdomain, inner.cfg.subdomain_host));
+    }
+    domains
+}

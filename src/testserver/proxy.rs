@@ -1,6 +1,6 @@
 //! Proxies: registration (NewProxy / CloseProxy) and tcp listeners.
 
-use super::domains::{canonical_addr, validate_domains};
+use super::domains::{canonical_addr, routed_domains, validate_domains};
 use super::gate::Gated;
 use super::shared::{ControlHandle, Inner, ProxyEntry, Registry, Route, SecretProxy};
 use super::splice::{splice, Wrapping};
@@ -217,15 +217,7 @@ fn register(
         } else {
             np.locations.clone()
         };
-        let mut domains: Vec<String> = np
-            .custom_domains
-            .iter()
-            .filter(|d| !d.is_empty())
-            .cloned()
-            .collect();
-        if !np.subdomain.is_empty() {
-            domains.push(format!("{}.{}", np.subdomain, inner.cfg.subdomain_host));
-        }
+        let domains = routed_domains(inner, &np);
         let mut routes = Vec::new();
         let mut addrs = Vec::new();
         for domain in &domains {

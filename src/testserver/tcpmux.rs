@@ -3,14 +3,14 @@
 //! `route_by_http_user`), checks the proxy's credentials, answers `200 OK` and splices the rest
 //! of the connection to a work connection of that proxy.
 
-use super::domains::{canonical_addr, validate_domains};
+use super::domains::{canonical_addr, routed_domains, validate_domains};
 use super::gate::Gated;
 use super::shared::{ControlHandle, Inner, ProxyEntry, Registry, Route};
 use super::splice::{splice, Wrapping};
 use super::state::ProxyInfo;
 use super::vhost::{
-    basic_auth_matches, canonical_host, find_head_end, not_found, reply, response, Head,
-    HEAD_TIMEOUT, MAX_HEAD_LEN,
+    basic_auth_matches, canonical_host, find_head_end, not_found, reply, response,
+    serve_until_killed, Head, HEAD_TIMEOUT, MAX_HEAD_LEN,
 };
 use super::wire::BoxIo;
 use base64::engine::general_purpose::STANDARD;
@@ -18,7 +18,6 @@ use base64::Engine as _;
 use frp_proto::msg::{NewProxy, StartWorkConn};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -33,15 +32,7 @@ pub(super) fn register(
         return Err(format!("tcpmux type [{}] not support", np.multiplexer));
     }
     validate_domains(inner, &np)?;
-    let mut domains: Vec<String> = np
-        .custom_domains
-        .iter()
-        .filter(|d| !d.is_empty())
-        .cloned()
-        .collect();
-    if !np.subdomain.is_empty() {
-        domains.push(format!("{}.{}", np.subdomain, inner.cfg.subdomain_host));
-    }
+    let domains = routed_domains(inner, &np);
     let mut reg = inner.registry();
     if reg.proxies.contains_key(&np.proxy_name) {
         return Err(format!("proxy [{}] already exists", np.proxy_name));
@@ -127,21 +118,7 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     closed: CancellationToken,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            _ = inner.cancel.cancelled() => break,
-            r = listener.accept() => r,
-        };
-        match accepted {
-            Ok((sock, peer)) => {
-                let i = inner.clone();
-                inner.spawn(connect_conn(i, sock, peer));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    }
-    drop(listener);
-    closed.cancel();
+    serve_until_killed(inner, listener, closed, connect_conn).await;
 }
 
 /// frps's route choice: the route for this user, else the one for any user.

@@ -28,16 +28,27 @@ pub(crate) async fn vhost_accept_loop(
     listener: TcpListener,
     closed: CancellationToken,
 ) {
+    serve_until_killed(inner, listener, closed, http_user_conn).await;
+}
+
+/// Hands every connection `listener` accepts to `handle` (as a task of the server) until the
+/// server is killed, then closes the listener and fires `closed`.
+pub(super) async fn serve_until_killed<F, Fut>(
+    inner: Arc<Inner>,
+    listener: TcpListener,
+    closed: CancellationToken,
+    handle: F,
+) where
+    F: Fn(Arc<Inner>, TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     loop {
         let accepted = tokio::select! {
             _ = inner.cancel.cancelled() => break,
             r = listener.accept() => r,
         };
         match accepted {
-            Ok((sock, peer)) => {
-                let i = inner.clone();
-                inner.spawn(http_user_conn(i, sock, peer));
-            }
+            Ok((sock, peer)) => inner.spawn(handle(inner.clone(), sock, peer)),
             Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
     }

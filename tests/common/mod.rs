@@ -1,6 +1,12 @@
 //! Helpers shared by the end-to-end tests: local services to expose and clients that visit them.
 #![allow(dead_code)]
 
+#[cfg(unix)]
+mod process;
+#[cfg(unix)]
+#[allow(unused_imports)]
+pub use process::*;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
