@@ -38,15 +38,19 @@ mod splice;
 mod state;
 mod switch;
 mod transport;
+mod transport_opts;
 mod udp;
 mod visitor;
 mod wire;
 mod work;
 pub(crate) mod wrapped;
+/// The websocket codec, for the test server's end of it.
+#[cfg(feature = "testserver")]
+pub(crate) use transport::ws;
 
 pub use config::{
-    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ProxyProtocolVersion, ReconnectPolicy,
-    SecretOptions, TlsConfig, VisitorConfig, VisitorKind, DEFAULT_FRP_VERSION,
+    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ProxyProtocolVersion, ProxyScheme,
+    ProxyUrl, ReconnectPolicy, SecretOptions, TlsConfig, TransportProtocol, VisitorConfig, VisitorKind, DEFAULT_FRP_VERSION,
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
 };
 pub use error::Error;

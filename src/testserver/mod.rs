@@ -79,9 +79,12 @@ mod udp;
 mod vhost;
 mod visitor;
 mod wire;
+mod ws;
+mod proxies;
 
 pub use config::{LoginHook, NewProxyHook, ServerConfig, TlsMode};
 pub use dns::dns_server;
+pub use proxies::{ProxyProtocol, ProxyStats, TestProxy};
 pub use state::{
     ControlInfo, ControlMessage, Counters, LoginRecord, ProxyInfo, ServerState, WaitTimeout,
 };
