@@ -454,7 +454,7 @@ mod tests {
     fn accept_key_matches_rfc_6455_example() {
         assert_eq!(
             accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiXw1AaWCTDjG2CqVhbt0="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 
