@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use expose::frp::{
     Client, ClientConfig, Error, ProxyConfig, ProxyUrl, ReconnectPolicy, TlsConfig,
-    TransportProtocol,
+    TransportConfig, TransportProtocol,
 };
 use expose::testserver::{ProxyProtocol, ServerConfig, TestProxy, TestServer, TlsMode};
 use std::net::SocketAddr;
@@ -33,7 +33,8 @@ async fn server(bind: SocketAddr, mux: bool) -> TestServer {
 
 fn config(srv: &TestServer, protocol: TransportProtocol, tls: bool, mux: bool) -> ClientConfig {
     let addr = srv.bind_addr();
-    let mut cfg = ClientConfig::new(addr.ip().to_string(), addr.port(), TOKEN).protocol(protocol);
+    let mut cfg = ClientConfig::new(addr.ip().to_string(), addr.port(), TOKEN);
+    cfg.transport = TransportConfig::default().protocol(protocol);
     cfg.user = "u1".into();
     cfg.tcp_mux = mux;
     cfg.tls = TlsConfig::default().enable(tls);
@@ -54,22 +55,21 @@ fn proxy_url(p: &TestProxy) -> ProxyUrl {
 
 /// Login, a checksummed 1 MiB echo through a tcp proxy, a server restart on the same port,
 /// the re-login and another checksummed echo; the server's counters show the transport used.
-async fn round_trip(
-    protocol: TransportProtocol,
-    tls: bool,
-    mux: bool,
-    via: Option<ProxyProtocol>,
-) {
+async fn round_trip(protocol: TransportProtocol, tls: bool, mux: bool, via: Option<ProxyProtocol>) {
     let srv = server(SocketAddr::from(([127, 0, 0, 1], 0)), mux).await;
     let bind = srv.bind_addr();
     let proxy = match via {
-        Some(kind) => Some(TestProxy::start(kind, Some((USER, PASSWORD))).await.unwrap()),
+        Some(kind) => Some(
+            TestProxy::start(kind, Some((USER, PASSWORD)))
+                .await
+                .unwrap(),
+        ),
         None => None,
     };
     let echo = echo_server().await;
     let mut cfg = config(&srv, protocol, tls, mux).proxy(ProxyConfig::tcp("echo", echo.port(), 0));
     if let Some(p) = &proxy {
-        cfg = cfg.proxy_url(proxy_url(p));
+        cfg.transport = cfg.transport.proxy_url(proxy_url(p));
     }
     let client = Client::start(cfg).unwrap();
     let ready = tokio::time::timeout(WAIT, client.ready())
@@ -118,7 +118,10 @@ async fn round_trip(
     );
     check(&srv2);
     if let (Some(p), Some(before)) = (&proxy, tunnels_before) {
-        assert!(p.stats().tunnels > before, "the reconnect went through the proxy too");
+        assert!(
+            p.stats().tunnels > before,
+            "the reconnect went through the proxy too"
+        );
     }
     assert!(client.stats().reconnects >= 1);
     client.shutdown().await.unwrap();
@@ -179,12 +182,24 @@ async fn tcp_through_http_connect_with_basic_auth_no_mux() {
 
 #[tokio::test]
 async fn tcp_through_socks5_with_password_mux() {
-    round_trip(TransportProtocol::Tcp, false, true, Some(ProxyProtocol::Socks5)).await;
+    round_trip(
+        TransportProtocol::Tcp,
+        false,
+        true,
+        Some(ProxyProtocol::Socks5),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn tcp_through_socks5_with_password_no_mux() {
-    round_trip(TransportProtocol::Tcp, true, false, Some(ProxyProtocol::Socks5)).await;
+    round_trip(
+        TransportProtocol::Tcp,
+        true,
+        false,
+        Some(ProxyProtocol::Socks5),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -213,11 +228,13 @@ async fn wss_through_socks5_no_mux() {
 /// reaches frps.
 async fn wrong_password(kind: ProxyProtocol, expect: &str) {
     let srv = server(SocketAddr::from(([127, 0, 0, 1], 0)), true).await;
-    let proxy = TestProxy::start(kind, Some((USER, PASSWORD))).await.unwrap();
+    let proxy = TestProxy::start(kind, Some((USER, PASSWORD)))
+        .await
+        .unwrap();
     let url = ProxyUrl::parse(&proxy.url_with(USER, "wrong")).unwrap();
-    let cfg = config(&srv, TransportProtocol::Tcp, true, true)
-        .proxy(ProxyConfig::tcp("echo", 9, 0))
-        .proxy_url(url);
+    let mut cfg =
+        config(&srv, TransportProtocol::Tcp, true, true).proxy(ProxyConfig::tcp("echo", 9, 0));
+    cfg.transport = cfg.transport.proxy_url(url);
     let client = Client::start(cfg).unwrap();
     let err = tokio::time::timeout(WAIT, client.ready())
         .await
@@ -258,9 +275,9 @@ async fn websocket_to_a_plain_http_server_names_the_status() {
                 .await;
         }
     });
-    let mut cfg = ClientConfig::new("127.0.0.1", addr.port(), TOKEN)
-        .protocol(TransportProtocol::Websocket)
-        .proxy(ProxyConfig::tcp("echo", 9, 0));
+    let mut cfg =
+        ClientConfig::new("127.0.0.1", addr.port(), TOKEN).proxy(ProxyConfig::tcp("echo", 9, 0));
+    cfg.transport = TransportConfig::default().protocol(TransportProtocol::Websocket);
     cfg.tls = TlsConfig::disabled();
     let client = Client::start(cfg).unwrap();
     let err = tokio::time::timeout(WAIT, client.ready())

@@ -6,13 +6,13 @@
 //! says why.
 
 use super::proxy_opts::{BandwidthLimit, HealthCheck};
+use super::transport_opts::TransportConfig;
 use crate::secret::Secret;
 /// Which PROXY protocol header a proxy writes to its local service.
 pub use frp_proto::proxy_protocol::Version as ProxyProtocolVersion;
 /// Reconnect timing, after Go frpc's: immediate first retry, then exponential backoff with up
 /// to 10 % jitter. The session state machine in `frp_proto` applies it.
 pub use frp_proto::session::ReconnectPolicy;
-pub use super::transport_opts::{ProxyScheme, ProxyUrl, TransportProtocol};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -104,10 +104,8 @@ pub struct ClientConfig {
     pub udp_packet_size: usize,
     /// stcp/sudp visitors, started after every login.
     pub visitors: Vec<VisitorConfig>,
-    /// frpc's `transport.protocol`: plain TCP (default), websocket or wss.
-    pub protocol: TransportProtocol,
-    /// frpc's `transport.proxyURL`: reach frps through this HTTP CONNECT or SOCKS5 proxy.
-    pub proxy_url: Option<ProxyUrl>,
+    /// frpc's `transport.protocol` and `transport.proxyURL`.
+    pub transport: TransportConfig,
 }
 
 impl ClientConfig {
@@ -139,21 +137,8 @@ impl ClientConfig {
             dns_server: None,
             udp_packet_size: frp_proto::udp::DEFAULT_UDP_PACKET_SIZE,
             visitors: Vec::new(),
-            protocol: TransportProtocol::Tcp,
-            proxy_url: None,
+            transport: TransportConfig::default(),
         }
-    }
-
-    /// Sets the transport protocol (frpc's `transport.protocol`).
-    pub fn protocol(mut self, protocol: TransportProtocol) -> Self {
-        self.protocol = protocol;
-        self
-    }
-
-    /// Reaches frps through this proxy (frpc's `transport.proxyURL`).
-    pub fn proxy_url(mut self, proxy: ProxyUrl) -> Self {
-        self.proxy_url = Some(proxy);
-        self
     }
 
     /// Adds a visitor.

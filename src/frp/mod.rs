@@ -49,8 +49,8 @@ pub(crate) mod wrapped;
 pub(crate) use transport::ws;
 
 pub use config::{
-    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ProxyProtocolVersion, ProxyScheme,
-    ProxyUrl, ReconnectPolicy, SecretOptions, TlsConfig, TransportProtocol, VisitorConfig, VisitorKind, DEFAULT_FRP_VERSION,
+    ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ProxyProtocolVersion, ReconnectPolicy,
+    SecretOptions, TlsConfig, VisitorConfig, VisitorKind, DEFAULT_FRP_VERSION,
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
 };
 pub use error::Error;
@@ -61,6 +61,7 @@ pub use proxy_opts::{
 pub use reconfig::ProxyChanges;
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
+pub use transport_opts::{ProxyScheme, ProxyUrl, TransportConfig, TransportProtocol};
 
 use control::Shared;
 use events::Counters;

@@ -44,6 +44,32 @@ impl TransportProtocol {
     }
 }
 
+/// How frps is reached above TCP: frpc's `transport.protocol` and `transport.proxyURL`.
+///
+/// Start from [`TransportConfig::default`] (tcp, no proxy) and chain the setters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportConfig {
+    /// tcp (default), websocket or wss.
+    pub protocol: TransportProtocol,
+    /// Reach frps through this HTTP CONNECT or SOCKS5 proxy.
+    pub proxy_url: Option<ProxyUrl>,
+}
+
+impl TransportConfig {
+    /// Sets the transport protocol.
+    pub fn protocol(mut self, protocol: TransportProtocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Reaches frps through this proxy.
+    pub fn proxy_url(mut self, proxy: ProxyUrl) -> Self {
+        self.proxy_url = Some(proxy);
+        self
+    }
+}
+
 /// The kind of proxy in `transport.proxyURL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -507,7 +507,7 @@ pub fn build(
         }
     }
     cfg.tls = tls;
-    cfg.protocol = TransportProtocol::from_name(&t.protocol)
+    cfg.transport.protocol = TransportProtocol::from_name(&t.protocol)
         .ok_or_else(|| unsupported(format!("transport.protocol \"{}\"", t.protocol)))?;
     // frpc falls back on the `http_proxy` environment variable (that exact, lower-case name;
     // not HTTPS_PROXY, ALL_PROXY or NO_PROXY) for every transport that dials TCP.
@@ -517,9 +517,10 @@ pub fn build(
         t.proxyurl.clone()
     };
     if !proxy_url.is_empty() {
-        cfg.proxy_url = Some(ProxyUrl::parse(&proxy_url).map_err(|e| {
-            ConfigError::Invalid(format!("transport.proxyURL: {e}"))
-        })?);
+        cfg.transport.proxy_url = Some(
+            ProxyUrl::parse(&proxy_url)
+                .map_err(|e| ConfigError::Invalid(format!("transport.proxyURL: {e}")))?,
+        );
     }
     for p in proxies {
         cfg.proxies.push(to_proxy(p)?);

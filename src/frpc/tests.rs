@@ -770,8 +770,8 @@ fn websocket_wss_and_proxy_url_map_to_the_engine() {
     )
     .unwrap()
     .client;
-    assert_eq!(cfg.protocol, TransportProtocol::Websocket);
-    let proxy = cfg.proxy_url.unwrap();
+    assert_eq!(cfg.transport.protocol, TransportProtocol::Websocket);
+    let proxy = cfg.transport.proxy_url.unwrap();
     assert_eq!(proxy.scheme, ProxyScheme::Http);
     assert_eq!(proxy.addr_text(), "proxy.corp:3128");
     let (user, pass) = proxy.auth.unwrap();
@@ -784,8 +784,8 @@ fn websocket_wss_and_proxy_url_map_to_the_engine() {
     )
     .unwrap()
     .client;
-    assert_eq!(cfg.protocol, TransportProtocol::Wss);
-    assert_eq!(cfg.proxy_url.unwrap().scheme, ProxyScheme::Socks5);
+    assert_eq!(cfg.transport.protocol, TransportProtocol::Wss);
+    assert_eq!(cfg.transport.proxy_url.unwrap().scheme, ProxyScheme::Socks5);
 
     // The legacy INI's http_proxy is the same setting.
     let cfg = load_as(
@@ -795,16 +795,25 @@ fn websocket_wss_and_proxy_url_map_to_the_engine() {
     )
     .unwrap()
     .client;
-    assert_eq!(cfg.protocol, TransportProtocol::Websocket);
-    assert_eq!(cfg.proxy_url.unwrap().addr_text(), "10.0.0.1:1080");
+    assert_eq!(cfg.transport.protocol, TransportProtocol::Websocket);
+    assert_eq!(
+        cfg.transport.proxy_url.unwrap().addr_text(),
+        "10.0.0.1:1080"
+    );
 
     // A URL that would silently bypass the proxy, or a proxy type not implemented, is refused.
     for bad in ["127.0.0.1:3128", "https://p:1", "ntlm://p:1", "http://p"] {
         let text = format!("transport.proxyURL = \"{bad}\"\n");
         let e = load_as("frpc.toml", &text, &strict()).unwrap_err();
-        assert!(e.to_string().contains("transport.proxyURL"), "{e} for {bad}");
+        assert!(
+            e.to_string().contains("transport.proxyURL"),
+            "{e} for {bad}"
+        );
     }
     // kcp stays refused by name.
     let e = load_as("frpc.toml", "transport.protocol = \"kcp\"", &strict()).unwrap_err();
-    assert_eq!(e.to_string(), "transport.protocol \"kcp\" is not supported yet");
+    assert_eq!(
+        e.to_string(),
+        "transport.protocol \"kcp\" is not supported yet"
+    );
 }

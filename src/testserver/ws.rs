@@ -118,7 +118,9 @@ pub(crate) async fn maybe_accept(mut io: BoxIo) -> Option<Result<BoxIo, BoxIo>> 
     let key = header("Sec-WebSocket-Key").filter(|k| !k.is_empty());
     let (true, Some(key)) = (upgrade_ok, key) else {
         let _ = io
-            .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
             .await;
         return None;
     };

@@ -4,11 +4,11 @@
 use super::dns;
 use super::proxy;
 use super::stream::{AsyncStream, BoxStream};
-use super::ws::{self, Role, WsStream};
 use super::tls::{tls_config, CUSTOM_TLS_FIRST_BYTE};
+use super::ws::{self, Role, WsStream};
 use crate::frp::config::ClientConfig;
-use crate::frp::transport_opts::{ProxyUrl, TransportProtocol};
 use crate::frp::error::Error;
+use crate::frp::transport_opts::{ProxyUrl, TransportProtocol};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rustls::pki_types::ServerName;
 use std::future::Future;
@@ -76,7 +76,7 @@ impl Dialer {
             ))
         };
         // wss is TLS then websocket, with no second TLS inside.
-        let wss = cfg.protocol == TransportProtocol::Wss;
+        let wss = cfg.transport.protocol == TransportProtocol::Wss;
         let tls = if cfg.tls.enable && !wss {
             Some(connector()?)
         } else {
@@ -99,8 +99,8 @@ impl Dialer {
             mux: cfg.tcp_mux,
             local_ip: cfg.local_ip,
             dns_server: cfg.dns_server,
-            protocol: cfg.protocol,
-            proxy: cfg.proxy_url.clone(),
+            protocol: cfg.transport.protocol,
+            proxy: cfg.transport.proxy_url.clone(),
             wss_tls,
         })
     }
@@ -184,16 +184,18 @@ impl Dialer {
                 TransportProtocol::Wss => {
                     // TLS first whatever `tls.enable` says, without the 0x17 byte; the
                     // websocket's Host is the TLS server name, without a port, as in frpc.
-                    let (connector, server_name, name) = self.wss_tls.as_ref().ok_or_else(|| {
-                        Error::Config("wss needs a TLS configuration".into())
-                    })?;
-                    let mut tls = connector
-                        .connect(server_name.clone(), io)
-                        .await
-                        .map_err(|source| Error::Tls {
-                            addr: addr.clone(),
-                            source: source.into(),
-                        })?;
+                    let (connector, server_name, name) = self
+                        .wss_tls
+                        .as_ref()
+                        .ok_or_else(|| Error::Config("wss needs a TLS configuration".into()))?;
+                    let mut tls =
+                        connector
+                            .connect(server_name.clone(), io)
+                            .await
+                            .map_err(|source| Error::Tls {
+                                addr: addr.clone(),
+                                source: source.into(),
+                            })?;
                     ws::client_handshake(&mut tls, name)
                         .await
                         .map_err(ws_failed)?;
@@ -209,7 +211,11 @@ impl Dialer {
     }
 
     /// TLS (with the optional `0x17` byte first) over `io` when configured, else `io` itself.
-    async fn secure<S: AsyncStream + 'static>(&self, mut io: S, addr: &str) -> Result<BoxStream, Error> {
+    async fn secure<S: AsyncStream + 'static>(
+        &self,
+        mut io: S,
+        addr: &str,
+    ) -> Result<BoxStream, Error> {
         let Some((connector, server_name)) = &self.tls else {
             return Ok(Box::new(io));
         };
@@ -219,10 +225,13 @@ impl Dialer {
             }
             connector.connect(server_name.clone(), io).await
         };
-        handshake.await.map(|tls| Box::new(tls) as BoxStream).map_err(|source| Error::Tls {
-            addr: addr.to_owned(),
-            source: source.into(),
-        })
+        handshake
+            .await
+            .map(|tls| Box::new(tls) as BoxStream)
+            .map_err(|source| Error::Tls {
+                addr: addr.to_owned(),
+                source: source.into(),
+            })
     }
 
     /// The direct tcp transport: plain or TLS on the socket, read buffers sized for the use.

@@ -39,7 +39,8 @@ async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
     use base64::Engine;
     let target = join(host, port);
     // Go's request writer: request line, Host, User-Agent, then the other headers.
-    let mut req = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: Mozilla/5.0\r\n");
+    let mut req =
+        format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: Mozilla/5.0\r\n");
     if let Some((user, pass)) = &proxy.auth {
         let mut cred = zeroize::Zeroizing::new(format!("{user}:{}", pass.expose()));
         let b64 = zeroize::Zeroizing::new(
@@ -62,7 +63,10 @@ async fn http_connect<S: AsyncRead + AsyncWrite + Unpin>(
         _ => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("HTTP proxy {}: malformed answer to CONNECT", proxy.addr_text()),
+                format!(
+                    "HTTP proxy {}: malformed answer to CONNECT",
+                    proxy.addr_text()
+                ),
             ))
         }
     }
@@ -128,7 +132,10 @@ async fn socks5_connect<S: AsyncRead + AsyncWrite + Unpin>(
     let mut choice = [0u8; 2];
     io.read_exact(&mut choice).await?;
     if choice[0] != 5 {
-        return Err(fail(io::ErrorKind::InvalidData, "not a SOCKS5 server".into()));
+        return Err(fail(
+            io::ErrorKind::InvalidData,
+            "not a SOCKS5 server".into(),
+        ));
     }
     match (choice[1], &proxy.auth) {
         (0, _) => {}
@@ -183,9 +190,8 @@ async fn socks5_connect<S: AsyncRead + AsyncWrite + Unpin>(
             req.extend_from_slice(&ip.octets());
         }
         Err(_) => {
-            let len = u8::try_from(host.len()).map_err(|_| {
-                fail(io::ErrorKind::InvalidInput, "server name too long".into())
-            })?;
+            let len = u8::try_from(host.len())
+                .map_err(|_| fail(io::ErrorKind::InvalidInput, "server name too long".into()))?;
             req.push(3);
             req.push(len);
             req.extend_from_slice(host.as_bytes());
@@ -214,7 +220,12 @@ async fn socks5_connect<S: AsyncRead + AsyncWrite + Unpin>(
         1 => 4 + 2,
         4 => 16 + 2,
         3 => usize::from(io.read_u8().await?) + 2,
-        _ => return Err(fail(io::ErrorKind::InvalidData, "bad address type in reply".into())),
+        _ => {
+            return Err(fail(
+                io::ErrorKind::InvalidData,
+                "bad address type in reply".into(),
+            ))
+        }
     };
     let mut rest = [0u8; 257];
     io.read_exact(&mut rest[..skip]).await?;

@@ -229,7 +229,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         }
         let (b0, b1) = (buf[0], buf[1]);
         if b0 & 0x70 != 0 {
-            return Err(bad("websocket: reserved bits set (no extension was negotiated)"));
+            return Err(bad(
+                "websocket: reserved bits set (no extension was negotiated)",
+            ));
         }
         let masked = b1 & 0x80 != 0;
         if masked != (self.role == Role::Server) {
@@ -338,7 +340,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                         continue;
                     }
                     let (l, m, p) = (*left, *mask, *pos);
-                    let want = usize::try_from(l).unwrap_or(usize::MAX).min(out.remaining());
+                    let want = usize::try_from(l)
+                        .unwrap_or(usize::MAX)
+                        .min(out.remaining());
                     let dst = out.initialize_unfilled_to(want);
                     let n = ready!(this.poll_fill(cx, dst))?;
                     if n == 0 {
