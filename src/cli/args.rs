@@ -161,6 +161,14 @@ pub struct ServerArgs {
     /// Send frp's 0x17 byte before TLS (frps sharing its port with the HTTPS vhost).
     #[arg(long)]
     pub tls_first_byte: bool,
+    /// How to reach frps: tcp, websocket (frp inside a websocket on the bind port; TLS inside
+    /// it unless --no-tls) or wss (TLS, then the websocket: frps behind a TLS-terminating proxy).
+    #[arg(long, default_value = "tcp", value_parser = ["tcp", "websocket", "wss"])]
+    pub protocol: String,
+    /// Reach frps through this proxy: http://[user:password@]host:port (HTTP CONNECT) or
+    /// socks5://[user:password@]host:port.
+    #[arg(long, value_name = "URL")]
+    pub proxy_url: Option<String>,
     /// Local host to forward to.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,

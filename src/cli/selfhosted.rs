@@ -5,8 +5,8 @@ use super::output::{Banner, Reporter};
 use super::run::{self, Ended};
 use anyhow::Context as _;
 use expose::frp::{
-    parse_fingerprint, Client, ClientConfig, Event, HttpOptions, ProxyConfig, ProxyKind,
-    SecretOptions, TlsConfig, VisitorConfig, VisitorKind,
+    parse_fingerprint, Client, ClientConfig, Event, HttpOptions, ProxyConfig, ProxyKind, ProxyUrl,
+    SecretOptions, TlsConfig, TransportProtocol, VisitorConfig, VisitorKind,
 };
 use expose::secret::Secret;
 use std::time::Duration;
@@ -36,6 +36,12 @@ fn client_config(s: &ServerArgs) -> anyhow::Result<ClientConfig> {
         tls = tls.pinned_sha256(pin);
     }
     cfg.tls = tls;
+    cfg.transport.protocol = TransportProtocol::from_name(&s.protocol)
+        .with_context(|| format!("--protocol {:?} is not supported", s.protocol))?;
+    if let Some(url) = &s.proxy_url {
+        cfg.transport.proxy_url =
+            Some(ProxyUrl::parse(url).map_err(|e| anyhow::anyhow!("--proxy-url: {e}"))?);
+    }
     Ok(cfg)
 }
 

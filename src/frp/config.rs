@@ -6,6 +6,7 @@
 //! says why.
 
 use super::proxy_opts::{BandwidthLimit, HealthCheck};
+use super::transport_opts::TransportConfig;
 use crate::secret::Secret;
 /// Which PROXY protocol header a proxy writes to its local service.
 pub use frp_proto::proxy_protocol::Version as ProxyProtocolVersion;
@@ -103,6 +104,8 @@ pub struct ClientConfig {
     pub udp_packet_size: usize,
     /// stcp/sudp visitors, started after every login.
     pub visitors: Vec<VisitorConfig>,
+    /// frpc's `transport.protocol` and `transport.proxyURL`.
+    pub transport: TransportConfig,
 }
 
 impl ClientConfig {
@@ -134,6 +137,7 @@ impl ClientConfig {
             dns_server: None,
             udp_packet_size: frp_proto::udp::DEFAULT_UDP_PACKET_SIZE,
             visitors: Vec::new(),
+            transport: TransportConfig::default(),
         }
     }
 

@@ -38,11 +38,15 @@ mod splice;
 mod state;
 mod switch;
 mod transport;
+mod transport_opts;
 mod udp;
 mod visitor;
 mod wire;
 mod work;
 pub(crate) mod wrapped;
+/// The websocket codec, for the test server's end of it.
+#[cfg(feature = "testserver")]
+pub(crate) use transport::ws;
 
 pub use config::{
     ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ProxyProtocolVersion, ReconnectPolicy,
@@ -57,6 +61,7 @@ pub use proxy_opts::{
 pub use reconfig::ProxyChanges;
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
+pub use transport_opts::{ProxyScheme, ProxyUrl, TransportConfig, TransportProtocol};
 
 use control::Shared;
 use events::Counters;

@@ -5,7 +5,8 @@ use super::schema::{self, ClientFile};
 use super::types::{ConfigError, FrpcConfig, WebServer};
 use crate::frp::{
     BandwidthLimit, BandwidthLimitMode, ClientConfig, HealthCheck, HttpOptions, ProxyConfig,
-    ProxyKind, ProxyProtocolVersion, SecretOptions, TlsConfig, VisitorConfig, VisitorKind,
+    ProxyKind, ProxyProtocolVersion, ProxyUrl, SecretOptions, TlsConfig, TransportProtocol,
+    VisitorConfig, VisitorKind,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -139,14 +140,11 @@ fn refuse_common(f: &ClientFile, warnings: &mut Vec<String>) -> Result<(), Confi
         return Err(unsupported("auth.method \"oidc\""));
     }
     let t = &f.transport;
-    if !t.protocol.is_empty() && t.protocol != "tcp" {
+    if TransportProtocol::from_name(&t.protocol).is_none() {
         return Err(unsupported(format!(
             "transport.protocol \"{}\"",
             t.protocol
         )));
-    }
-    if !t.proxyurl.is_empty() {
-        return Err(unsupported("transport.proxyURL"));
     }
     // Serving the admin API in the clear when TLS was asked for would be a silent downgrade.
     if f.webserver.tls.is_some() {
@@ -509,6 +507,21 @@ pub fn build(
         }
     }
     cfg.tls = tls;
+    cfg.transport.protocol = TransportProtocol::from_name(&t.protocol)
+        .ok_or_else(|| unsupported(format!("transport.protocol \"{}\"", t.protocol)))?;
+    // frpc falls back on the `http_proxy` environment variable (that exact, lower-case name;
+    // not HTTPS_PROXY, ALL_PROXY or NO_PROXY) for every transport that dials TCP.
+    let proxy_url = if t.proxyurl.is_empty() {
+        std::env::var("http_proxy").unwrap_or_default()
+    } else {
+        t.proxyurl.clone()
+    };
+    if !proxy_url.is_empty() {
+        cfg.transport.proxy_url = Some(
+            ProxyUrl::parse(&proxy_url)
+                .map_err(|e| ConfigError::Invalid(format!("transport.proxyURL: {e}")))?,
+        );
+    }
     for p in proxies {
         cfg.proxies.push(to_proxy(p)?);
     }

@@ -759,3 +759,61 @@ fn bad_proxy_runtime_options_fail_as_in_frpc() {
         "unmarshal ProxyConfig error: unit not support"
     );
 }
+
+#[test]
+fn websocket_wss_and_proxy_url_map_to_the_engine() {
+    use crate::frp::{ProxyScheme, TransportProtocol};
+    let cfg = load_as(
+        "frpc.toml",
+        "transport.protocol = \"websocket\"\ntransport.proxyURL = \"http://bob:pa%3Ass@proxy.corp:3128\"\n",
+        &strict(),
+    )
+    .unwrap()
+    .client;
+    assert_eq!(cfg.transport.protocol, TransportProtocol::Websocket);
+    let proxy = cfg.transport.proxy_url.unwrap();
+    assert_eq!(proxy.scheme, ProxyScheme::Http);
+    assert_eq!(proxy.addr_text(), "proxy.corp:3128");
+    let (user, pass) = proxy.auth.unwrap();
+    assert_eq!((user.as_str(), pass.expose()), ("bob", "pa:ss"));
+
+    let cfg = load_as(
+        "frpc.toml",
+        "transport.protocol = \"wss\"\ntransport.proxyURL = \"socks5://127.0.0.1:1080\"\n",
+        &strict(),
+    )
+    .unwrap()
+    .client;
+    assert_eq!(cfg.transport.protocol, TransportProtocol::Wss);
+    assert_eq!(cfg.transport.proxy_url.unwrap().scheme, ProxyScheme::Socks5);
+
+    // The legacy INI's http_proxy is the same setting.
+    let cfg = load_as(
+        "frpc.ini",
+        "[common]\nserver_addr = 1.2.3.4\nprotocol = websocket\nhttp_proxy = socks5://10.0.0.1:1080\n",
+        &strict(),
+    )
+    .unwrap()
+    .client;
+    assert_eq!(cfg.transport.protocol, TransportProtocol::Websocket);
+    assert_eq!(
+        cfg.transport.proxy_url.unwrap().addr_text(),
+        "10.0.0.1:1080"
+    );
+
+    // A URL that would silently bypass the proxy, or a proxy type not implemented, is refused.
+    for bad in ["127.0.0.1:3128", "https://p:1", "ntlm://p:1", "http://p"] {
+        let text = format!("transport.proxyURL = \"{bad}\"\n");
+        let e = load_as("frpc.toml", &text, &strict()).unwrap_err();
+        assert!(
+            e.to_string().contains("transport.proxyURL"),
+            "{e} for {bad}"
+        );
+    }
+    // kcp stays refused by name.
+    let e = load_as("frpc.toml", "transport.protocol = \"kcp\"", &strict()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "transport.protocol \"kcp\" is not supported yet"
+    );
+}

@@ -7,6 +7,7 @@ use super::gate::Gated;
 use super::shared::Inner;
 use super::visitor;
 use super::wire::{read_frame, BoxIo, CONN_READ_TIMEOUT};
+use super::ws;
 use frp_proto::Message;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::future::poll_fn;
@@ -14,7 +15,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 use tokio_util::sync::CancellationToken;
@@ -101,43 +101,55 @@ async fn handle_socket(inner: Arc<Inner>, sock: TcpStream, peer: SocketAddr) {
     }
 }
 
-/// The TLS sniff and handshake; `None` closes the connection.
-async fn prepare(inner: &Inner, mut sock: TcpStream) -> Option<BoxIo> {
+/// The websocket upgrade (when the connection starts with one), the TLS sniff and handshake,
+/// and a websocket inside TLS (wss); `None` closes the connection.
+async fn prepare(inner: &Inner, sock: TcpStream) -> Option<BoxIo> {
     let _ = sock.set_nodelay(true);
     // A frozen server does not even look at new connections.
     inner.gate.wait_open().await;
-    let mut first = [0u8; 1];
-    let tls = match &inner.tls {
-        None => None,
-        Some(acceptor) => {
-            match tokio::time::timeout(CONN_READ_TIMEOUT, sock.peek(&mut first)).await {
-                Ok(Ok(1)) => {}
-                _ => return None,
-            }
-            match first[0] {
-                CUSTOM_TLS_BYTE => {
-                    // The marker is not part of TLS: consume it.
-                    sock.read_exact(&mut first).await.ok()?;
-                    Some(acceptor.clone())
-                }
-                TLS_HANDSHAKE_BYTE => Some(acceptor.clone()),
-                _ if inner.cfg.tls == TlsMode::Force => return None,
-                _ => None,
-            }
-        }
+    let io: BoxIo = Box::new(Gated::new(sock, inner.gate.clone()));
+    // frps's port muxer sends `GET /~!frp` to its websocket listener, and every listener's
+    // connections through the TLS sniff.
+    let (io, ws) = match ws::maybe_accept(io).await? {
+        Ok(ws) => (ws, true),
+        Err(io) => (io, false),
     };
-    let sock = Gated::new(sock, inner.gate.clone());
-    match tls {
-        Some(acceptor) => {
-            let s = tokio::time::timeout(CONN_READ_TIMEOUT, acceptor.accept(sock))
-                .await
-                .ok()?
-                .ok()?;
-            inner.update(|s| s.counters.tls_connections += 1);
-            Some(Box::new(s))
-        }
-        None => Some(Box::new(sock)),
+    if ws {
+        inner.update(|s| s.counters.ws_connections += 1);
     }
+    let (io, tls) = sniff_tls(inner, io).await?;
+    if !tls || ws {
+        return Some(io);
+    }
+    match ws::maybe_accept(io).await? {
+        Ok(ws) => {
+            inner.update(|s| s.counters.ws_connections += 1);
+            Some(ws)
+        }
+        Err(io) => Some(io),
+    }
+}
+
+/// First-byte TLS sniff: `0x17` (consumed) or `0x16` start TLS; anything else is plain unless
+/// TLS is forced. Returns the stream and whether it is TLS.
+async fn sniff_tls(inner: &Inner, mut io: BoxIo) -> Option<(BoxIo, bool)> {
+    let Some(acceptor) = &inner.tls else {
+        return Some((io, false));
+    };
+    let first = ws::read_some(&mut io, 1).await?;
+    let io: BoxIo = match *first.first()? {
+        // The marker is not part of TLS: it stays consumed.
+        CUSTOM_TLS_BYTE => io,
+        TLS_HANDSHAKE_BYTE => Box::new(ws::Rewind::new(first, io)),
+        _ if inner.cfg.tls == TlsMode::Force => return None,
+        _ => return Some((Box::new(ws::Rewind::new(first, io)), false)),
+    };
+    let s = tokio::time::timeout(CONN_READ_TIMEOUT, acceptor.accept(io))
+        .await
+        .ok()?
+        .ok()?;
+    inner.update(|s| s.counters.tls_connections += 1);
+    Some((Box::new(s), true))
 }
 
 /// Drives one yamux server session: accepts streams and hands each to [`handle_frp_conn`].

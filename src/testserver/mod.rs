@@ -5,7 +5,8 @@
 //! memory, and lets a test observe and disturb it (kill, freeze, reject logins) without sleeps.
 //!
 //! # What it does
-//! - Bind port: first-byte sniff within 10 s (`0x17` consumed then TLS, `0x16` TLS, anything
+//! - Bind port: a connection starting with `GET /~!frp` is a websocket upgrade (frps's port
+//!   muxer), and the rest runs inside the websocket; then the first-byte sniff within 10 s (`0x17` consumed then TLS, `0x16` TLS, anything
 //!   else plain unless [`TlsMode::Force`]). TLS uses a self-signed certificate generated at
 //!   start with SANs `localhost` and `127.0.0.1`, exposed by [`TestServer::cert_der`] and
 //!   [`TestServer::cert_pem`].
@@ -30,6 +31,10 @@
 //! - CloseProxy, Ping/Pong, the heartbeat timeout without tcp_mux, the work-connection pool
 //!   (FIFO, `pool_count + 10`, extras closed silently), user connections with ReqWorkConn
 //!   refills and StartWorkConn, `use_encryption` / `use_compression` on the payload.
+//! - wss: a websocket upgrade inside TLS is accepted too (frps leaves that to a TLS-terminating
+//!   reverse proxy in front of it; this server plays both).
+//! - [`TestProxy`]: an HTTP CONNECT or SOCKS5 forward proxy on loopback, with optional
+//!   credentials, for `transport.proxyURL`.
 //! - Observation: [`ServerState`] (logins, controls, proxies, every control message,
 //!   CloseProxy names, counters) via [`TestServer::snapshot`] and [`TestServer::wait_for`].
 //! - Disturbance: [`TestServer::kill`], [`TestServer::freeze`] / [`TestServer::thaw`],
@@ -43,7 +48,7 @@
 //!   OIDC, auth scopes (Ping/NewWorkConn are never checked), the dashboard, metrics, bandwidth
 //!   limits, load-balancing groups, `allowPorts`, `maxPortsPerClient`, `route_by_http_user`,
 //!   `response_headers`, the 24 h port reservation (a port is remembered for the server's
-//!   lifetime), wire protocol v2, QUIC/KCP/WebSocket transports, mTLS.
+//!   lifetime), wire protocol v2, QUIC/KCP transports, mTLS.
 //! - The HTTP vhost is not a reverse proxy. It reads the first request head, routes it, adds
 //!   `X-Forwarded-For`, `X-Forwarded-Host` and `X-Forwarded-Proto: http` (plus the proxy's
 //!   `headers` and host rewrite) to that head, and from then on splices the whole TCP
@@ -62,7 +67,8 @@
 //! `control` (logins, control streams, the work-connection pool) → `proxy` (registration,
 //! tcp listeners) → `udp` (udp proxies); `visitor` (NewVisitorConn) beside `control`; `vhost` (HTTP routing) beside them; all of them → `shared` (server state,
 //! registry, control handles) → `splice` (payload splicing through `frp_proto::pipeline`) →
-//! `wire` (streams and plaintext frames); `config`, `state` and `gate` are leaves.
+//! `wire` (streams and plaintext frames); `ws` (the websocket upgrade) under `conn`;
+//! `proxies` (the forward proxies) stands alone; `config`, `state` and `gate` are leaves.
 
 mod config;
 mod conn;
@@ -70,6 +76,7 @@ mod control;
 mod dns;
 mod domains;
 mod gate;
+mod proxies;
 mod proxy;
 mod shared;
 mod splice;
@@ -79,9 +86,11 @@ mod udp;
 mod vhost;
 mod visitor;
 mod wire;
+mod ws;
 
 pub use config::{LoginHook, NewProxyHook, ServerConfig, TlsMode};
 pub use dns::dns_server;
+pub use proxies::{ProxyProtocol, ProxyStats, TestProxy};
 pub use state::{
     ControlInfo, ControlMessage, Counters, LoginRecord, ProxyInfo, ServerState, WaitTimeout,
 };

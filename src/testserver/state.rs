@@ -149,6 +149,8 @@ pub struct Counters {
     pub controls_replaced: u64,
     /// Controls closed for lack of Ping (tcp_mux off only).
     pub heartbeat_timeouts: u64,
+    /// Bind-port connections that upgraded to frp's websocket (plain or inside TLS).
+    pub ws_connections: u64,
 }
 
 /// [`super::TestServer::wait_for`] gave up.

@@ -1,10 +1,14 @@
-//! One connection to frps: name resolution, TCP with Happy Eyeballs, optional TLS.
+//! One connection to frps: name resolution, TCP with Happy Eyeballs, the optional proxy
+//! tunnel, optional TLS, the optional websocket.
 
 use super::dns;
-use super::stream::BoxStream;
+use super::proxy;
+use super::stream::{AsyncStream, BoxStream};
 use super::tls::{tls_config, CUSTOM_TLS_FIRST_BYTE};
+use super::ws::{self, Role, WsStream};
 use crate::frp::config::ClientConfig;
 use crate::frp::error::Error;
+use crate::frp::transport_opts::{ProxyUrl, TransportProtocol};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rustls::pki_types::ServerName;
 use std::future::Future;
@@ -47,23 +51,40 @@ pub(super) struct Dialer {
     local_ip: Option<IpAddr>,
     /// Resolve `host` through this DNS server.
     dns_server: Option<SocketAddr>,
+    /// tcp, websocket or wss.
+    protocol: TransportProtocol,
+    /// Tunnel through this proxy.
+    proxy: Option<ProxyUrl>,
+    /// wss's TLS (built whatever `tls.enable` says) and the websocket Host (the TLS name).
+    wss_tls: Option<(TlsConnector, ServerName<'static>, String)>,
 }
 
 impl Dialer {
     /// Validates the transport settings and builds the TLS client configuration.
     pub(super) fn new(cfg: &ClientConfig) -> Result<Self, Error> {
-        let tls = if cfg.tls.enable {
-            let name = cfg
-                .tls
-                .server_name
-                .clone()
-                .unwrap_or_else(|| cfg.server_host.clone());
+        let name = cfg
+            .tls
+            .server_name
+            .clone()
+            .unwrap_or_else(|| cfg.server_host.clone());
+        let connector = || -> Result<_, Error> {
             let server_name = ServerName::try_from(name.clone())
                 .map_err(|_| Error::Config(format!("invalid TLS server name {name:?}")))?;
-            Some((
+            Ok((
                 TlsConnector::from(Arc::new(tls_config(&cfg.tls)?)),
                 server_name,
             ))
+        };
+        // wss is TLS then websocket, with no second TLS inside.
+        let wss = cfg.transport.protocol == TransportProtocol::Wss;
+        let tls = if cfg.tls.enable && !wss {
+            Some(connector()?)
+        } else {
+            None
+        };
+        let wss_tls = if wss {
+            let (c, n) = connector()?;
+            Some((c, n, name.clone()))
         } else {
             None
         };
@@ -78,6 +99,9 @@ impl Dialer {
             mux: cfg.tcp_mux,
             local_ip: cfg.local_ip,
             dns_server: cfg.dns_server,
+            protocol: cfg.transport.protocol,
+            proxy: cfg.transport.proxy_url.clone(),
+            wss_tls,
         })
     }
 
@@ -88,15 +112,12 @@ impl Dialer {
         }
     }
 
-    /// Resolves the server name and connects to one of its addresses, all within the dial
-    /// timeout.
-    async fn connect_tcp(&self) -> io::Result<TcpStream> {
+    /// Resolves `host` and connects to one of its addresses, all within the dial timeout.
+    async fn connect_tcp(&self, host: &str, port: u16) -> io::Result<TcpStream> {
         let connect = async {
             let addrs: Vec<SocketAddr> = match self.dns_server {
-                Some(server) => dns::resolve(server, &self.host, self.port).await?,
-                None => tokio::net::lookup_host((self.host.as_str(), self.port))
-                    .await?
-                    .collect(),
+                Some(server) => dns::resolve(server, host, port).await?,
+                None => tokio::net::lookup_host((host, port)).await?.collect(),
             };
             connect_addrs(addrs, self.local_ip).await
         };
@@ -106,11 +127,19 @@ impl Dialer {
         }
     }
 
-    /// One TCP connection, with TLS when configured.
+    /// One connection to frps as configured: TCP (to the proxy, which then tunnels to frps,
+    /// when one is set), then per protocol TLS and/or the websocket.
     pub(super) async fn dial(&self) -> Result<BoxStream, Error> {
         let addr = self.addr_text();
-        let tcp = self.connect_tcp().await.map_err(|source| Error::Connect {
-            addr: addr.clone(),
+        let tcp = match &self.proxy {
+            None => self.connect_tcp(&self.host, self.port).await,
+            Some(p) => self.connect_tcp(&p.host, p.port).await,
+        };
+        let tcp = tcp.map_err(|source| Error::Connect {
+            addr: match &self.proxy {
+                None => addr.clone(),
+                Some(p) => format!("proxy {p} (for {addr})"),
+            },
             source: source.into(),
         })?;
         // Go sets TCP_NODELAY on every connection; frp messages are small and latency-bound.
@@ -119,7 +148,95 @@ impl Dialer {
             let ka = socket2::TcpKeepalive::new().with_time(idle);
             let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&ka);
         }
+        if self.proxy.is_none() && self.protocol == TransportProtocol::Tcp {
+            return self.plain_or_tls(tcp, &addr).await;
+        }
+        // rustls reads the socket 4 KiB at a time and the websocket reader a frame header at
+        // a time: one large buffered read serves many of them from memory.
+        let read_buf = if self.mux {
+            MUX_READ_BUF
+        } else {
+            DIRECT_TLS_READ_BUF
+        };
+        let mut io = BufReader::with_capacity(read_buf, tcp);
+        let setup = async {
+            if let Some(p) = &self.proxy {
+                proxy::establish(&mut io, p, &self.host, self.port)
+                    .await
+                    .map_err(|source| Error::Connect {
+                        addr: format!("{addr} through proxy {p}"),
+                        source: source.into(),
+                    })?;
+            }
+            let ws_failed = |source: io::Error| Error::Connect {
+                addr: addr.clone(),
+                source: io::Error::new(source.kind(), format!("websocket: {source}")).into(),
+            };
+            match self.protocol {
+                TransportProtocol::Websocket => {
+                    // frpc's Host header is the dialled `server:port`; TLS, when on, runs
+                    // inside the websocket.
+                    ws::client_handshake(&mut io, &addr)
+                        .await
+                        .map_err(ws_failed)?;
+                    self.secure(WsStream::new(io, Role::Client), &addr).await
+                }
+                TransportProtocol::Wss => {
+                    // TLS first whatever `tls.enable` says, without the 0x17 byte; the
+                    // websocket's Host is the TLS server name, without a port, as in frpc.
+                    let (connector, server_name, name) = self
+                        .wss_tls
+                        .as_ref()
+                        .ok_or_else(|| Error::Config("wss needs a TLS configuration".into()))?;
+                    let mut tls =
+                        connector
+                            .connect(server_name.clone(), io)
+                            .await
+                            .map_err(|source| Error::Tls {
+                                addr: addr.clone(),
+                                source: source.into(),
+                            })?;
+                    ws::client_handshake(&mut tls, name)
+                        .await
+                        .map_err(ws_failed)?;
+                    Ok(Box::new(WsStream::new(tls, Role::Client)) as BoxStream)
+                }
+                _ => self.secure(io, &addr).await,
+            }
+        };
+        match tokio::time::timeout(self.handshake_timeout, setup).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout("setting up the connection to the server")),
+        }
+    }
+
+    /// TLS (with the optional `0x17` byte first) over `io` when configured, else `io` itself.
+    async fn secure<S: AsyncStream + 'static>(
+        &self,
+        mut io: S,
+        addr: &str,
+    ) -> Result<BoxStream, Error> {
         let Some((connector, server_name)) = &self.tls else {
+            return Ok(Box::new(io));
+        };
+        let handshake = async {
+            if self.custom_first_byte {
+                io.write_all(&[CUSTOM_TLS_FIRST_BYTE]).await?;
+            }
+            connector.connect(server_name.clone(), io).await
+        };
+        handshake
+            .await
+            .map(|tls| Box::new(tls) as BoxStream)
+            .map_err(|source| Error::Tls {
+                addr: addr.to_owned(),
+                source: source.into(),
+            })
+    }
+
+    /// The direct tcp transport: plain or TLS on the socket, read buffers sized for the use.
+    async fn plain_or_tls(&self, tcp: TcpStream, addr: &str) -> Result<BoxStream, Error> {
+        if self.tls.is_none() {
             if self.mux {
                 // yamux reads every frame as a 12-byte header and then its body: without a
                 // buffer that is two syscalls per frame.
@@ -127,7 +244,7 @@ impl Dialer {
             }
             // A direct work connection is read by the splice in 64 KiB chunks already.
             return Ok(Box::new(tcp));
-        };
+        }
         // rustls reads the socket 4 KiB at a time (its deframer's fixed read size), several
         // syscalls per 16 KiB record; one large buffered read serves many of them from memory.
         let read_buf = if self.mux {
@@ -135,19 +252,9 @@ impl Dialer {
         } else {
             DIRECT_TLS_READ_BUF
         };
-        let handshake = async {
-            let mut tcp = BufReader::with_capacity(read_buf, tcp);
-            if self.custom_first_byte {
-                tcp.write_all(&[CUSTOM_TLS_FIRST_BYTE]).await?;
-            }
-            connector.connect(server_name.clone(), tcp).await
-        };
-        match tokio::time::timeout(self.handshake_timeout, handshake).await {
-            Ok(Ok(tls)) => Ok(Box::new(tls)),
-            Ok(Err(source)) => Err(Error::Tls {
-                addr,
-                source: source.into(),
-            }),
+        let io = BufReader::with_capacity(read_buf, tcp);
+        match tokio::time::timeout(self.handshake_timeout, self.secure(io, addr)).await {
+            Ok(r) => r,
             Err(_) => Err(Error::Timeout("waiting for the TLS handshake")),
         }
     }

@@ -1,4 +1,5 @@
-//! Reaching frps: TCP, optional TLS, optional yamux.
+//! Reaching frps: TCP (directly or through an HTTP/SOCKS5 proxy), optional TLS, optional
+//! websocket, optional yamux.
 //!
 //! A [`Session`] is one logical connection to frps from which frp connections (the control
 //! connection, work connections) are opened:
@@ -13,7 +14,9 @@
 //! - `coalesce`: joins yamux's frame headers with the writes that follow;
 //! - `tls`: the rustls client configuration and certificate policy;
 //! - `dns`: resolving the server name through a given DNS server (frpc's `dnsServer`);
-//! - `dial`: name resolution, TCP with Happy Eyeballs, the TLS handshake;
+//! - `ws`: frp's websocket transport (handshake and frame codec, both ends);
+//! - `proxy`: the HTTP CONNECT and SOCKS5 tunnels of `transport.proxyURL`;
+//! - `dial`: name resolution, TCP with Happy Eyeballs, the proxy tunnel, TLS, the websocket;
 //! - `mux`: the yamux session and its driver task;
 //! - this module: [`Connector`], [`Session`] and [`Opener`], which tie them together.
 
@@ -21,8 +24,10 @@ mod coalesce;
 mod dial;
 mod dns;
 mod mux;
+mod proxy;
 mod stream;
 mod tls;
+pub(crate) mod ws;
 /// Our own yamux client (O(1) stream opening), complete and unit-tested but not yet used by
 /// `mux`: with it, upload at 20 ms RTT was slower than with rust-yamux's window tuning and peak
 /// memory higher. Compiled for its tests only until those are fixed and it replaces the crate.
