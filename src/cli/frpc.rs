@@ -8,9 +8,9 @@
 use super::console;
 use super::frpc_admin;
 use super::frpc_ctl;
-use super::frpc_events::{on_event, Progress};
+use super::frpc_events::{on_event, Names, Progress};
 use super::frpc_log::{Level, Log};
-use super::frpc_quick::{self, QuickArgs};
+use super::frpc_quick::{self, QuickArgs, VisitorArgs};
 use super::run::{exit_on_second_interrupt, interrupted};
 use clap::{ArgAction, Parser, Subcommand};
 use expose::frp::{Client, Event, Phase, DEFAULT_FRP_VERSION};
@@ -98,9 +98,30 @@ enum FrpcCommand {
     Tcpmux(QuickArgs),
     /// Run frpc with a single udp proxy
     Udp(QuickArgs),
+    /// Run frpc with a single stcp proxy
+    Stcp(SecretArgs),
+    /// Run frpc with a single sudp proxy
+    Sudp(SecretArgs),
+    /// Run frpc with a single xtcp proxy
+    Xtcp(SecretArgs),
     /// frpc's other subcommands: recognised, not implemented yet.
     #[command(external_subcommand)]
     Other(Vec<OsString>),
+}
+
+/// `frpc stcp|sudp|xtcp`: a proxy, or with `visitor` a visitor of that type.
+#[derive(Debug, clap::Args)]
+struct SecretArgs {
+    #[command(flatten)]
+    args: QuickArgs,
+    #[command(subcommand)]
+    visitor: Option<VisitorCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum VisitorCommand {
+    /// Run frpc with a single visitor
+    Visitor(VisitorArgs),
 }
 
 /// Options of the admin-API subcommands.
@@ -112,7 +133,7 @@ struct AdminArgs {
 }
 
 /// frpc's subcommands that this client does not have yet.
-const NOT_YET: &[&str] = &["stcp", "sudp", "xtcp", "nathole"];
+const NOT_YET: &[&str] = &["nathole"];
 
 /// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`.
 pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
@@ -162,6 +183,9 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some(FrpcCommand::Https(a)) => quick("https", a),
         Some(FrpcCommand::Tcpmux(a)) => quick("tcpmux", a),
         Some(FrpcCommand::Udp(a)) => quick("udp", a),
+        Some(FrpcCommand::Stcp(a)) => secret("stcp", a),
+        Some(FrpcCommand::Sudp(a)) => secret("sudp", a),
+        Some(FrpcCommand::Xtcp(a)) => secret("xtcp", a),
         Some(FrpcCommand::Other(words)) => other(words),
         None => match &cli.config_dir {
             Some(dir) => run_dir(&cli, dir),
@@ -301,6 +325,21 @@ fn quick(kind: &str, args: &QuickArgs) -> u8 {
     }
 }
 
+/// `frpc stcp|sudp|xtcp [visitor] FLAGS…`: one proxy or one visitor described by flags.
+fn secret(kind: &str, cmd: &SecretArgs) -> u8 {
+    let loaded = match &cmd.visitor {
+        None => frpc_quick::config(kind, &cmd.args),
+        Some(VisitorCommand::Visitor(v)) => frpc_quick::visitor_config(kind, &cmd.args, v),
+    };
+    match loaded {
+        Ok(loaded) => start(loaded, PathBuf::new(), Vec::new()),
+        Err(e) => {
+            say(e.to_string());
+            1
+        }
+    }
+}
+
 /// `frpc --config_dir DIR`: one client per file under DIR, all at once; as in frpc, a file that
 /// fails is reported by name only and the exit status is 0 once all have ended.
 fn run_dir(cli: &FrpcArgs, dir: &Path) -> u8 {
@@ -409,7 +448,10 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
             format!("{user}.{name}")
         }
     };
-    let mut names: Vec<String> = cfg.proxies.iter().map(|p| wire(&p.name)).collect();
+    let mut names = Names {
+        proxies: cfg.proxies.iter().map(|p| wire(&p.name)).collect(),
+        visitors: cfg.visitors.iter().map(|v| wire(&v.name)).collect(),
+    };
     let admin_config = cfg.clone();
     let mut client = match Client::start(cfg) {
         Ok(c) => c,
@@ -490,7 +532,7 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
             ev = events.recv() => match ev {
                 Ok(Event::ProxiesUpdated { .. }) => {
                     // The admin API logged the change; a later login announces the new set.
-                    names = client.proxies().iter().map(|p| wire(&p.name)).collect();
+                    names.proxies = client.proxies().iter().map(|p| wire(&p.name)).collect();
                 }
                 Ok(ev) => on_event(&ev, &mut log, &mut progress, &names, &wire),
                 Err(RecvError::Lagged(_)) => {}
@@ -560,10 +602,90 @@ mod tests {
         assert_eq!(c.config, PathBuf::from("b.yaml"));
         let c = FrpcArgs::try_parse_from(["frpc", "reload", "-c", "x"]).unwrap();
         assert!(matches!(c.command, Some(FrpcCommand::Reload(_))));
-        let c = FrpcArgs::try_parse_from(["frpc", "stcp", "-c", "x"]).unwrap();
+        let c = FrpcArgs::try_parse_from(["frpc", "nathole", "-c", "x"]).unwrap();
         assert!(matches!(c.command, Some(FrpcCommand::Other(_))));
         let c = FrpcArgs::try_parse_from(["frpc", "--allow-unsafe", "TokenSourceExec"]).unwrap();
         assert_eq!(c.allow_unsafe, ["TokenSourceExec"]);
         assert!(FrpcArgs::try_parse_from(["frpc", "-v"]).unwrap().version);
+    }
+
+    fn secret_cmd(args: &[&str]) -> SecretArgs {
+        match FrpcArgs::try_parse_from(args).unwrap().command {
+            Some(FrpcCommand::Stcp(a) | FrpcCommand::Sudp(a) | FrpcCommand::Xtcp(a)) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn stcp_proxy_and_visitor_commands() {
+        let a = secret_cmd(&[
+            "frpc",
+            "stcp",
+            "-s",
+            "10.0.0.1",
+            "-u",
+            "me",
+            "-n",
+            "ssh",
+            "-l",
+            "22",
+            "--sk",
+            "k",
+            "--allow_users",
+            "a,b",
+        ]);
+        assert!(a.visitor.is_none());
+        let c = frpc_quick::config("stcp", &a.args).unwrap().client;
+        assert_eq!(c.server_host, "10.0.0.1");
+        let expose::frp::ProxyKind::Stcp(o) = &c.proxies[0].kind else {
+            panic!("{:?}", c.proxies[0].kind)
+        };
+        assert_eq!(o.secret_key.expose(), "k");
+        assert_eq!(o.allow_users, ["a", "b"]);
+        // The client-level flags are frpc's persistent flags: before or after `visitor`.
+        for args in [
+            &[
+                "frpc", "stcp", "-s", "10.0.0.2", "-u", "me", "visitor", "-n", "v",
+            ][..],
+            &[
+                "frpc", "stcp", "visitor", "-s", "10.0.0.2", "-u", "me", "-n", "v",
+            ][..],
+        ] {
+            let mut args = args.to_vec();
+            args.extend(["--server_name", "ssh", "--sk", "k", "--bind_port", "-1"]);
+            let a = secret_cmd(&args);
+            let Some(VisitorCommand::Visitor(v)) = &a.visitor else {
+                panic!()
+            };
+            let c = frpc_quick::visitor_config("stcp", &a.args, v)
+                .unwrap()
+                .client;
+            assert_eq!(
+                (c.server_host.as_str(), c.user.as_str()),
+                ("10.0.0.2", "me")
+            );
+            assert!(c.proxies.is_empty());
+            let vis = &c.visitors[0];
+            assert_eq!((vis.name.as_str(), vis.server_name.as_str()), ("v", "ssh"));
+            assert_eq!((vis.bind_port, vis.bind_addr.as_str()), (-1, "127.0.0.1"));
+        }
+        // frpc's own messages, without the config file's `visitor NAME: `.
+        let a = secret_cmd(&["frpc", "sudp", "visitor", "-n", "v", "--server_name", "x"]);
+        let Some(VisitorCommand::Visitor(v)) = &a.visitor else {
+            panic!()
+        };
+        let e = frpc_quick::visitor_config("sudp", &a.args, v).unwrap_err();
+        assert_eq!(e.to_string(), "bind port is required");
+        let a = secret_cmd(&["frpc", "stcp", "-n", "p", "-l", "22", "-r", "1"]);
+        let e = frpc_quick::config("stcp", &a.args).unwrap_err();
+        assert_eq!(e.to_string(), "unknown flag: --remote_port");
+        assert!(
+            FrpcArgs::try_parse_from(["frpc", "stcp", "visitor", "-l", "22"]).is_err(),
+            "a proxy flag is unknown to the visitor"
+        );
+        // xtcp parses like frpc, then is refused.
+        let a = secret_cmd(&["frpc", "xtcp", "-n", "p", "-l", "22", "--sk", "k"]);
+        let e = frpc_quick::config("xtcp", &a.args).unwrap_err();
+        assert!(e.to_string().contains("not supported yet"), "{e}");
     }
 }
