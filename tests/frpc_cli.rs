@@ -835,3 +835,62 @@ async fn health_check_lines_and_admin_statuses_like_frpc() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_to_a_file_instead_of_the_console() {
+    let srv = frps().await;
+    let echo = echo_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs").join("frpc.log");
+    let file = dir.path().join("frpc.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\n\
+             log.to = \"{}\"\nlog.maxDays = 2\n\
+             transport.tls.enable = false\ntransport.tls.trustedCaFile = \"ca.pem\"\n\
+             [[proxies]]\nname = \"lf\"\ntype = \"tcp\"\nlocalPort = {}\n",
+            srv.bind_addr().port(),
+            log.display(),
+            echo.port()
+        ),
+    )
+    .unwrap();
+    let mut child = frpc(expose_bin(), &["frpc", "-c", file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut logged = String::new();
+    for _ in 0..400 {
+        logged = std::fs::read_to_string(&log).unwrap_or_default();
+        if logged.contains("[lf] start proxy success") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(logged.contains("[lf] start proxy success"), "{logged}");
+    assert!(logged.contains("[I] [sub/root.go:159] start frpc service for config file"));
+    assert!(logged.contains("login to server success, get run id"));
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    // What frpc prints itself stays on the console; its log lines do not.
+    let mut out = String::new();
+    use tokio::io::AsyncReadExt;
+    stdout.read_to_string(&mut out).await.unwrap();
+    assert_eq!(
+        out,
+        "WARNING: transport.tls.trustedCaFile is invalid when transport.tls.enable is false\n"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.ends_with("stopped\n"), "{logged}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

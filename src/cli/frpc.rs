@@ -10,6 +10,7 @@ use super::frpc_admin;
 use super::frpc_ctl;
 use super::frpc_events::{on_event, Names, Progress};
 use super::frpc_log::{Level, Log};
+use super::frpc_logfile::{self, LogFile};
 use super::frpc_quick::{self, QuickArgs, VisitorArgs};
 use super::run::{exit_on_second_interrupt, interrupted};
 use clap::{ArgAction, Parser, Subcommand};
@@ -192,6 +193,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             None => run(&cli),
         },
     };
+    frpc_logfile::flush_all(Duration::from_secs(5));
     console::flush(Duration::from_secs(5));
     ExitCode::from(code)
 }
@@ -401,9 +403,16 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
         "error" => Level::Error,
         _ => Level::Info,
     };
+    // frpc's log.to: its log lines go to the file; what it prints itself stays on the console.
+    let log_file = if loaded.log_to == "console" {
+        None
+    } else {
+        LogFile::open(Path::new(&loaded.log_to), loaded.log_max_days)
+    };
     let mut log = Log {
         min,
         run_id: String::new(),
+        file: log_file.clone(),
     };
     let file = path.display().to_string();
     if !file.is_empty() {
@@ -492,7 +501,8 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
                 String::new()
             };
             let level = if l.warn { Level::Warn } else { Level::Info };
-            Log { min, run_id }.line(level, l.caller, &l.text);
+            let file = log_file.clone();
+            Log { min, run_id, file }.line(level, l.caller, &l.text);
         });
         let admin = Arc::new(frpc_admin::Admin {
             web: loaded.web_server.clone(),
