@@ -629,3 +629,207 @@ async fn tcpmux_proxies_route_http_connect_by_host_and_credentials() {
     let closed = srv.snapshot().close_proxies;
     assert!(closed.iter().any(|c| c == "locked"), "{closed:?}");
 }
+
+/// The admin API's status of the one proxy, as `(status, err)`.
+async fn proxy_status(admin: SocketAddr) -> (String, String) {
+    let (code, body) = admin_call(admin, "GET", "/api/status", None, "").await;
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let p = &v["tcp"][0];
+    (
+        p["status"].as_str().unwrap_or("").to_owned(),
+        p["err"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// Some line of `seen` has frpc's level and caller `head`, then (after the run id) `tail`.
+fn assert_line(seen: &str, head: &str, tail: &str) {
+    assert!(
+        seen.lines().any(|l| l.contains(head) && l.ends_with(tail)
+            || l.contains(head) && l.contains(tail) && tail.ends_with(": ")),
+        "{head}…{tail} not in:\n{seen}"
+    );
+}
+
+/// Polls the admin API until the proxy's status is `want`.
+async fn wait_status(admin: SocketAddr, want: &str) {
+    let mut last = (String::new(), String::new());
+    for _ in 0..200 {
+        last = proxy_status(admin).await;
+        if last.0 == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("status never {want:?}; last {last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_check_lines_and_admin_statuses_like_frpc() {
+    let srv = frps().await;
+    // The local service starts down: a port that was free a moment ago.
+    let local_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let admin_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frpc.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\nuser = \"hu\"\n\
+             webServer.port = {admin_port}\n\
+             [[proxies]]\nname = \"hc\"\ntype = \"tcp\"\nlocalPort = {local_port}\n\
+             healthCheck.type = \"tcp\"\nhealthCheck.intervalSeconds = 1\n\
+             healthCheck.timeoutSeconds = 1\nhealthCheck.maxFailed = 1\n",
+            srv.bind_addr().port(),
+        ),
+    )
+    .unwrap();
+    let mut child = frpc(expose_bin(), &["frpc", "-c", file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
+
+    // Down from the start: checks fail, the proxy is not registered and shows as "new".
+    let seen = read_until(&mut lines, "do one health check failed", 1)
+        .await
+        .join("\n");
+    assert_line(
+        &seen,
+        "[W] [health/health.go:128] ",
+        "[hu.hc] do one health check failed: ",
+    );
+    assert_eq!(proxy_status(admin).await, ("new".into(), String::new()));
+    assert!(!srv.snapshot().proxies.contains_key("hu.hc"));
+
+    // The service comes up: frpc's two lines, then the registration.
+    let service = tokio::net::TcpListener::bind(("127.0.0.1", local_port))
+        .await
+        .unwrap();
+    let accept = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = service.accept().await {
+            held.push(c);
+        }
+    });
+    let seen = read_until(&mut lines, "start proxy success", 1)
+        .await
+        .join("\n");
+    for (head, tail) in [
+        (
+            "[I] [health/health.go:123] ",
+            "[hu.hc] health check status change to success",
+        ),
+        (
+            "[I] [proxy/proxy_wrapper.go:245] ",
+            "[hu.hc] health check success",
+        ),
+        (
+            "[I] [client/control.go:172] ",
+            "[hu.hc] start proxy success",
+        ),
+    ] {
+        assert_line(&seen, head, tail);
+    }
+    wait_status(admin, "running").await;
+
+    // It goes down again: frpc's two lines, CloseProxy, and "check failed".
+    accept.abort();
+    let _ = accept.await;
+    let seen = read_until(&mut lines, "health check failed", 2)
+        .await
+        .join("\n");
+    for (head, tail) in [
+        (
+            "[W] [health/health.go:131] ",
+            "[hu.hc] health check status change to failed",
+        ),
+        (
+            "[I] [proxy/proxy_wrapper.go:257] ",
+            "[hu.hc] health check failed",
+        ),
+    ] {
+        assert_line(&seen, head, tail);
+    }
+    wait_status(admin, "check failed").await;
+    assert!(
+        eventually(Duration::from_secs(10), || srv
+            .snapshot()
+            .close_proxies
+            .iter()
+            .any(|c| c == "hu.hc"))
+        .await
+    );
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_to_a_file_instead_of_the_console() {
+    let srv = frps().await;
+    let echo = echo_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs").join("frpc.log");
+    let file = dir.path().join("frpc.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\n\
+             log.to = \"{}\"\nlog.maxDays = 2\n\
+             transport.tls.enable = false\ntransport.tls.trustedCaFile = \"ca.pem\"\n\
+             [[proxies]]\nname = \"lf\"\ntype = \"tcp\"\nlocalPort = {}\n",
+            srv.bind_addr().port(),
+            log.display(),
+            echo.port()
+        ),
+    )
+    .unwrap();
+    let mut child = frpc(expose_bin(), &["frpc", "-c", file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut logged = String::new();
+    for _ in 0..400 {
+        logged = std::fs::read_to_string(&log).unwrap_or_default();
+        if logged.contains("[lf] start proxy success") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(logged.contains("[lf] start proxy success"), "{logged}");
+    assert!(logged.contains("[I] [sub/root.go:159] start frpc service for config file"));
+    assert!(logged.contains("login to server success, get run id"));
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    // What frpc prints itself stays on the console; its log lines do not.
+    let mut out = String::new();
+    use tokio::io::AsyncReadExt;
+    stdout.read_to_string(&mut out).await.unwrap();
+    assert_eq!(
+        out,
+        "WARNING: transport.tls.trustedCaFile is invalid when transport.tls.enable is false\n"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.ends_with("stopped\n"), "{logged}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

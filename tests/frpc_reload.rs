@@ -104,7 +104,12 @@ async fn reload_changes_the_proxy_set_without_touching_the_rest() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    read_until(&mut lines, "start proxy success", 3).await;
+    let seen = read_until(&mut lines, "start proxy success", 3).await;
+    let text = seen.join("\n");
+    assert!(
+        text.contains("visitor added: [rl.vkeep rl.vgone]"),
+        "{text}"
+    );
     let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
 
     // A visitor connection through "keep" that must survive everything below.
@@ -172,6 +177,8 @@ async fn reload_changes_the_proxy_set_without_touching_the_rest() {
         "{text}"
     );
     assert!(text.contains("proxy added: [rl.web rl.change]"), "{text}");
+    assert!(text.contains("visitor removed: [rl.vgone]"), "{text}");
+    assert!(text.contains("visitor added: [rl.vnew]"), "{text}");
     assert!(text.contains("success reload conf"), "{text}");
     // The new proxies may be registered before or after the API logs its answer.
     let early = text.matches("start proxy success").count();

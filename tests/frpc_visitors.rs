@@ -166,3 +166,90 @@ transport.useCompression = true
     drop(guest);
     drop(owner);
 }
+
+fn quick(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_expose"))
+        .arg("frpc")
+        .args(args)
+        .env_remove("EXPOSE_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_stcp_proxy_and_visitor_commands() {
+    let srv = TestServer::start(ServerConfig {
+        token: TOKEN.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let echo = echo_server().await;
+    let bind_port = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let port = srv.bind_addr().port().to_string();
+    let local = echo.port().to_string();
+    let bind = bind_port.to_string();
+    let common = ["-s", "127.0.0.1", "-P", &port, "-t", TOKEN];
+    let mut args = vec!["stcp"];
+    args.extend(common);
+    args.extend(["-u", "owner", "-n", "ssh", "-l", &local, "--sk", "k9"]);
+    args.extend(["--allow_users", "guest", "--ue"]);
+    let mut owner = quick(&args);
+    let seen = wait_line(&mut owner, "start proxy success").await;
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("[owner.ssh] start proxy success")),
+        "{seen:?}"
+    );
+    // The client-level flags after `visitor`, as frpc's persistent flags allow.
+    let mut args = vec!["stcp", "visitor"];
+    args.extend(common);
+    args.extend(["-u", "guest", "-n", "v", "--server_name", "ssh"]);
+    args.extend([
+        "--server-user",
+        "owner",
+        "--sk",
+        "k9",
+        "--ue",
+        "--bind_port",
+        &bind,
+    ]);
+    let mut guest = quick(&args);
+    let seen = wait_line(&mut guest, "start visitor success").await;
+    let text = seen.join("\n");
+    assert!(!text.contains("proxy added"), "{text}");
+    assert!(text.contains("visitor added: [guest.v]"), "{text}");
+    let addr: SocketAddr = ([127, 0, 0, 1], bind_port).into();
+    let mut ok = false;
+    for _ in 0..50 {
+        if echo_roundtrip_checked(addr, 256 * 1024, 3, Arc::new(AtomicU64::new(0)))
+            .await
+            .is_ok()
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "no transfer through the quick visitor");
+
+    // frpc's validation message, unprefixed, exit 1.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_expose"))
+        .args(["frpc", "sudp", "visitor", "-n", "v", "--server_name", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "bind port is required\n"
+    );
+    drop(guest);
+    drop(owner);
+}

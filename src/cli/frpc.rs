@@ -8,9 +8,10 @@
 use super::console;
 use super::frpc_admin;
 use super::frpc_ctl;
-use super::frpc_events::{on_event, Progress};
+use super::frpc_events::{on_event, Names, Progress};
 use super::frpc_log::{Level, Log};
-use super::frpc_quick::{self, QuickArgs};
+use super::frpc_logfile::{self, LogFile};
+use super::frpc_quick::{self, QuickArgs, VisitorArgs};
 use super::run::{exit_on_second_interrupt, interrupted};
 use clap::{ArgAction, Parser, Subcommand};
 use expose::frp::{Client, Event, Phase, DEFAULT_FRP_VERSION};
@@ -98,9 +99,30 @@ enum FrpcCommand {
     Tcpmux(QuickArgs),
     /// Run frpc with a single udp proxy
     Udp(QuickArgs),
+    /// Run frpc with a single stcp proxy
+    Stcp(SecretArgs),
+    /// Run frpc with a single sudp proxy
+    Sudp(SecretArgs),
+    /// Run frpc with a single xtcp proxy
+    Xtcp(SecretArgs),
     /// frpc's other subcommands: recognised, not implemented yet.
     #[command(external_subcommand)]
     Other(Vec<OsString>),
+}
+
+/// `frpc stcp|sudp|xtcp`: a proxy, or with `visitor` a visitor of that type.
+#[derive(Debug, clap::Args)]
+struct SecretArgs {
+    #[command(flatten)]
+    args: QuickArgs,
+    #[command(subcommand)]
+    visitor: Option<VisitorCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum VisitorCommand {
+    /// Run frpc with a single visitor
+    Visitor(VisitorArgs),
 }
 
 /// Options of the admin-API subcommands.
@@ -112,7 +134,7 @@ struct AdminArgs {
 }
 
 /// frpc's subcommands that this client does not have yet.
-const NOT_YET: &[&str] = &["stcp", "sudp", "xtcp", "nathole"];
+const NOT_YET: &[&str] = &["nathole"];
 
 /// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`.
 pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
@@ -162,12 +184,16 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         Some(FrpcCommand::Https(a)) => quick("https", a),
         Some(FrpcCommand::Tcpmux(a)) => quick("tcpmux", a),
         Some(FrpcCommand::Udp(a)) => quick("udp", a),
+        Some(FrpcCommand::Stcp(a)) => secret("stcp", a),
+        Some(FrpcCommand::Sudp(a)) => secret("sudp", a),
+        Some(FrpcCommand::Xtcp(a)) => secret("xtcp", a),
         Some(FrpcCommand::Other(words)) => other(words),
         None => match &cli.config_dir {
             Some(dir) => run_dir(&cli, dir),
             None => run(&cli),
         },
     };
+    frpc_logfile::flush_all(Duration::from_secs(5));
     console::flush(Duration::from_secs(5));
     ExitCode::from(code)
 }
@@ -301,6 +327,21 @@ fn quick(kind: &str, args: &QuickArgs) -> u8 {
     }
 }
 
+/// `frpc stcp|sudp|xtcp [visitor] FLAGS…`: one proxy or one visitor described by flags.
+fn secret(kind: &str, cmd: &SecretArgs) -> u8 {
+    let loaded = match &cmd.visitor {
+        None => frpc_quick::config(kind, &cmd.args),
+        Some(VisitorCommand::Visitor(v)) => frpc_quick::visitor_config(kind, &cmd.args, v),
+    };
+    match loaded {
+        Ok(loaded) => start(loaded, PathBuf::new(), Vec::new()),
+        Err(e) => {
+            say(e.to_string());
+            1
+        }
+    }
+}
+
 /// `frpc --config_dir DIR`: one client per file under DIR, all at once; as in frpc, a file that
 /// fails is reported by name only and the exit status is 0 once all have ended.
 fn run_dir(cli: &FrpcArgs, dir: &Path) -> u8 {
@@ -362,9 +403,16 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
         "error" => Level::Error,
         _ => Level::Info,
     };
+    // frpc's log.to: its log lines go to the file; what it prints itself stays on the console.
+    let log_file = if loaded.log_to == "console" {
+        None
+    } else {
+        LogFile::open(Path::new(&loaded.log_to), loaded.log_max_days)
+    };
     let mut log = Log {
         min,
         run_id: String::new(),
+        file: log_file.clone(),
     };
     let file = path.display().to_string();
     if !file.is_empty() {
@@ -409,7 +457,10 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
             format!("{user}.{name}")
         }
     };
-    let mut names: Vec<String> = cfg.proxies.iter().map(|p| wire(&p.name)).collect();
+    let mut names = Names {
+        proxies: cfg.proxies.iter().map(|p| wire(&p.name)).collect(),
+        visitors: cfg.visitors.iter().map(|v| wire(&v.name)).collect(),
+    };
     let admin_config = cfg.clone();
     let mut client = match Client::start(cfg) {
         Ok(c) => c,
@@ -450,7 +501,8 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
                 String::new()
             };
             let level = if l.warn { Level::Warn } else { Level::Info };
-            Log { min, run_id }.line(level, l.caller, &l.text);
+            let file = log_file.clone();
+            Log { min, run_id, file }.line(level, l.caller, &l.text);
         });
         let admin = Arc::new(frpc_admin::Admin {
             web: loaded.web_server.clone(),
@@ -490,7 +542,10 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
             ev = events.recv() => match ev {
                 Ok(Event::ProxiesUpdated { .. }) => {
                     // The admin API logged the change; a later login announces the new set.
-                    names = client.proxies().iter().map(|p| wire(&p.name)).collect();
+                    names.proxies = client.proxies().iter().map(|p| wire(&p.name)).collect();
+                }
+                Ok(Event::VisitorsUpdated { .. }) => {
+                    names.visitors = client.visitors().iter().map(|v| wire(&v.name)).collect();
                 }
                 Ok(ev) => on_event(&ev, &mut log, &mut progress, &names, &wire),
                 Err(RecvError::Lagged(_)) => {}
@@ -523,47 +578,4 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn os(v: &[&str]) -> Vec<OsString> {
-        v.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn frpc_mode_by_name_or_subcommand() {
-        assert_eq!(
-            invocation(&os(&["/usr/bin/frpc", "-c", "x"])),
-            Some(os(&["-c", "x"]))
-        );
-        assert_eq!(
-            invocation(&os(&["expose", "frpc", "verify"])),
-            Some(os(&["verify"]))
-        );
-        assert_eq!(invocation(&os(&["expose", "8080"])), None);
-        assert_eq!(invocation(&os(&["frpc-helper"])), None);
-    }
-
-    #[test]
-    fn frpc_flags() {
-        use clap::CommandFactory;
-        FrpcArgs::command().debug_assert();
-        let c = FrpcArgs::try_parse_from(["frpc", "verify", "-c", "a.toml"]).unwrap();
-        assert!(matches!(c.command, Some(FrpcCommand::Verify)));
-        assert_eq!(c.config, PathBuf::from("a.toml"));
-        assert!(c.strict_config);
-        let c = FrpcArgs::try_parse_from(["frpc", "--strict_config=false"]).unwrap();
-        assert!(!c.strict_config);
-        assert_eq!(c.config, PathBuf::from("./frpc.ini"));
-        let c = FrpcArgs::try_parse_from(["frpc", "--strict-config", "-c=b.yaml"]).unwrap();
-        assert!(c.strict_config);
-        assert_eq!(c.config, PathBuf::from("b.yaml"));
-        let c = FrpcArgs::try_parse_from(["frpc", "reload", "-c", "x"]).unwrap();
-        assert!(matches!(c.command, Some(FrpcCommand::Reload(_))));
-        let c = FrpcArgs::try_parse_from(["frpc", "stcp", "-c", "x"]).unwrap();
-        assert!(matches!(c.command, Some(FrpcCommand::Other(_))));
-        let c = FrpcArgs::try_parse_from(["frpc", "--allow-unsafe", "TokenSourceExec"]).unwrap();
-        assert_eq!(c.allow_unsafe, ["TokenSourceExec"]);
-        assert!(FrpcArgs::try_parse_from(["frpc", "-v"]).unwrap().version);
-    }
-}
+mod tests;

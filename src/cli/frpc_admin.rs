@@ -261,15 +261,19 @@ fn strict_query(query: &str) -> bool {
 }
 
 /// `GET /api/reload`: load the config file again (templates, includes, validation) and make its
-/// proxies the running set. A file that does not load is a 400 with the error text, and nothing
+/// proxies and visitors the running sets. A file that does not load is a 400 with the error text, and nothing
 /// changes; client-level settings in the new file are not applied, as in frpc.
 async fn reload(admin: &Admin, strict: bool) -> (u16, String) {
     admin.info("client/admin_api.go:79", "api request [/api/reload]".into());
     let opts = LoadOptions::new(strict).allow_unsafe(admin.allow_unsafe.clone());
     let (code, msg) = match load(&admin.file, &opts) {
         Err(e) => (400, e.to_string()),
-        Ok(loaded) => match admin.client.set_proxies(loaded.client.proxies).await {
-            Ok(changes) => {
+        Ok(loaded) => match admin
+            .client
+            .reload(loaded.client.proxies, loaded.client.visitors)
+            .await
+        {
+            Ok((proxies, visitors)) => {
                 let user = &admin.config.user;
                 let names = |list: &[String]| {
                     let wire: Vec<String> = list
@@ -284,13 +288,24 @@ async fn reload(admin: &Admin, strict: bool) -> (u16, String) {
                         .collect();
                     format!("[{}]", wire.join(" "))
                 };
+                // frpc's proxy manager, then its visitor manager, log what they changed.
                 for (list, caller, what) in [
                     (
-                        &changes.removed,
+                        &proxies.removed,
                         "proxy/proxy_manager.go:162",
                         "proxy removed",
                     ),
-                    (&changes.added, "proxy/proxy_manager.go:180", "proxy added"),
+                    (&proxies.added, "proxy/proxy_manager.go:180", "proxy added"),
+                    (
+                        &visitors.removed,
+                        "visitor/visitor_manager.go:166",
+                        "visitor removed",
+                    ),
+                    (
+                        &visitors.added,
+                        "visitor/visitor_manager.go:179",
+                        "visitor added",
+                    ),
                 ] {
                     if !list.is_empty() {
                         (admin.log)(Line {

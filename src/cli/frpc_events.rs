@@ -15,11 +15,19 @@ pub struct Progress {
     pub attempts: u32,
 }
 
+/// The names (with the user prefix) of the proxies and visitors in force.
+#[derive(Default)]
+pub struct Names {
+    pub proxies: Vec<String>,
+    pub visitors: Vec<String>,
+}
+
+/// Logs what frpc logs for `ev`.
 pub fn on_event(
     ev: &Event,
     log: &mut Log,
     progress: &mut Progress,
-    names: &[String],
+    names: &Names,
     wire: &dyn Fn(&str) -> String,
 ) {
     match ev {
@@ -32,11 +40,21 @@ pub fn on_event(
                 "client/service.go:323",
                 &format!("login to server success, get run id [{run_id}]"),
             );
-            log.line(
-                Level::Info,
-                "proxy/proxy_manager.go:180",
-                &format!("proxy added: [{}]", names.join(" ")),
-            );
+            // Each login starts its own proxy and visitor managers, which log what they add.
+            if !names.proxies.is_empty() {
+                log.line(
+                    Level::Info,
+                    "proxy/proxy_manager.go:180",
+                    &format!("proxy added: [{}]", names.proxies.join(" ")),
+                );
+            }
+            if !names.visitors.is_empty() {
+                log.line(
+                    Level::Info,
+                    "visitor/visitor_manager.go:179",
+                    &format!("visitor added: [{}]", names.visitors.join(" ")),
+                );
+            }
         }
         Event::ProxyReady(r) => log.line(
             Level::Info,

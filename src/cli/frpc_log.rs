@@ -1,7 +1,9 @@
 //! frpc's log lines: `YYYY-MM-DD HH:MM:SS.mmm [I] [file:line] [run id] text`, times in UTC,
-//! on stdout where frpc's console log goes.
+//! on stdout where frpc's console log goes, or in the `log.to` file.
 
 use super::console;
+use super::frpc_logfile::{civil, LogFile};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The level of frpc's log lines that are shown (`log.level`).
@@ -21,6 +23,8 @@ pub struct Log {
     pub min: Level,
     /// Shown in brackets before the text when not empty.
     pub run_id: String,
+    /// `log.to` a file: the lines go there instead of the console.
+    pub file: Option<Arc<LogFile>>,
 }
 
 impl Log {
@@ -40,10 +44,11 @@ impl Log {
             format!("[{}] ", self.run_id)
         };
         let text = expose::text::escape_unsafe(text);
-        console::out(format!(
-            "{} [{tag}] [{caller}] {prefix}{text}\n",
-            timestamp()
-        ));
+        let line = format!("{} [{tag}] [{caller}] {prefix}{text}\n", timestamp());
+        match &self.file {
+            Some(f) => f.write(line),
+            None => console::out(line),
+        }
     }
 }
 
@@ -53,22 +58,9 @@ fn timestamp() -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day, h, m, s) = civil(secs as i64);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
+        "{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}.{:03}",
         now.subsec_millis()
     )
 }

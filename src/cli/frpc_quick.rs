@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 pub struct QuickArgs {
     /// frp server's address
     #[arg(
+        global = true,
         short = 's',
         long = "server_addr",
         alias = "server-addr",
@@ -19,6 +20,7 @@ pub struct QuickArgs {
     server_addr: String,
     /// frp server's port
     #[arg(
+        global = true,
         short = 'P',
         long = "server_port",
         alias = "server-port",
@@ -26,39 +28,60 @@ pub struct QuickArgs {
     )]
     server_port: i64,
     /// tcp, kcp, quic, websocket, wss
-    #[arg(short = 'p', long = "protocol", default_value = "tcp")]
+    #[arg(global = true, short = 'p', long = "protocol", default_value = "tcp")]
     protocol: String,
     /// log level
-    #[arg(long = "log_level", alias = "log-level", default_value = "info")]
+    #[arg(
+        global = true,
+        long = "log_level",
+        alias = "log-level",
+        default_value = "info"
+    )]
     log_level: String,
     /// console or file path
-    #[arg(long = "log_file", alias = "log-file", default_value = "console")]
+    #[arg(
+        global = true,
+        long = "log_file",
+        alias = "log-file",
+        default_value = "console"
+    )]
     log_file: String,
     /// log file reversed days
-    #[arg(long = "log_max_days", alias = "log-max-days", default_value_t = 3)]
+    #[arg(
+        global = true,
+        long = "log_max_days",
+        alias = "log-max-days",
+        default_value_t = 3
+    )]
     log_max_days: i64,
     /// disable log color in console
-    #[arg(long = "disable_log_color", alias = "disable-log-color")]
+    #[arg(global = true, long = "disable_log_color", alias = "disable-log-color")]
     disable_log_color: bool,
     /// specify the custom server name of tls certificate
     #[arg(
+        global = true,
         long = "tls_server_name",
         alias = "tls-server-name",
         default_value = ""
     )]
     tls_server_name: String,
     /// specify dns server instead of using system default one
-    #[arg(long = "dns_server", alias = "dns-server", default_value = "")]
+    #[arg(
+        global = true,
+        long = "dns_server",
+        alias = "dns-server",
+        default_value = ""
+    )]
     dns_server: String,
     /// enable frpc tls
-    #[arg(long = "tls_enable", alias = "tls-enable", action = ArgAction::Set, num_args = 0..=1,
+    #[arg(global = true, long = "tls_enable", alias = "tls-enable", action = ArgAction::Set, num_args = 0..=1,
         require_equals = true, default_value_t = true, default_missing_value = "true")]
     tls_enable: bool,
     /// user
-    #[arg(short = 'u', long = "user", default_value = "")]
+    #[arg(global = true, short = 'u', long = "user", default_value = "")]
     user: String,
     /// auth token
-    #[arg(short = 't', long = "token", default_value = "")]
+    #[arg(global = true, short = 't', long = "token", default_value = "")]
     token: String,
     /// proxy name
     #[arg(
@@ -139,6 +162,12 @@ pub struct QuickArgs {
     /// multiplexer (tcpmux)
     #[arg(long = "mux")]
     mux: Option<String>,
+    /// secret key (stcp, sudp, xtcp)
+    #[arg(long = "sk")]
+    sk: Option<String>,
+    /// allow visitor users (stcp, sudp, xtcp)
+    #[arg(long = "allow_users", alias = "allow-users", value_delimiter = ',')]
+    allow_users: Vec<String>,
 }
 
 fn pairs(items: &[String], flag: &str) -> Result<Map<String, Value>, ConfigError> {
@@ -153,40 +182,90 @@ fn pairs(items: &[String], flag: &str) -> Result<Map<String, Value>, ConfigError
         .collect()
 }
 
-/// The config of `frpc KIND FLAGS…` (`kind` is tcp, http, https or udp).
+/// The flags only some proxy types have, and the types that have each.
+const TYPED_FLAGS: &[(&str, &[&str])] = &[
+    ("remote_port", &["tcp", "udp"]),
+    ("locations", &["http"]),
+    ("http_user", &["http", "tcpmux"]),
+    ("http_pwd", &["http", "tcpmux"]),
+    ("host_header_rewrite", &["http"]),
+    ("custom_domain", &["http", "https", "tcpmux"]),
+    ("sd", &["http", "https", "tcpmux"]),
+    ("mux", &["tcpmux"]),
+    ("sk", &["stcp", "sudp", "xtcp"]),
+    ("allow_users", &["stcp", "sudp", "xtcp"]),
+];
+
+impl QuickArgs {
+    /// Whether a type-specific flag was given.
+    fn given(&self, flag: &str) -> bool {
+        match flag {
+            "remote_port" => self.remote_port.is_some(),
+            "locations" => !self.locations.is_empty(),
+            "http_user" => self.http_user.is_some(),
+            "http_pwd" => self.http_pwd.is_some(),
+            "host_header_rewrite" => self.host_header_rewrite.is_some(),
+            "custom_domain" => !self.custom_domain.is_empty(),
+            "sd" => self.sd.is_some(),
+            "mux" => self.mux.is_some(),
+            "sk" => self.sk.is_some(),
+            "allow_users" => !self.allow_users.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The client-level part of the v1 document, with these proxies and visitors.
+    fn document(&self, proxies: Vec<Value>, visitors: Vec<Value>) -> Value {
+        json!({
+            "serverAddr": self.server_addr,
+            "serverPort": self.server_port,
+            "user": self.user,
+            "auth": {"token": self.token},
+            "dnsServer": self.dns_server,
+            "log": {
+                "level": self.log_level,
+                "to": self.log_file,
+                "maxDays": self.log_max_days,
+                "disablePrintColor": self.disable_log_color,
+            },
+            "transport": {
+                "protocol": self.protocol,
+                "tls": {"enable": self.tls_enable, "serverName": self.tls_server_name},
+            },
+            "proxies": proxies,
+            "visitors": visitors,
+        })
+    }
+
+    /// The name the config file's checks put in front of their messages.
+    fn prefixed(&self, name: &str) -> String {
+        if self.user.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.user)
+        }
+    }
+}
+
+/// frpc checks a one-proxy (or one-visitor) command's settings directly, so its messages lack
+/// the `proxy NAME: ` (`visitor NAME: `) a config file's checks put in front.
+fn unprefixed(e: ConfigError, prefix: &str) -> ConfigError {
+    match e {
+        ConfigError::Invalid(m) => match m.strip_prefix(prefix) {
+            Some(rest) => ConfigError::Invalid(rest.to_owned()),
+            None => ConfigError::Invalid(m),
+        },
+        other => other,
+    }
+}
+
+/// The config of `frpc KIND FLAGS…` (`kind` is one of frpc's proxy types).
 pub fn config(kind: &str, a: &QuickArgs) -> Result<FrpcConfig, ConfigError> {
     // Flags of another proxy type are unknown to this command, as in frpc.
-    let foreign: &[(bool, &str)] = match kind {
-        "tcp" | "udp" => &[
-            (!a.locations.is_empty(), "locations"),
-            (a.http_user.is_some(), "http_user"),
-            (a.http_pwd.is_some(), "http_pwd"),
-            (a.host_header_rewrite.is_some(), "host_header_rewrite"),
-            (!a.custom_domain.is_empty(), "custom_domain"),
-            (a.sd.is_some(), "sd"),
-            (a.mux.is_some(), "mux"),
-        ],
-        "tcpmux" => &[
-            (a.remote_port.is_some(), "remote_port"),
-            (!a.locations.is_empty(), "locations"),
-            (a.http_user.is_some(), "http_user"),
-            (a.http_pwd.is_some(), "http_pwd"),
-            (a.host_header_rewrite.is_some(), "host_header_rewrite"),
-        ],
-        "https" => &[
-            (a.remote_port.is_some(), "remote_port"),
-            (!a.locations.is_empty(), "locations"),
-            (a.http_user.is_some(), "http_user"),
-            (a.http_pwd.is_some(), "http_pwd"),
-            (a.host_header_rewrite.is_some(), "host_header_rewrite"),
-            (a.mux.is_some(), "mux"),
-        ],
-        _ => &[
-            (a.remote_port.is_some(), "remote_port"),
-            (a.mux.is_some(), "mux"),
-        ],
-    };
-    if let Some((_, flag)) = foreign.iter().find(|(set, _)| *set) {
+    if let Some((flag, _)) = TYPED_FLAGS
+        .iter()
+        .find(|(flag, types)| !types.contains(&kind) && a.given(flag))
+    {
         return Err(ConfigError::Invalid(format!("unknown flag: --{flag}")));
     }
     let mut proxy = json!({
@@ -221,31 +300,78 @@ pub fn config(kind: &str, a: &QuickArgs) -> Result<FrpcConfig, ConfigError> {
         ),
         ("subdomain", a.sd.clone().map(Value::from)),
         ("multiplexer", a.mux.clone().map(Value::from)),
+        ("secretKey", a.sk.clone().map(Value::from)),
+        (
+            "allowUsers",
+            (!a.allow_users.is_empty()).then(|| json!(a.allow_users)),
+        ),
     ];
     for (key, value) in fields {
         if let (Some(v), Some(obj)) = (value, proxy.as_object_mut()) {
             obj.insert(key.to_owned(), v);
         }
     }
-    let doc = json!({
-        "serverAddr": a.server_addr,
-        "serverPort": a.server_port,
-        "user": a.user,
-        "auth": {"token": a.token},
-        "dnsServer": a.dns_server,
-        "log": {
-            "level": a.log_level,
-            "to": a.log_file,
-            "maxDays": a.log_max_days,
-            "disablePrintColor": a.disable_log_color,
-        },
-        "transport": {
-            "protocol": a.protocol,
-            "tls": {"enable": a.tls_enable, "serverName": a.tls_server_name},
-        },
-        "proxies": [proxy],
+    let prefix = format!("proxy {}: ", a.prefixed(&a.proxy_name));
+    from_json(a.document(vec![proxy], Vec::new()), true).map_err(|e| unprefixed(e, &prefix))
+}
+
+/// The flags of `frpc stcp|sudp|xtcp visitor` (besides the client-level ones of its parent).
+#[derive(Debug, Args)]
+pub struct VisitorArgs {
+    /// visitor name
+    #[arg(
+        short = 'n',
+        long = "visitor_name",
+        alias = "visitor-name",
+        default_value = ""
+    )]
+    visitor_name: String,
+    /// use encryption
+    #[arg(long = "ue")]
+    ue: bool,
+    /// use compression
+    #[arg(long = "uc")]
+    uc: bool,
+    /// secret key
+    #[arg(long = "sk", default_value = "")]
+    sk: String,
+    /// server name
+    #[arg(long = "server_name", alias = "server-name", default_value = "")]
+    server_name: String,
+    /// server user
+    #[arg(long = "server-user", alias = "server_user", default_value = "")]
+    server_user: String,
+    /// bind addr
+    #[arg(long = "bind_addr", alias = "bind-addr", default_value = "")]
+    bind_addr: String,
+    /// bind port
+    #[arg(
+        long = "bind_port",
+        alias = "bind-port",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    bind_port: i64,
+}
+
+/// The config of `frpc KIND visitor FLAGS…`: the client-level flags of `a`, one visitor.
+pub fn visitor_config(
+    kind: &str,
+    a: &QuickArgs,
+    v: &VisitorArgs,
+) -> Result<FrpcConfig, ConfigError> {
+    let visitor = json!({
+        "name": v.visitor_name,
+        "type": kind,
+        "secretKey": v.sk,
+        "serverName": v.server_name,
+        "serverUser": v.server_user,
+        "bindAddr": v.bind_addr,
+        "bindPort": v.bind_port,
+        "transport": {"useEncryption": v.ue, "useCompression": v.uc},
     });
-    from_json(doc, true)
+    let prefix = format!("visitor {}: ", a.prefixed(&v.visitor_name));
+    from_json(a.document(Vec::new(), vec![visitor]), true).map_err(|e| unprefixed(e, &prefix))
 }
 
 #[cfg(test)]
@@ -322,10 +448,7 @@ mod tests {
         assert_eq!(e, "unknown flag: --custom_domain");
         let a = parse(&["-n", "web", "-l", "80"]);
         let e = config("http", &a).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "proxy web: subdomain and custom domains should not be both empty"
-        );
+        assert_eq!(e, "subdomain and custom domains should not be both empty");
         let a = parse(&["-n", "x", "-l", "1", "--metadatas", "novalue"]);
         assert!(config("tcp", &a).is_err());
     }
@@ -341,7 +464,7 @@ mod tests {
         // frpc's own check: the multiplexer must be named.
         let a = parse(&["-n", "m", "-l", "22", "--sd", "box"]);
         let e = config("tcpmux", &a).unwrap_err().to_string();
-        assert_eq!(e, "proxy m: not support multiplexer: ");
+        assert_eq!(e, "not support multiplexer: ");
         let a = parse(&[
             "-n",
             "m",

@@ -9,6 +9,7 @@ pub mod frpc_admin;
 pub mod frpc_ctl;
 pub mod frpc_events;
 pub mod frpc_log;
+pub mod frpc_logfile;
 pub mod frpc_quick;
 pub mod nofile;
 pub mod output;

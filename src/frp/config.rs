@@ -540,7 +540,7 @@ impl VisitorKind {
 
 /// A visitor: a local listener whose connections (or datagrams) go to an stcp/sudp proxy of
 /// this or another frp client, through frps.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VisitorConfig {
     /// Name without the user prefix.

@@ -7,13 +7,14 @@
 //! connection per `ReqWorkConn`, and publishes state and events for the application.
 
 use super::codec::{MsgReader, MsgWriter};
-use super::config::{ClientConfig, ProxyConfig};
+use super::config::{ClientConfig, ProxyConfig, VisitorConfig};
 use super::error::Error;
 use super::events::{proxy_ready, Counters, Event};
-use super::reconfig::{self, Command, ProxyChanges};
+use super::reconfig::{self, Command, ProxyChanges, VisitorChanges};
 use super::state::{ClientState, Phase, ProxyStatus};
 use super::switch::{self, SwitchReceiver, SwitchSender};
 use super::transport::{self, BoxStream, Connector};
+use super::visitor::{self, Running};
 use super::wire;
 use super::work::{self, WorkContext};
 use frp_proto::crypto::Key;
@@ -42,6 +43,8 @@ pub(crate) struct Shared {
     pub config: ClientConfig,
     /// The proxies in force (the config's, until a reload replaces them).
     pub proxies: Mutex<Vec<ProxyConfig>>,
+    /// The visitors in force (the config's, until a reload replaces them).
+    pub visitors: Mutex<Vec<VisitorConfig>>,
     pub connector: Connector,
     pub counters: Arc<Counters>,
     pub events: broadcast::Sender<Event>,
@@ -78,6 +81,14 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+
+    /// A copy of the visitors in force.
+    pub fn visitors(&self) -> Vec<VisitorConfig> {
+        self.visitors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 type ControlReader = MsgReader<ReadHalf<BoxStream>>;
@@ -90,6 +101,8 @@ struct Conn {
     writer: ControlWriter,
     /// Set once logged in: what this login's work connections need.
     work: Option<Arc<WorkContext>>,
+    /// Set once logged in: this login's visitors.
+    visitors: Option<Running>,
     /// Child of the client's token; cancelled when this connection ends (by `_release`),
     /// releasing its pooled work connections: they wait for a StartWorkConn that cannot come
     /// any more.
@@ -259,9 +272,10 @@ impl Driver {
             self.shared.counters.clone(),
             self.shared.events.clone(),
         )));
-        super::visitor::start_all(
+        conn.visitors = Some(Running::start_all(
             &self.shared.config,
-            super::visitor::VisitorContext {
+            &self.shared.visitors(),
+            visitor::VisitorContext {
                 run_id: run_id.clone(),
                 opener: conn.link.opener(),
                 counters: self.shared.counters.clone(),
@@ -269,7 +283,7 @@ impl Driver {
                 udp_packet_size: self.shared.config.udp_packet_size,
                 stop: conn.work_token.clone(),
             },
-        );
+        ));
         if reconnected {
             self.shared
                 .counters
@@ -377,6 +391,7 @@ impl Driver {
                     reader: MsgReader::new(rd),
                     writer: MsgWriter::new(wr),
                     work: None,
+                    visitors: None,
                     _release: work_token.clone().drop_guard(),
                     work_token,
                 })
@@ -391,7 +406,7 @@ impl Driver {
                         return;
                     }
                     Some(cmd) = self.commands.recv() => {
-                        execute(cmd, &mut self.session, shared, None);
+                        execute(cmd, &mut self.session, shared, None, None);
                     }
                 }
             }
@@ -445,7 +460,7 @@ impl Driver {
                 Some(s) = self.switches.recv() => self.switch(s),
                 _ = self.stop.cancelled() => self.session.close(),
                 Some(cmd) = self.commands.recv() => {
-                    execute(cmd, &mut self.session, &self.shared, None);
+                    execute(cmd, &mut self.session, &self.shared, None, None);
                 }
             }
             return;
@@ -464,7 +479,8 @@ impl Driver {
             Some(s) = self.switches.recv() => self.switch(s),
             _ = self.stop.cancelled() => self.session.close(),
             Some(cmd) = self.commands.recv() => {
-                execute(cmd, &mut self.session, &self.shared, conn.work.as_deref());
+                let work = conn.work.as_deref();
+                execute(cmd, &mut self.session, &self.shared, work, conn.visitors.as_mut());
             }
         }
     }
@@ -508,15 +524,60 @@ impl Driver {
     }
 }
 
-/// Carries out one application request.
-fn execute(cmd: Command, session: &mut Session, shared: &Shared, work: Option<&WorkContext>) {
+/// Carries out one application request; `work` and `visitors` are the logged-in connection's.
+fn execute(
+    cmd: Command,
+    session: &mut Session,
+    shared: &Shared,
+    work: Option<&WorkContext>,
+    visitors: Option<&mut Running>,
+) {
+    // The caller may have given up waiting; the change stands either way.
     match cmd {
         Command::SetProxies { proxies, reply } => {
-            let changes = set_proxies(session, shared, work, proxies);
-            // The caller may have given up waiting; the change stands either way.
-            let _ = reply.send(changes);
+            let _ = reply.send(set_proxies(session, shared, work, proxies));
+        }
+        Command::SetVisitors {
+            visitors: new,
+            reply,
+        } => {
+            let _ = reply.send(set_visitors(shared, visitors, new));
         }
     }
+}
+
+/// Replaces the visitor set: removed and changed visitors stop listening, new and changed ones
+/// start on the running login (or at the next one). Connections already open through a
+/// visitor keep running, as in frpc.
+fn set_visitors(
+    shared: &Shared,
+    running: Option<&mut Running>,
+    visitors: Vec<VisitorConfig>,
+) -> VisitorChanges {
+    let changes = reconfig::diff_visitors(&shared.visitors(), &visitors);
+    if changes.is_empty() {
+        return changes;
+    }
+    if let Some(running) = running {
+        let mut stopped: std::collections::HashMap<&str, _> = changes
+            .removed
+            .iter()
+            .filter_map(|name| Some((name.as_str(), running.stop(name)?)))
+            .collect();
+        for v in visitors.iter().filter(|v| changes.added.contains(&v.name)) {
+            running.start(&shared.config, v, stopped.remove(v.name.as_str()));
+        }
+    }
+    *shared
+        .visitors
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = visitors;
+    tracing::info!(removed = ?changes.removed, added = ?changes.added, "visitors updated");
+    shared.emit(Event::VisitorsUpdated {
+        removed: changes.removed.clone(),
+        added: changes.added.clone(),
+    });
+    changes
 }
 
 /// Replaces the proxy set: CloseProxy for every removed or changed proxy, then NewProxy for

@@ -70,6 +70,14 @@ pub enum Event {
         /// Registered: new or changed.
         added: Vec<String>,
     },
+    /// [`super::Client::set_visitors`] replaced the visitor set (names without the user
+    /// prefix).
+    VisitorsUpdated {
+        /// Stopped: gone or changed.
+        removed: Vec<String>,
+        /// Started: new or changed.
+        added: Vec<String>,
+    },
     /// A visitor is listening (after each login).
     VisitorStarted {
         /// Visitor name without the user prefix.

@@ -58,7 +58,7 @@ pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
 pub use proxy_opts::{
     BandwidthError, BandwidthLimit, BandwidthLimitMode, HealthCheck, HealthCheckKind,
 };
-pub use reconfig::ProxyChanges;
+pub use reconfig::{ProxyChanges, VisitorChanges};
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
 pub use transport_opts::{ProxyScheme, ProxyUrl, TransportConfig, TransportProtocol};
@@ -125,6 +125,7 @@ impl Client {
         let stop = CancellationToken::new();
         let shared = Arc::new(Shared {
             proxies: Mutex::new(config.proxies.clone()),
+            visitors: Mutex::new(config.visitors.clone()),
             config,
             connector,
             counters: Arc::new(Counters::default()),
@@ -159,6 +160,19 @@ impl Client {
     /// [`ClientHandle::set_proxies`].
     pub async fn set_proxies(&self, proxies: Vec<ProxyConfig>) -> Result<ProxyChanges, Error> {
         self.handle.set_proxies(proxies).await
+    }
+
+    /// Replaces the visitor set without dropping the session: see [`ClientHandle::set_visitors`].
+    pub async fn set_visitors(
+        &self,
+        visitors: Vec<VisitorConfig>,
+    ) -> Result<VisitorChanges, Error> {
+        self.handle.set_visitors(visitors).await
+    }
+
+    /// The visitors in force: the config's, or the last set given to [`Client::set_visitors`].
+    pub fn visitors(&self) -> Vec<VisitorConfig> {
+        self.shared.visitors()
     }
 
     /// A handle that can change the running client from another task (an admin API).
@@ -297,6 +311,49 @@ impl ClientHandle {
     /// The proxies in force.
     pub fn proxies(&self) -> Vec<ProxyConfig> {
         self.shared.proxies()
+    }
+
+    /// Replaces the visitor set without dropping the session, as frpc's reload does: visitors
+    /// whose configuration is unchanged keep running; removed and changed ones stop listening
+    /// (connections already open through them keep running until the session ends), new and
+    /// changed ones start on the running login, or at the next login when there is none.
+    ///
+    /// The set is checked first as at [`Client::start`]; on an error nothing changes.
+    pub async fn set_visitors(
+        &self,
+        visitors: Vec<VisitorConfig>,
+    ) -> Result<VisitorChanges, Error> {
+        let mut check = self.shared.config.clone();
+        check.visitors = visitors;
+        visitor::validate(&check)?;
+        let (reply, answer) = oneshot::channel();
+        let cmd = Command::SetVisitors {
+            visitors: check.visitors,
+            reply,
+        };
+        self.commands.send(cmd).await.map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)
+    }
+
+    /// frpc's reload of both sets: [`ClientHandle::set_proxies`], then
+    /// [`ClientHandle::set_visitors`], with both sets checked before either changes.
+    pub async fn reload(
+        &self,
+        proxies: Vec<ProxyConfig>,
+        visitors: Vec<VisitorConfig>,
+    ) -> Result<(ProxyChanges, VisitorChanges), Error> {
+        let mut check = self.shared.config.clone();
+        check.proxies = proxies;
+        check.visitors = visitors;
+        validate(&check)?;
+        let proxies = self.set_proxies(check.proxies).await?;
+        let visitors = self.set_visitors(check.visitors).await?;
+        Ok((proxies, visitors))
+    }
+
+    /// The visitors in force.
+    pub fn visitors(&self) -> Vec<VisitorConfig> {
+        self.shared.visitors()
     }
 
     /// The live state.

@@ -1,4 +1,5 @@
-//! Replacing a running client's proxies (frpc's reload) without dropping its session.
+//! Replacing a running client's proxies and visitors (frpc's reload) without dropping its
+//! session.
 //!
 //! The rule is Go frpc's: a proxy whose configuration is unchanged is left alone, with its
 //! registration and its live work connections; a proxy that is gone, or whose configuration
@@ -8,7 +9,7 @@
 //! configuration they started with, whatever happens to their proxy; a StartWorkConn that
 //! arrives for a proxy that is gone gets its connection closed.
 
-use super::config::ProxyConfig;
+use super::config::{ProxyConfig, VisitorConfig};
 use tokio::sync::oneshot;
 
 /// A request to the control task.
@@ -18,6 +19,55 @@ pub(crate) enum Command {
         proxies: Vec<ProxyConfig>,
         reply: oneshot::Sender<ProxyChanges>,
     },
+    /// Make these visitors the client's visitors.
+    SetVisitors {
+        visitors: Vec<VisitorConfig>,
+        reply: oneshot::Sender<VisitorChanges>,
+    },
+}
+
+/// What a [`super::Client::set_visitors`] changed, by visitor name (without the user prefix):
+/// the same rule as for proxies, a changed visitor is stopped and started again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VisitorChanges {
+    /// Stopped: gone from the new set, or changed. In the old set's order.
+    pub removed: Vec<String>,
+    /// Started: new, or changed. In the new set's order.
+    pub added: Vec<String>,
+}
+
+impl VisitorChanges {
+    /// Nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.added.is_empty()
+    }
+}
+
+/// The visitors that turn `current` into `new` (names are unique in each).
+pub(crate) fn diff_visitors(current: &[VisitorConfig], new: &[VisitorConfig]) -> VisitorChanges {
+    let (removed, added) = diff_by(current, new, |v| &v.name);
+    VisitorChanges { removed, added }
+}
+
+/// Names of the items of `current` not in `new` unchanged, and of `new` not in `current`.
+fn diff_by<T: PartialEq>(
+    current: &[T],
+    new: &[T],
+    name: impl Fn(&T) -> &String,
+) -> (Vec<String>, Vec<String>) {
+    let kept = |x: &T, other: &[T]| other.iter().any(|o| o == x);
+    (
+        current
+            .iter()
+            .filter(|x| !kept(x, new))
+            .map(|x| name(x).clone())
+            .collect(),
+        new.iter()
+            .filter(|x| !kept(x, current))
+            .map(|x| name(x).clone())
+            .collect(),
+    )
 }
 
 /// What a [`super::Client::set_proxies`] changed, by proxy name (without the user prefix). A
@@ -40,19 +90,8 @@ impl ProxyChanges {
 
 /// The changes that turn `current` into `new` (proxy names are unique in each).
 pub(crate) fn diff(current: &[ProxyConfig], new: &[ProxyConfig]) -> ProxyChanges {
-    let kept = |p: &ProxyConfig, other: &[ProxyConfig]| other.iter().any(|o| o == p);
-    ProxyChanges {
-        removed: current
-            .iter()
-            .filter(|p| !kept(p, new))
-            .map(|p| p.name.clone())
-            .collect(),
-        added: new
-            .iter()
-            .filter(|p| !kept(p, current))
-            .map(|p| p.name.clone())
-            .collect(),
-    }
+    let (removed, added) = diff_by(current, new, |p| &p.name);
+    ProxyChanges { removed, added }
 }
 
 #[cfg(test)]
@@ -74,6 +113,19 @@ mod tests {
             &[ProxyConfig::tcp("a", 22, 0)]
         )
         .is_empty());
+    }
+
+    #[test]
+    fn visitors_diff_like_proxies() {
+        use crate::frp::VisitorKind;
+        let a = VisitorConfig::new("a", VisitorKind::Stcp, "s", "k", 7001);
+        let b = VisitorConfig::new("b", VisitorKind::Sudp, "s", "k", 7002);
+        let a2 = a.clone().use_encryption(true);
+        let c = VisitorConfig::new("c", VisitorKind::Stcp, "s", "k", -1);
+        let changes = diff_visitors(&[a.clone(), b.clone()], &[c, a2, b.clone()]);
+        assert_eq!(changes.removed, ["a"]);
+        assert_eq!(changes.added, ["c", "a"]);
+        assert!(diff_visitors(&[a.clone(), b.clone()], &[b, a]).is_empty());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! a secret proxy of this or another client through frps.
 //!
 //! As in Go frpc, the visitors live with one login: they start when it succeeds (they need its
-//! run id) and their listeners close when the session ends. For every user connection (stcp),
+//! run id) and their listeners close when the session ends; a reload stops and starts single
+//! visitors of the running login. For every user connection (stcp),
 //! or for a burst of datagrams (sudp), a visitor opens a new connection to frps (a yamux stream
 //! with tcpMux), sends `NewVisitorConn` signed with md5(secret key ‖ timestamp), waits up to
 //! 10 s for `NewVisitorConnResp`, and then carries the payload, encrypted with the *secret
@@ -22,12 +23,13 @@ use frp_proto::msg::NewVisitorConn;
 use frp_proto::pipeline::{self, Sealer};
 use frp_proto::udp::{self as proto_udp, WORK_CONN_READ_TIMEOUT};
 use frp_proto::Message;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// frpc waits this long for NewVisitorConnResp.
@@ -94,13 +96,46 @@ struct Visitor {
     key: Key,
 }
 
-/// Starts every configured visitor for a new login.
-pub(crate) fn start_all(cfg: &ClientConfig, ctx: VisitorContext) {
-    if cfg.visitors.is_empty() {
-        return;
+/// The visitors running on one login, each stoppable on its own (frpc's reload).
+pub(crate) struct Running {
+    ctx: Arc<VisitorContext>,
+    /// Per visitor: its stop token (a child of the login's) and its task.
+    tasks: HashMap<String, (CancellationToken, JoinHandle<()>)>,
+}
+
+impl Running {
+    /// Starts `visitors` for a new login.
+    pub(crate) fn start_all(
+        cfg: &ClientConfig,
+        visitors: &[VisitorConfig],
+        ctx: VisitorContext,
+    ) -> Running {
+        let mut running = Running {
+            ctx: Arc::new(ctx),
+            tasks: HashMap::new(),
+        };
+        for v in visitors {
+            running.start(cfg, v, None);
+        }
+        running
     }
-    let ctx = Arc::new(ctx);
-    for v in &cfg.visitors {
+
+    /// Stops one visitor: its listener closes (connections already open keep running until
+    /// the session ends, as in frpc). Returns its task, which ends promptly.
+    pub(crate) fn stop(&mut self, name: &str) -> Option<JoinHandle<()>> {
+        let (token, task) = self.tasks.remove(name)?;
+        token.cancel();
+        Some(task)
+    }
+
+    /// Starts one visitor; after `previous` has ended, so a changed visitor can bind the
+    /// address its old configuration held.
+    pub(crate) fn start(
+        &mut self,
+        cfg: &ClientConfig,
+        v: &VisitorConfig,
+        previous: Option<JoinHandle<()>>,
+    ) {
         let wire_target = if v.server_user.is_empty() {
             cfg.wire_name(&v.server_name)
         } else {
@@ -111,14 +146,19 @@ pub(crate) fn start_all(cfg: &ClientConfig, ctx: VisitorContext) {
             config: v.clone(),
             wire_target,
         });
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let stop = ctx.stop.clone();
+        let ctx = self.ctx.clone();
+        let token = ctx.stop.child_token();
+        let stop = token.clone();
+        let task = tokio::spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
             tokio::select! {
                 _ = stop.cancelled() => {}
                 _ = run(visitor, ctx) => {}
             }
         });
+        self.tasks.insert(v.name.clone(), (token, task));
     }
 }
 

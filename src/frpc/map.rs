@@ -135,7 +135,7 @@ fn heartbeat(interval: i64, timeout: i64, mux: bool) -> (i64, i64) {
 }
 
 /// What this client cannot do yet among the client-level settings.
-fn refuse_common(f: &ClientFile, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+fn refuse_common(f: &ClientFile) -> Result<(), ConfigError> {
     if f.auth.method == "oidc" {
         return Err(unsupported("auth.method \"oidc\""));
     }
@@ -149,12 +149,6 @@ fn refuse_common(f: &ClientFile, warnings: &mut Vec<String>) -> Result<(), Confi
     // Serving the admin API in the clear when TLS was asked for would be a silent downgrade.
     if f.webserver.tls.is_some() {
         return Err(unsupported("webServer.tls"));
-    }
-    if !f.log.to.is_empty() && f.log.to != "console" {
-        warnings.push(format!(
-            "log.to \"{}\" is not supported yet; logging to the console",
-            f.log.to
-        ));
     }
     Ok(())
 }
@@ -422,7 +416,7 @@ pub fn build(
         validate_visitor(v)
             .map_err(|e| ConfigError::Invalid(format!("visitor {}: {e}", prefixed(&v.name))))?;
     }
-    refuse_common(&f, &mut warnings)?;
+    refuse_common(&f)?;
     let mut names = HashSet::new();
     for p in &proxies {
         if !names.insert(p.name.clone()) {
@@ -567,5 +561,11 @@ pub fn build(
         warnings,
         legacy_ini: false,
         token_source: f.auth.tokensource,
+        log_to: if f.log.to.is_empty() {
+            "console".into()
+        } else {
+            f.log.to.clone()
+        },
+        log_max_days: if f.log.maxdays == 0 { 3 } else { f.log.maxdays },
     })
 }

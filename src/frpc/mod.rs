@@ -37,6 +37,7 @@ mod schema;
 mod template;
 mod types;
 mod value_source;
+mod yaml;
 
 pub use types::{ConfigError, FrpcConfig, LoadOptions, WebServer};
 pub use value_source::{ExecEnv, ExecSource, FileSource, ValueSource, TOKEN_SOURCE_EXEC};
@@ -220,6 +221,7 @@ fn to_value(text: &str, path: &Path) -> Result<Value, ConfigError> {
             if v.is_null() {
                 v = Value::Object(Map::new());
             }
+            yaml::booleans(&mut v);
             // Top-level keys starting with '.' hold YAML anchors for reuse, as in frpc.
             if let Value::Object(m) = &mut v {
                 m.retain(|k, _| !k.starts_with('.'));

@@ -207,6 +207,23 @@ fn yaml_with_anchors_and_merge() {
     ));
 }
 
+#[test]
+fn yaml_11_booleans_as_go_yaml_reads_them() {
+    let text = "loginFailExit: no\ntransport:\n  tcpMux: Off\n  tls:\n    enable: NO\n\
+                proxies:\n  - name: a\n    type: tcp\n    localPort: 22\n    transport:\n      \
+                useEncryption: yes\n      useCompression: On\n  - name: b\n    type: tcp\n    \
+                localPort: 23\n    enabled: n\n";
+    let c = load_as("frpc.yaml", text, &strict()).unwrap().client;
+    assert!(!c.login_fail_exit && !c.tcp_mux && !c.tls.enable);
+    assert_eq!(c.proxies.len(), 1, "b is disabled");
+    assert!(c.proxies[0].use_encryption && c.proxies[0].use_compression);
+    // TOML and JSON keep their own types.
+    let e = err_text("frpc.toml", "loginFailExit = \"no\"\n", &strict());
+    assert!(e.contains("invalid type"), "{e}");
+    let e = err_text("frpc.json", "{\"loginFailExit\": \"yes\"}", &strict());
+    assert!(e.contains("invalid type"), "{e}");
+}
+
 const JSON: &str = r#"{
   "serverAddr": "frps.example.com",
   "serverPort": 7000,
@@ -370,7 +387,8 @@ enabled = false
 fn warnings_for_what_loads_but_acts_differently() {
     let text = "log.to = \"./frpc.log\"\nwebServer.port = 7400\nwebServer.password = \"admin\"\n";
     let c = load_as("frpc.toml", text, &strict()).unwrap();
-    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!((c.log_to.as_str(), c.log_max_days), ("./frpc.log", 3));
     assert_eq!(c.web_server.port, 7400);
     assert_eq!(c.web_server.addr, "127.0.0.1");
     assert_eq!(c.web_server.password.expose(), "admin");

@@ -103,6 +103,10 @@ pub struct FrpcConfig {
     /// `auth.tokenSource`: where the token comes from. [`FrpcConfig::resolve_token`] reads it
     /// when the client starts (loading and verifying never do, as in frpc).
     pub token_source: Option<super::value_source::ValueSource>,
+    /// `log.to`: `console` (the default) or a file path.
+    pub log_to: String,
+    /// `log.maxDays` (default 3): days of rotated log files kept; 0 or less keeps all.
+    pub log_max_days: i64,
 }
 
 impl FrpcConfig {

@@ -1,0 +1,123 @@
+//! frpc mode's command line.
+use super::*;
+
+fn os(v: &[&str]) -> Vec<OsString> {
+    v.iter().map(OsString::from).collect()
+}
+
+#[test]
+fn frpc_mode_by_name_or_subcommand() {
+    assert_eq!(
+        invocation(&os(&["/usr/bin/frpc", "-c", "x"])),
+        Some(os(&["-c", "x"]))
+    );
+    assert_eq!(
+        invocation(&os(&["expose", "frpc", "verify"])),
+        Some(os(&["verify"]))
+    );
+    assert_eq!(invocation(&os(&["expose", "8080"])), None);
+    assert_eq!(invocation(&os(&["frpc-helper"])), None);
+}
+
+#[test]
+fn frpc_flags() {
+    use clap::CommandFactory;
+    FrpcArgs::command().debug_assert();
+    let c = FrpcArgs::try_parse_from(["frpc", "verify", "-c", "a.toml"]).unwrap();
+    assert!(matches!(c.command, Some(FrpcCommand::Verify)));
+    assert_eq!(c.config, PathBuf::from("a.toml"));
+    assert!(c.strict_config);
+    let c = FrpcArgs::try_parse_from(["frpc", "--strict_config=false"]).unwrap();
+    assert!(!c.strict_config);
+    assert_eq!(c.config, PathBuf::from("./frpc.ini"));
+    let c = FrpcArgs::try_parse_from(["frpc", "--strict-config", "-c=b.yaml"]).unwrap();
+    assert!(c.strict_config);
+    assert_eq!(c.config, PathBuf::from("b.yaml"));
+    let c = FrpcArgs::try_parse_from(["frpc", "reload", "-c", "x"]).unwrap();
+    assert!(matches!(c.command, Some(FrpcCommand::Reload(_))));
+    let c = FrpcArgs::try_parse_from(["frpc", "nathole", "-c", "x"]).unwrap();
+    assert!(matches!(c.command, Some(FrpcCommand::Other(_))));
+    let c = FrpcArgs::try_parse_from(["frpc", "--allow-unsafe", "TokenSourceExec"]).unwrap();
+    assert_eq!(c.allow_unsafe, ["TokenSourceExec"]);
+    assert!(FrpcArgs::try_parse_from(["frpc", "-v"]).unwrap().version);
+}
+
+fn secret_cmd(args: &[&str]) -> SecretArgs {
+    match FrpcArgs::try_parse_from(args).unwrap().command {
+        Some(FrpcCommand::Stcp(a) | FrpcCommand::Sudp(a) | FrpcCommand::Xtcp(a)) => a,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn stcp_proxy_and_visitor_commands() {
+    let a = secret_cmd(&[
+        "frpc",
+        "stcp",
+        "-s",
+        "10.0.0.1",
+        "-u",
+        "me",
+        "-n",
+        "ssh",
+        "-l",
+        "22",
+        "--sk",
+        "k",
+        "--allow_users",
+        "a,b",
+    ]);
+    assert!(a.visitor.is_none());
+    let c = frpc_quick::config("stcp", &a.args).unwrap().client;
+    assert_eq!(c.server_host, "10.0.0.1");
+    let expose::frp::ProxyKind::Stcp(o) = &c.proxies[0].kind else {
+        panic!("{:?}", c.proxies[0].kind)
+    };
+    assert_eq!(o.secret_key.expose(), "k");
+    assert_eq!(o.allow_users, ["a", "b"]);
+    // The client-level flags are frpc's persistent flags: before or after `visitor`.
+    for args in [
+        &[
+            "frpc", "stcp", "-s", "10.0.0.2", "-u", "me", "visitor", "-n", "v",
+        ][..],
+        &[
+            "frpc", "stcp", "visitor", "-s", "10.0.0.2", "-u", "me", "-n", "v",
+        ][..],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--server_name", "ssh", "--sk", "k", "--bind_port", "-1"]);
+        let a = secret_cmd(&args);
+        let Some(VisitorCommand::Visitor(v)) = &a.visitor else {
+            panic!()
+        };
+        let c = frpc_quick::visitor_config("stcp", &a.args, v)
+            .unwrap()
+            .client;
+        assert_eq!(
+            (c.server_host.as_str(), c.user.as_str()),
+            ("10.0.0.2", "me")
+        );
+        assert!(c.proxies.is_empty());
+        let vis = &c.visitors[0];
+        assert_eq!((vis.name.as_str(), vis.server_name.as_str()), ("v", "ssh"));
+        assert_eq!((vis.bind_port, vis.bind_addr.as_str()), (-1, "127.0.0.1"));
+    }
+    // frpc's own messages, without the config file's `visitor NAME: `.
+    let a = secret_cmd(&["frpc", "sudp", "visitor", "-n", "v", "--server_name", "x"]);
+    let Some(VisitorCommand::Visitor(v)) = &a.visitor else {
+        panic!()
+    };
+    let e = frpc_quick::visitor_config("sudp", &a.args, v).unwrap_err();
+    assert_eq!(e.to_string(), "bind port is required");
+    let a = secret_cmd(&["frpc", "stcp", "-n", "p", "-l", "22", "-r", "1"]);
+    let e = frpc_quick::config("stcp", &a.args).unwrap_err();
+    assert_eq!(e.to_string(), "unknown flag: --remote_port");
+    assert!(
+        FrpcArgs::try_parse_from(["frpc", "stcp", "visitor", "-l", "22"]).is_err(),
+        "a proxy flag is unknown to the visitor"
+    );
+    // xtcp parses like frpc, then is refused.
+    let a = secret_cmd(&["frpc", "xtcp", "-n", "p", "-l", "22", "--sk", "k"]);
+    let e = frpc_quick::config("xtcp", &a.args).unwrap_err();
+    assert!(e.to_string().contains("not supported yet"), "{e}");
+}
