@@ -32,6 +32,7 @@ mod error;
 mod events;
 mod health;
 mod limit;
+mod plugin;
 mod proxy_opts;
 mod reconfig;
 mod splice;
@@ -51,6 +52,7 @@ pub use config::{
 };
 pub use error::Error;
 pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
+pub use plugin::{PluginConfig, PluginKind};
 pub use proxy_opts::{
     BandwidthError, BandwidthLimit, BandwidthLimitMode, HealthCheck, HealthCheckKind,
 };
