@@ -33,6 +33,7 @@ mod annotations;
 mod glob;
 mod ini;
 mod map;
+mod plugin;
 mod schema;
 mod template;
 mod types;
@@ -314,6 +315,9 @@ fn collect(
         // frp parses the bandwidth quantity while decoding, so a bad one fails the file.
         crate::frp::BandwidthLimit::parse(&proxy.transport.bandwidthlimit)
             .map_err(|e| ConfigError::Parse(format!("{CTX}{e}")))?;
+        if let Some(p) = &proxy.plugin {
+            plugin::check(p, strict, originals, CTX)?;
+        }
         out.push(proxy);
     }
     const VCTX: &str = "unmarshal VisitorConfig error: ";
