@@ -327,7 +327,7 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
         if !names.insert(p.name.as_str()) {
             return Err(Error::Config(format!("duplicate proxy name {:?}", p.name)));
         }
-        if p.local_port == 0 {
+        if p.local_port == 0 && p.plugin.is_none() {
             return Err(Error::Config(format!("proxy {}: local port 0", p.name)));
         }
         let vhost_names = match &p.kind {

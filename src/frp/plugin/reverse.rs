@@ -58,9 +58,9 @@ impl Reverse {
             PluginKind::Http2Https | PluginKind::Https2Https => "https",
             _ => "http",
         };
-        let mut tls = crate::frp::transport::client_tls_config(&crate::frp::TlsConfig::default())
+        // HTTP/1.1 only (the connector offers it by ALPN), as frpc's transport.
+        let tls = crate::frp::transport::client_tls_config(&crate::frp::TlsConfig::default())
             .map_err(|e| e.to_string())?;
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
