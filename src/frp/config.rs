@@ -282,7 +282,7 @@ pub struct ProxyConfig {
     /// `healthCheck`).
     pub health_check: Option<HealthCheck>,
     /// Hand each connection to this plugin instead of dialing the local address.
-    pub plugin: Option<super::plugin::PluginConfig>,
+    pub plugin: Option<super::plugin::config::PluginConfig>,
 }
 
 impl ProxyConfig {
@@ -406,7 +406,7 @@ impl ProxyConfig {
     }
 
     /// Hands each connection to `plugin` instead of the local address.
-    pub fn plugin(mut self, plugin: super::plugin::PluginConfig) -> Self {
+    pub fn plugin(mut self, plugin: super::plugin::config::PluginConfig) -> Self {
         self.plugin = Some(plugin);
         self
     }

@@ -1,7 +1,7 @@
 //! What the HTTP plugins share: the response body type, Go's `http.Error` responses, basic
 //! auth, hop-by-hop headers, and serving one connection with hyper under bounded header sizes.
 
-use super::constant_time_eq;
+use super::conn::constant_time_eq;
 use crate::secret::Secret;
 use base64::Engine;
 use bytes::Bytes;

@@ -5,11 +5,12 @@
 //! dial `400 Bad Request`. Anything else goes to an HTTP/1 server that forwards absolute-URI
 //! requests (with proxy headers removed) and streams the answers back.
 
+use super::config::PluginConfig;
+use super::conn::PluginConn;
 use super::http::{
     basic_auth_ok, error, http1_server, status, Body, Prefixed, AUTH_FAIL_DELAY, MAX_HEAD,
     READ_HEADER_TIMEOUT,
 };
-use super::{PluginConfig, PluginConn};
 use crate::frp::error::Error;
 use crate::secret::Secret;
 use bytes::{Bytes, BytesMut};
@@ -153,7 +154,7 @@ impl HttpProxy {
             remote.write_all(&buf[end..]).await?;
         }
         drop(buf);
-        super::join(conn, remote).await?;
+        super::conn::join(conn, remote).await?;
         Ok(())
     }
 

@@ -8,11 +8,13 @@
 //!
 //! One file per plugin: `unix` (unix_domain_socket), `socks5`, `http_proxy`, `static_file`,
 //! `reverse` (http2http, http2https, https2http, https2https: one reverse proxy, four
-//! directions), `tls` (certificates, tls2raw); `http` holds what the HTTP ones share. Each
+//! directions), `tls` (certificates, tls2raw); `http` holds what the HTTP ones share, `conn`
+//! what all of them share (the connection type, the join). Each
 //! connection runs in its own work task; nothing a plugin holds grows with the peer's input
 //! (bounded header reads, bounded copy buffers), and nothing panics on the peer's bytes.
 
-mod config;
+pub(crate) mod config;
+mod conn;
 
 pub use config::{PluginConfig, PluginKind};
 
@@ -31,26 +33,9 @@ mod tls;
 #[cfg(feature = "plugins")]
 mod unix;
 
+pub(crate) use conn::{PluginConn, Visitor};
+
 use super::error::Error;
-use super::transport::BoxStream;
-use super::wrapped::Wrapped;
-use frp_proto::proxy_protocol::Header;
-use std::net::SocketAddr;
-
-/// A work connection as a plugin sees it: the visitor's plain bytes.
-pub(crate) type PluginConn = Wrapped<BoxStream>;
-
-/// What StartWorkConn said about the visitor.
-#[cfg_attr(not(feature = "plugins"), allow(dead_code))]
-pub(crate) struct Visitor {
-    /// The proxy's name, for log lines.
-    pub proxy: String,
-    /// The visitor's address, when frps gave one (the http plugins' `X-Forwarded-For`).
-    pub src: Option<SocketAddr>,
-    /// The PROXY protocol header, when the proxy asks for one and frps gave the addresses
-    /// (unix_domain_socket writes it to the socket first, as frpc does).
-    pub header: Option<Header>,
-}
 
 /// A proxy's plugin instance, made on its first connection and kept for the rest; a failure
 /// is kept too (and reported once), so a broken plugin does not retry on every visitor.
@@ -147,39 +132,4 @@ impl Instance {
             Instance::Tls2Raw(p) => p.handle(conn, visitor).await,
         }
     }
-}
-
-/// Joins two streams as frp does: bytes both ways until either direction ends, then both are
-/// shut down. Two fixed 8 KiB buffers, nothing else held.
-#[cfg(feature = "plugins")]
-pub(crate) async fn join<A, B>(a: A, b: B) -> std::io::Result<()>
-where
-    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    use tokio::io::AsyncWriteExt;
-    let (mut ar, mut aw) = tokio::io::split(a);
-    let (mut br, mut bw) = tokio::io::split(b);
-    let ab = async {
-        tokio::io::copy(&mut ar, &mut bw).await?;
-        bw.shutdown().await
-    };
-    let ba = async {
-        tokio::io::copy(&mut br, &mut aw).await?;
-        aw.shutdown().await
-    };
-    tokio::select! {
-        r = ab => r,
-        r = ba => r,
-    }
-}
-
-/// Compares two secrets in time that depends only on their lengths, as frpc's
-/// `ConstantTimeEqString`.
-#[cfg(feature = "plugins")]
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -8,10 +8,11 @@
 //! `X-Forwarded-Proto: https`. http2https passes the visitor's `X-Forwarded-*` through;
 //! http2http drops them. A local service that cannot be reached gets the visitor a `502`.
 
+use super::config::{PluginConfig, PluginKind};
+use super::conn::{PluginConn, Visitor};
 use super::http::{
     error, http1_server, remove_hop_by_hop, status, Body, MAX_HEAD, READ_HEADER_TIMEOUT,
 };
-use super::{PluginConfig, PluginConn, PluginKind, Visitor};
 use crate::frp::error::Error;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -59,8 +60,9 @@ impl Reverse {
             _ => "http",
         };
         // HTTP/1.1 only (the connector offers it by ALPN), as frpc's transport.
-        let tls = crate::frp::transport::client_tls_config(&crate::frp::TlsConfig::default())
-            .map_err(|e| e.to_string())?;
+        let tls =
+            crate::frp::transport::client_tls_config(&crate::frp::config::TlsConfig::default())
+                .map_err(|e| e.to_string())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);

@@ -3,7 +3,8 @@
 //! CONNECT only (BIND and UDP ASSOCIATE answer "command not supported"); domain names resolved
 //! here. Every field read is small and fixed in size.
 
-use super::{constant_time_eq, PluginConfig, PluginConn};
+use super::config::PluginConfig;
+use super::conn::{constant_time_eq, PluginConn};
 use crate::frp::error::Error;
 use crate::secret::Secret;
 use std::io;
@@ -97,7 +98,7 @@ impl Socks5 {
         };
         reply(&mut conn, SUCCEEDED, remote.local_addr().ok()).await?;
         let _ = remote.set_nodelay(true);
-        super::join(conn, remote).await?;
+        super::conn::join(conn, remote).await?;
         Ok(())
     }
 

@@ -8,10 +8,11 @@
 //! `Accept-Encoding` is optional for a server) and answers multi-range requests with the
 //! whole file.
 
+use super::config::PluginConfig;
+use super::conn::PluginConn;
 use super::http::{
     basic_auth_ok, error, full, http1_server, status, Body, AUTH_FAIL_DELAY, READ_HEADER_TIMEOUT,
 };
-use super::{PluginConfig, PluginConn};
 use crate::frp::error::Error;
 use crate::secret::Secret;
 use bytes::Bytes;

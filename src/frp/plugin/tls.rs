@@ -6,7 +6,8 @@
 //! where frpc makes RSA 2048; clients that accept a self-signed certificate accept either). No
 //! client certificates are asked for.
 
-use super::{PluginConfig, PluginConn, Visitor};
+use super::config::PluginConfig;
+use super::conn::{PluginConn, Visitor};
 use crate::frp::error::Error;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::sync::Arc;
@@ -111,7 +112,7 @@ impl Tls2Raw {
             }
         };
         let _ = local.set_nodelay(true);
-        super::join(tls, local).await?;
+        super::conn::join(tls, local).await?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! unix_domain_socket: each connection is spliced to a Unix domain socket, after the PROXY
 //! protocol header when the proxy asks for one (frpc writes it there too).
 
-use super::{PluginConn, Visitor};
+use super::conn::{PluginConn, Visitor};
 use crate::frp::error::Error;
 use std::path::Path;
 
@@ -19,7 +19,7 @@ pub(super) async fn handle(path: &Path, conn: PluginConn, visitor: Visitor) -> R
     if let Some(header) = &visitor.header {
         local.write_all(header.as_bytes()).await?;
     }
-    super::join(local, conn).await?;
+    super::conn::join(local, conn).await?;
     Ok(())
 }
 
