@@ -27,6 +27,8 @@
 //! - `testserver`: the `testserver` module, the in-process frps double.
 //! - `bench`: `expose::bench`; implies `testserver`.
 //! - `frpc-config`: `expose::frpc`, frpc's config files (the `toml` and YAML parsers).
+//! - `plugins`: frpc's client plugins ([`frp::PluginConfig`]: socks5, http_proxy, static_file,
+//!   the http2*/https2* reverse proxies, tls2raw, unix_domain_socket), with hyper.
 //!
 //! The wire protocol itself (messages, framing, cipher, compression) is the sans-IO crate
 //! [`frp_proto`], re-exported as [`proto`].

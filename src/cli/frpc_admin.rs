@@ -440,8 +440,9 @@ fn status_json(admin: &Admin) -> Value {
             "type": kind,
             "status": status,
             "err": err,
-            "local_addr": p.local_addr(),
-            "plugin": "",
+            // frpc shows no local address for a plugin without localPort.
+            "local_addr": if p.local_port == 0 && p.plugin.is_some() { String::new() } else { p.local_addr() },
+            "plugin": p.plugin.as_ref().map_or("", |pl| pl.kind.name()),
             "remote_addr": remote,
         }));
     }

@@ -285,6 +285,8 @@ pub struct ProxyConfig {
     /// Register the proxy only while this check of the local service passes (frp
     /// `healthCheck`).
     pub health_check: Option<HealthCheck>,
+    /// Hand each connection to this plugin instead of dialing the local address.
+    pub plugin: Option<super::plugin::config::PluginConfig>,
 }
 
 impl ProxyConfig {
@@ -342,6 +344,7 @@ impl ProxyConfig {
             proxy_protocol: None,
             bandwidth_limit: None,
             health_check: None,
+            plugin: None,
         }
     }
 
@@ -403,6 +406,12 @@ impl ProxyConfig {
     /// Registers the proxy only while this health check passes.
     pub fn health_check(mut self, check: HealthCheck) -> Self {
         self.health_check = Some(check);
+        self
+    }
+
+    /// Hands each connection to `plugin` instead of the local address.
+    pub fn plugin(mut self, plugin: super::plugin::config::PluginConfig) -> Self {
+        self.plugin = Some(plugin);
         self
     }
 

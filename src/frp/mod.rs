@@ -32,6 +32,7 @@ mod error;
 mod events;
 mod health;
 mod limit;
+mod plugin;
 mod proxy_opts;
 mod reconfig;
 mod splice;
@@ -55,6 +56,7 @@ pub use config::{
 };
 pub use error::Error;
 pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
+pub use plugin::{PluginConfig, PluginKind};
 pub use proxy_opts::{
     BandwidthError, BandwidthLimit, BandwidthLimitMode, HealthCheck, HealthCheckKind,
 };
@@ -387,7 +389,7 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
         if !names.insert(p.name.as_str()) {
             return Err(Error::Config(format!("duplicate proxy name {:?}", p.name)));
         }
-        if p.local_port == 0 {
+        if p.local_port == 0 && p.plugin.is_none() {
             return Err(Error::Config(format!("proxy {}: local port 0", p.name)));
         }
         let vhost_names = match &p.kind {

@@ -55,6 +55,8 @@ pub(crate) struct WorkProxy {
     udp_current: Mutex<Option<CancellationToken>>,
     /// The client-side bandwidth limit, shared by all work connections of the proxy.
     limiter: Option<Arc<Limiter>>,
+    /// The proxy's plugin instance, made on its first connection.
+    plugin: super::plugin::Slot,
 }
 
 /// Rate limiting of one proxy's "local service unreachable" warnings.
@@ -79,6 +81,7 @@ impl WorkProxy {
             }),
             udp_current: Mutex::new(None),
             limiter,
+            plugin: Default::default(),
         }
     }
 }
@@ -212,6 +215,9 @@ async fn serve_inner(
     if proxy.kind.is_udp() {
         return serve_udp(ctx, &work_proxy, stream, early, &session).await;
     }
+    if let Some(plugin) = &proxy.plugin {
+        return serve_plugin(ctx, &work_proxy, plugin, stream, early, &start).await;
+    }
 
     let counters = &ctx.counters;
     let held = || Held::new(&counters.buffered_bytes, &counters.peak_buffered_bytes);
@@ -290,6 +296,51 @@ async fn serve_inner(
     }
     .await
     .map_err(Error::from)
+}
+
+/// A work connection handed to the proxy's plugin, seen through the payload wrapping.
+async fn serve_plugin(
+    ctx: &WorkContext,
+    work_proxy: &WorkProxy,
+    plugin: &super::plugin::PluginConfig,
+    stream: BoxStream,
+    early: bytes::BytesMut,
+    start: &frp_proto::msg::StartWorkConn,
+) -> Result<(), Error> {
+    let proxy = &work_proxy.config;
+    let key = proxy.use_encryption.then_some(&ctx.key);
+    let conn = super::wrapped::Wrapped::new(
+        stream,
+        Sealer::new(key.map(|k| (k, rand::random())), proxy.use_compression),
+        pipeline::Opener::new(key, proxy.use_compression),
+        early,
+    );
+    let src = (!start.src_addr.is_empty() && start.src_port != 0)
+        .then(|| start.src_addr.parse().ok())
+        .flatten()
+        .map(|ip| std::net::SocketAddr::new(ip, start.src_port));
+    let header = match proxy.proxy_protocol {
+        Some(version) => proxy_protocol::for_work_conn(
+            version,
+            &start.src_addr,
+            start.src_port,
+            &start.dst_addr,
+            start.dst_port,
+        )
+        .ok()
+        .flatten(),
+        None => None,
+    };
+    let visitor = super::plugin::Visitor {
+        proxy: proxy.name.clone(),
+        src,
+        header,
+    };
+    ctx.counters
+        .total_work_conns
+        .fetch_add(1, Ordering::Relaxed);
+    let _active = Active::new(&ctx.counters.active_work_conns);
+    super::plugin::serve(plugin, &work_proxy.plugin, conn, visitor).await
 }
 
 /// A udp/sudp work connection: UDPPacket messages inside the proxy's payload wrapping. A udp

@@ -179,6 +179,9 @@ fn validate_proxy(p: &schema::Proxy) -> Result<(), String> {
     if hc == "http" && p.healthcheck.path.is_empty() {
         return Err("health check path should not be empty".into());
     }
+    if let Some(plugin) = &p.plugin {
+        super::plugin::validate(plugin)?;
+    }
     if matches!(p.kind.as_str(), "http" | "https" | "tcpmux")
         && p.subdomain.is_empty()
         && p.customdomains.is_empty()
@@ -200,14 +203,13 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
     ) {
         return Err(no(&format!("type \"{}\"", p.kind)));
     }
-    if let Some(plugin) = &p.plugin {
-        let kind = plugin.get("type").and_then(|t| t.as_str()).unwrap_or("");
-        return Err(no(&format!("plugin \"{kind}\"")));
-    }
-    let checks: [(bool, &str); 1] = [(p.localport == 0, "localPort 0 (a plugin)")];
-    if let Some((_, what)) = checks.iter().find(|(bad, _)| *bad) {
-        return Err(no(what));
-    }
+    let plugin = match p.plugin.as_ref().filter(|v| !v.is_null()) {
+        Some(v) => {
+            Some(super::plugin::to_plugin(v).map_err(|kind| no(&format!("plugin \"{kind}\"")))?)
+        }
+        None if p.localport == 0 => return Err(no("localPort 0")),
+        None => None,
+    };
     let local_port = u16::try_from(p.localport).unwrap_or(0);
     let kind = match p.kind.as_str() {
         "tcp" => ProxyKind::Tcp {
@@ -270,6 +272,7 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
     proxy.proxy_protocol = ProxyProtocolVersion::from_config(&p.transport.proxyprotocolversion);
     proxy.bandwidth_limit = bandwidth(&p.transport)?;
     proxy.health_check = health_check(p.healthcheck);
+    proxy.plugin = plugin;
     Ok(proxy)
 }
 

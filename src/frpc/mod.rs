@@ -25,14 +25,15 @@
 //!   `enabled = false`, the user prefix, and frpc's validation messages.
 //!
 //! What this client does not implement yet is an error naming the field ("… is not supported
-//! yet"), never silently dropped: proxy type xtcp and its visitors, plugins, health checks,
-//! bandwidth limits, the PROXY protocol, OIDC, and the quic and kcp transports. Settings that change nothing a visitor
+//! yet"), never silently dropped: proxy type xtcp and its visitors, the virtual_net plugin,
+//! OIDC, and the quic and kcp transports. Settings that change nothing a visitor
 //! or frps sees (log files, the admin web server for now) load with a warning.
 
 mod annotations;
 mod glob;
 mod ini;
 mod map;
+mod plugin;
 mod schema;
 mod template;
 mod types;
@@ -316,6 +317,9 @@ fn collect(
         // frp parses the bandwidth quantity while decoding, so a bad one fails the file.
         crate::frp::BandwidthLimit::parse(&proxy.transport.bandwidthlimit)
             .map_err(|e| ConfigError::Parse(format!("{CTX}{e}")))?;
+        if let Some(p) = &proxy.plugin {
+            plugin::check(p, strict, originals, CTX)?;
+        }
         out.push(proxy);
     }
     const VCTX: &str = "unmarshal VisitorConfig error: ";

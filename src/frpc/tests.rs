@@ -336,8 +336,8 @@ fn not_supported_yet_is_named() {
             "visitor vp: plugin \"virtual_net\"",
         ),
         (
-            "[[proxies]]\nname = \"f\"\ntype = \"tcp\"\n[proxies.plugin]\ntype = \"static_file\"\nlocalPath = \"/srv\"\n",
-            "proxy f: plugin \"static_file\"",
+            "[[proxies]]\nname = \"f\"\ntype = \"tcp\"\n[proxies.plugin]\ntype = \"virtual_net\"\n",
+            "proxy f: plugin \"virtual_net\"",
         ),
         ("transport.protocol = \"quic\"", "transport.protocol \"quic\""),
         ("auth.method = \"oidc\"", "auth.method \"oidc\""),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub(super) const CUSTOM_TLS_FIRST_BYTE: u8 = 0x17;
 
 /// The rustls client configuration for `tls`.
-pub(super) fn tls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, Error> {
+pub(crate) fn tls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, Error> {
     // One explicit provider: no reliance on a process-wide default (which panics when absent).
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let webpki = match &tls.ca_file {

@@ -187,9 +187,9 @@ fn bad_values_warn_and_keep_defaults() {
 
 #[test]
 fn not_implemented_parts_are_still_named() {
-    let ini = "[common]\n[p]\ntype = tcp\nplugin = socks5\nplugin_user = u\n";
+    let ini = "[common]\n[p]\ntype = tcp\nplugin = virtual_net\n";
     let e = load_str(ini, Path::new("frpc.ini"), &opts()).unwrap_err();
-    assert!(e.to_string().contains("socks5"), "{e}");
+    assert!(e.to_string().contains("virtual_net"), "{e}");
 }
 
 #[test]

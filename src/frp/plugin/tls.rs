@@ -1,0 +1,118 @@
+//! The certificate the TLS-terminating plugins serve (https2http, https2https, tls2raw), and
+//! tls2raw itself.
+//!
+//! As frpc: `crtPath` and `keyPath` (PEM) when both are set, otherwise a self-signed
+//! certificate without names, made when the proxy's first connection arrives (ECDSA P-256
+//! where frpc makes RSA 2048; clients that accept a self-signed certificate accept either). No
+//! client certificates are asked for.
+
+use super::config::PluginConfig;
+use super::conn::{PluginConn, Visitor};
+use crate::frp::error::Error;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+
+/// The TLS server configuration for `config`, offering `alpn` (most preferred first).
+pub(super) async fn server_config(
+    config: &PluginConfig,
+    alpn: &[&[u8]],
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let (certs, key) =
+        if config.crt_path.as_os_str().is_empty() || config.key_path.as_os_str().is_empty() {
+            tokio::task::spawn_blocking(self_signed)
+                .await
+                .map_err(|e| e.to_string())??
+        } else {
+            load(config).await?
+        };
+    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| format!("gen TLS config error: {e}"))?;
+    server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(server))
+}
+
+type Pair = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+fn self_signed() -> Result<Pair, String> {
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let cert = rcgen::CertificateParams::new(Vec::<String>::new())
+        .and_then(|p| p.self_signed(&key))
+        .map_err(|e| e.to_string())?;
+    Ok((
+        vec![cert.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    ))
+}
+
+async fn load(config: &PluginConfig) -> Result<Pair, String> {
+    let read = |path: std::path::PathBuf| async move {
+        tokio::fs::read(&path)
+            .await
+            .map_err(|e| format!("open {}: {e}", path.display()))
+    };
+    let cert_pem = read(config.crt_path.clone()).await?;
+    let key_pem = read(config.key_path.clone()).await?;
+    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", config.crt_path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: failed to find any PEM data in certificate input",
+            config.crt_path.display()
+        ));
+    }
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| format!("{}: {e}", config.key_path.display()))?
+        .ok_or_else(|| {
+            format!(
+                "{}: failed to find any PEM data in key input",
+                config.key_path.display()
+            )
+        })?;
+    Ok((certs, key))
+}
+
+/// The tls2raw plugin of one proxy: TLS from the visitor ends here, the plain bytes go to
+/// `localAddr`.
+pub(super) struct Tls2Raw {
+    acceptor: TlsAcceptor,
+    local_addr: String,
+}
+
+impl Tls2Raw {
+    pub(super) async fn new(config: &PluginConfig) -> Result<Self, String> {
+        Ok(Tls2Raw {
+            acceptor: TlsAcceptor::from(server_config(config, &[]).await?),
+            local_addr: config.local_addr.clone(),
+        })
+    }
+
+    /// The handshake, the dial, then the join.
+    pub(super) async fn handle(&self, conn: PluginConn, visitor: Visitor) -> Result<(), Error> {
+        let tls = match self.acceptor.accept(conn).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(proxy = %visitor.proxy, "tls handshake error: {e}");
+                return Ok(());
+            }
+        };
+        let local = match TcpStream::connect(self.local_addr.as_str()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(proxy = %visitor.proxy, "dial to local addr error: {e}");
+                return Ok(());
+            }
+        };
+        let _ = local.set_nodelay(true);
+        super::conn::join(tls, local).await?;
+        Ok(())
+    }
+}
