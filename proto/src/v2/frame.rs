@@ -10,6 +10,13 @@
 use crate::msg::{Message, MessageType};
 use bytes::{Buf, BufMut, BytesMut};
 
+/// The 7 bytes a client writes first on every v2 connection: `"FRP\0\x02\r\n"`.
+///
+/// A v1 frame never starts with `F` (no message type uses that byte), which is how frps tells
+/// the two apart, and how a pre-0.69 frps refuses v2 at once: it closes the connection after
+/// reading the first byte.
+pub const MAGIC: [u8; 7] = *b"FRP\x00\x02\r\n";
+
 /// Bytes before the payload: type, flags and length.
 pub const FRAME_HEADER_LEN: usize = 8;
 
@@ -308,9 +315,12 @@ mod tests {
         assert_eq!(&buf[..], b"rest");
     }
 
+    /// A wire input and the check its error must pass.
+    type Case = (&'static [u8], fn(&FrameError) -> bool);
+
     #[test]
     fn limits_and_garbage_are_typed_errors() {
-        let cases: [(&[u8], fn(&FrameError) -> bool); 6] = [
+        let cases: [Case; 6] = [
             (b"\x00\x10\x00\x01\x00\x00\x00\x00", |e| {
                 matches!(e, FrameError::Flags(1))
             }),

@@ -7,8 +7,7 @@
 //! client keeps the bytes it wrote ([`ClientHandshake`]).
 
 use super::aead::{Algorithm, CryptoContext, RANDOM_LEN};
-use super::frame::{encode_frame, FrameError, FrameType};
-use super::MAGIC;
+use super::frame::{encode_frame, FrameError, FrameType, MAGIC};
 use base64::Engine as _;
 use bytes::BytesMut;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

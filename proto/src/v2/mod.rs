@@ -20,15 +20,8 @@ pub mod frame;
 pub mod hello;
 
 pub use aead::{Algorithm, ControlKeys, CryptoContext, StreamOpener, StreamSealer};
-pub use frame::{FrameError, FrameType, FRAME_HEADER_LEN, MAX_FRAME_PAYLOAD};
+pub use frame::{FrameError, FrameType, FRAME_HEADER_LEN, MAGIC, MAX_FRAME_PAYLOAD};
 pub use hello::{Bootstrap, ClientHandshake, ClientHello, HelloError, ServerHello};
-
-/// The 7 bytes a client writes first on every v2 connection: `"FRP\0\x02\r\n"`.
-///
-/// A v1 frame never starts with `F` (no message type uses that byte), which is how frps tells
-/// the two apart, and how a pre-0.69 frps refuses v2 at once: it closes the connection after
-/// reading the first byte.
-pub const MAGIC: [u8; 7] = *b"FRP\x00\x02\r\n";
 
 /// The configured value of `transport.wireProtocol` that selects this protocol.
 pub const PROTOCOL_NAME: &str = "v2";
