@@ -103,6 +103,8 @@ pub struct ClientConfig {
     pub udp_packet_size: usize,
     /// stcp/sudp visitors, started after every login.
     pub visitors: Vec<VisitorConfig>,
+    /// frpc's `transport.wireProtocol` (default v1), or `auto`.
+    pub wire_protocol: super::wire_v2::WireProtocol,
 }
 
 impl ClientConfig {
@@ -134,6 +136,7 @@ impl ClientConfig {
             dns_server: None,
             udp_packet_size: frp_proto::udp::DEFAULT_UDP_PACKET_SIZE,
             visitors: Vec::new(),
+            wire_protocol: Default::default(),
         }
     }
 

@@ -26,6 +26,7 @@
 //! counters, never by calling back.
 
 mod codec;
+mod codec_v2;
 mod config;
 mod control;
 mod error;
@@ -41,6 +42,7 @@ mod transport;
 mod udp;
 mod visitor;
 mod wire;
+mod wire_v2;
 mod work;
 pub(crate) mod wrapped;
 
@@ -57,6 +59,7 @@ pub use proxy_opts::{
 pub use reconfig::ProxyChanges;
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
+pub use wire_v2::WireProtocol;
 
 use control::Shared;
 use events::Counters;
