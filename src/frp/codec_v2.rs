@@ -7,9 +7,7 @@
 use super::error::Error;
 use bytes::BytesMut;
 use frp_proto::v2::frame::{decode_frame, decode_message, encode_message};
-use frp_proto::v2::{
-    ClientHandshake, CryptoContext, FrameType, StreamOpener, StreamSealer, MAGIC,
-};
+use frp_proto::v2::{ClientHandshake, CryptoContext, FrameType, StreamOpener, StreamSealer, MAGIC};
 use frp_proto::Message;
 
 fn v2_error(e: impl std::fmt::Display) -> Error {
