@@ -194,10 +194,18 @@ mod tests {
             let mut first = [0u8; 7];
             server.read_exact(&mut first).await.unwrap();
             assert_eq!(first, frp_proto::v2::MAGIC);
-            // A v1 frps closes on the unknown type byte: whatever else came is the hello.
-            let mut rest = vec![0u8; 8];
-            server.read_exact(&mut rest).await.unwrap();
-            assert_eq!(&rest[..2], &[0, 1], "a ClientHello frame");
+            let mut header = [0u8; 8];
+            server.read_exact(&mut header).await.unwrap();
+            assert_eq!(&header[..4], &[0, 1, 0, 0], "a ClientHello frame");
+            let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+            let mut payload = vec![0u8; len as usize];
+            server.read_exact(&mut payload).await.unwrap();
+            // Nothing else: the Login waits for the ServerHello.
+            let mut more = [0u8; 1];
+            let waited =
+                tokio::time::timeout(Duration::from_millis(200), server.read(&mut more)).await;
+            assert!(waited.is_err(), "the client sent more before any answer");
+            // A v1 frps closes on the unknown type byte.
         });
         let started = start_control(
             MsgReader::new(rd),
