@@ -94,8 +94,8 @@ impl ControlWire {
     pub(crate) fn ciphers(&self, token: &str, key: &Key) -> io::Result<(Inbound, Outbound)> {
         Ok(match self {
             ControlWire::V1 => (
-                Inbound::V1(Decryptor::new(key)),
-                Outbound::V1(Encryptor::new(key, rand::random())),
+                Inbound::V1(Box::new(Decryptor::new(key))),
+                Outbound::V1(Box::new(Encryptor::new(key, rand::random()))),
             ),
             ControlWire::V2(ctx) => {
                 let nonce: [u8; 24] = rand::random();
@@ -114,7 +114,7 @@ impl ControlWire {
 /// The reading side of a control connection after LoginResp.
 pub(crate) enum Inbound {
     /// AES-128-CFB, v1 frames.
-    V1(Decryptor),
+    V1(Box<Decryptor>),
     /// AEAD records not yet opened, v2 frames.
     V2(StreamOpener, BytesMut),
 }
@@ -148,7 +148,7 @@ impl Inbound {
 /// The writing side of a control connection after LoginResp.
 pub(crate) enum Outbound {
     /// AES-128-CFB, v1 frames.
-    V1(Encryptor),
+    V1(Box<Encryptor>),
     /// AEAD records of v2 frames, one frame buffer reused.
     V2(StreamSealer, BytesMut),
 }
