@@ -1,4 +1,4 @@
-//! `frp-proto`: the frp client/server wire protocol (v1) without any I/O.
+//! `frp-proto`: the frp client/server wire protocol (v1 and v2) without any I/O.
 //!
 //! This crate is to `expose` what `quinn-proto` is to `quinn`: every byte rule of the protocol
 //! lives here as plain functions and state objects that take bytes in and give bytes out. No
@@ -23,6 +23,9 @@
 //!   the payload, built from `StartWorkConn`'s addresses as frpc builds it.
 //! - [`session`]: the client's control session as a state machine: login, proxy registration
 //!   and retries, heartbeats, reconnect backoff. Time is an input; nothing here sleeps.
+//! - [`v2`]: wire protocol v2 (frp 0.69+): the magic, the 8-byte frame header and message ids,
+//!   ClientHello/ServerHello negotiation, the transcript hash and HKDF keys, and the AEAD byte
+//!   stream (AES-256-GCM, XChaCha20-Poly1305) of the control connection.
 //!
 //! Behaviour follows frp v0.50–v0.70; the tests in `proto/tests/` replay byte captures of real
 //! Go frpc ↔ frps sessions, which win over any written description.
@@ -39,6 +42,7 @@ pub mod pipeline;
 pub mod proxy_protocol;
 pub mod session;
 pub mod udp;
+pub mod v2;
 
 pub use frame::{decode_frame, encode_frame, FrameError, MAX_BODY_LEN};
 pub use msg::{Message, MessageType};

@@ -152,6 +152,10 @@ pub struct ServerArgs {
     /// Do not multiplex (for frps with `transport.tcpMux = false`).
     #[arg(long)]
     pub no_mux: bool,
+    /// frp wire protocol: v1, v2 (frps 0.69 or later), or auto (v2 if the server answers the
+    /// v2 hello, else v1; decided once, before any login, and kept for reconnects).
+    #[arg(long, value_name = "WIRE", default_value = "v1", value_parser = ["v1", "v2", "auto"])]
+    pub wire: String,
     /// Verify the server certificate against this CA file (PEM).
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<std::path::PathBuf>,

@@ -6,7 +6,7 @@ use super::run::{self, Ended};
 use anyhow::Context as _;
 use expose::frp::{
     parse_fingerprint, Client, ClientConfig, Event, HttpOptions, ProxyConfig, ProxyKind, ProxyUrl,
-    SecretOptions, TlsConfig, TransportProtocol, VisitorConfig, VisitorKind,
+    SecretOptions, TlsConfig, TransportProtocol, VisitorConfig, VisitorKind, WireProtocol,
 };
 use expose::secret::Secret;
 use std::time::Duration;
@@ -24,6 +24,7 @@ fn client_config(s: &ServerArgs) -> anyhow::Result<ClientConfig> {
         .map(|(k, v)| (k.clone(), Secret::new(v.clone())))
         .collect();
     cfg.tcp_mux = !s.no_mux;
+    cfg.wire_protocol = WireProtocol::parse(&s.wire).unwrap_or_default();
     let mut tls = TlsConfig::default()
         .enable(!s.no_tls)
         .custom_first_byte(s.tls_first_byte);

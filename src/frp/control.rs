@@ -16,6 +16,7 @@ use super::switch::{self, SwitchReceiver, SwitchSender};
 use super::transport::{self, BoxStream, Connector};
 use super::visitor::{self, Running};
 use super::wire;
+use super::wire_v2::{self, WireChoice};
 use super::work::{self, WorkContext};
 use frp_proto::crypto::Key;
 use frp_proto::session::{self, Failure, Session};
@@ -110,22 +111,31 @@ struct Conn {
     _release: DropGuard,
 }
 
-/// The session for a configuration, with every proxy added. Fails when a proxy's registration
-/// would not fit a frame (or two share a name).
-pub(crate) fn new_session(config: &ClientConfig) -> Result<Session, Error> {
-    let now = Instant::now();
-    let mut session = Session::new(wire::session_config(config), now, wire::unix_now());
-    for p in &config.proxies {
-        let msg = wire::new_proxy_message(&config.wire_name(&p.name), p);
-        session
-            .add_proxy(p.name.clone(), msg, now)
-            .map_err(|e| Error::Config(e.to_string()))?;
-        if p.health_check.is_some() {
-            // Checked above; registered once its health check first passes.
-            session.remove_proxy(&p.name);
-        }
+impl Conn {
+    /// Wire v2: the AEAD streams of the control connection, keyed from the token and the
+    /// hellos; the server's stream may already have begun in the read buffer.
+    fn enable_v2_crypto(&mut self, token: &str) -> Result<(), Error> {
+        let Some(ctx) = self.reader.v2_mut().and_then(|v2| v2.context().cloned()) else {
+            return Err(Error::Protocol(
+                "wire v2: LoginResp without a ServerHello".into(),
+            ));
+        };
+        let nonce: [u8; frp_proto::v2::aead::MAX_NONCE_LEN] = rand::random();
+        let (sealer, opener) = ctx
+            .client_streams(token.as_bytes(), &nonce[..ctx.algorithm.nonce_len()])
+            .map_err(|e| Error::Protocol(format!("wire v2: {e}")))?;
+        self.writer.enable_v2_encryption(sealer);
+        self.reader.enable_v2_decryption(opener)
     }
-    Ok(session)
+}
+
+/// What the wire v2 ClientHello says about the connection, as frpc fills it in.
+fn wire_v2_bootstrap(config: &ClientConfig) -> frp_proto::v2::Bootstrap {
+    frp_proto::v2::Bootstrap {
+        transport: "tcp".into(),
+        tls: config.tls.enable,
+        tcp_mux: config.tcp_mux,
+    }
 }
 
 /// Runs sessions until the client's token is cancelled (graceful stop) or a fatal error.
@@ -137,6 +147,7 @@ pub(crate) async fn run(
     switches: SwitchReceiver,
 ) -> Result<(), Error> {
     Driver {
+        wire: WireChoice::new(shared.config.wire_protocol),
         shared,
         session,
         commands,
@@ -163,6 +174,8 @@ struct Driver {
     /// The last connection's end, for the `Reconnecting` or `Stopped` that follows.
     last_cause: Option<Error>,
     stop: CancellationToken,
+    /// The wire protocol in force (what `auto` learned is kept for reconnects).
+    wire: WireChoice,
 }
 
 /// What the driver does after draining the session's events.
@@ -262,16 +275,28 @@ impl Driver {
             return;
         };
         // Everything after the plaintext LoginResp is encrypted both ways.
-        let key = Key::derive(self.shared.config.token.expose());
-        conn.reader.enable_decryption(&key);
-        conn.writer.enable_encryption(&key);
-        conn.work = Some(Arc::new(WorkContext::new(
+        let token = self.shared.config.token.expose();
+        let v2 = self.wire.is_v2();
+        if v2 {
+            if let Err(e) = conn.enable_v2_crypto(token) {
+                self.conn = None;
+                self.transport_failed(e);
+                return;
+            }
+        } else {
+            let key = Key::derive(token);
+            conn.reader.enable_decryption(&key);
+            conn.writer.enable_encryption(&key);
+        }
+        let mut work = WorkContext::new(
             &self.shared.config,
             &self.shared.proxies(),
             run_id.clone(),
             self.shared.counters.clone(),
             self.shared.events.clone(),
-        )));
+        );
+        work.wire_v2 = v2;
+        conn.work = Some(Arc::new(work));
         conn.visitors = Some(Running::start_all(
             &self.shared.config,
             &self.shared.visitors(),
@@ -282,6 +307,7 @@ impl Driver {
                 events: self.shared.events.clone(),
                 udp_packet_size: self.shared.config.udp_packet_size,
                 stop: conn.work_token.clone(),
+                wire_v2: v2,
             },
         ));
         if reconnected {
@@ -376,25 +402,35 @@ impl Driver {
     /// Dials, opens the control stream and hands the connection to the session; a shutdown
     /// asked for meanwhile abandons the attempt.
     async fn dial(&mut self) {
-        let (shared, stop) = (&self.shared, &self.stop);
+        let (shared, stop, wire) = (&self.shared, &self.stop, &self.wire);
         let result = {
             let attempt = async {
-                let link = shared.connector.connect().await?;
-                let stream =
-                    tokio::time::timeout(shared.config.login_timeout, link.opener().open())
+                loop {
+                    let link = shared.connector.connect().await?;
+                    let timeout = shared.config.login_timeout;
+                    let stream = tokio::time::timeout(timeout, link.opener().open())
                         .await
                         .map_err(|_| Error::Timeout("opening the control stream"))??;
-                let (rd, wr) = tokio::io::split(stream);
-                let work_token = stop.child_token();
-                Ok::<_, Error>(Conn {
-                    link,
-                    reader: MsgReader::new(rd),
-                    writer: MsgWriter::new(wr),
-                    work: None,
-                    visitors: None,
-                    _release: work_token.clone().drop_guard(),
-                    work_token,
-                })
+                    let (rd, wr) = tokio::io::split(stream);
+                    let bootstrap = wire_v2_bootstrap(&shared.config);
+                    let (reader, writer) = (MsgReader::new(rd), MsgWriter::new(wr));
+                    // `None`: `auto` found a v1-only server; dial again in v1.
+                    let Some((reader, writer)) =
+                        wire_v2::start_control(reader, writer, wire, bootstrap, timeout).await?
+                    else {
+                        continue;
+                    };
+                    let work_token = stop.child_token();
+                    break Ok::<_, Error>(Conn {
+                        link,
+                        reader,
+                        writer,
+                        work: None,
+                        visitors: None,
+                        _release: work_token.clone().drop_guard(),
+                        work_token,
+                    });
+                }
             };
             tokio::pin!(attempt);
             // A reload while dialling is applied at once (no connection to update yet).

@@ -26,6 +26,7 @@
 //! counters, never by calling back.
 
 mod codec;
+mod codec_v2;
 mod config;
 mod control;
 mod error;
@@ -42,7 +43,9 @@ mod transport;
 mod transport_opts;
 mod udp;
 mod visitor;
+mod visitor_config;
 mod wire;
+mod wire_v2;
 mod work;
 pub(crate) mod wrapped;
 /// The websocket codec, for the test server's end of it.
@@ -64,6 +67,7 @@ pub use reconfig::{ProxyChanges, VisitorChanges};
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
 pub use transport_opts::{ProxyScheme, ProxyUrl, TransportConfig, TransportProtocol};
+pub use wire_v2::WireProtocol;
 
 use control::Shared;
 use events::Counters;
@@ -104,7 +108,7 @@ impl Client {
         validate(&config)?;
         // Registers the proxies with the session now, so a registration too large for a frame
         // is refused here rather than by the background task.
-        let session = control::new_session(&config)?;
+        let session = wire::new_session(&config)?;
         let connector = transport::Connector::new(&config)?;
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let state = ClientState {
@@ -300,7 +304,7 @@ impl ClientHandle {
         check.proxies = proxies;
         validate(&check)?;
         // Every registration must fit a frame, as at start.
-        control::new_session(&check)?;
+        wire::new_session(&check)?;
         let (reply, answer) = oneshot::channel();
         let cmd = Command::SetProxies {
             proxies: check.proxies,

@@ -40,6 +40,8 @@ pub(crate) struct Relay<'a> {
     /// `udpPacketSize`.
     pub packet_size: usize,
     pub counters: &'a Arc<Counters>,
+    /// UDPPacket messages in wire v2 frames (as frpc does when the login speaks v2).
+    pub wire_v2: bool,
 }
 
 /// Relays datagrams between `conn` and the local service until the connection ends or `stop`
@@ -50,8 +52,8 @@ pub(crate) async fn serve(
     stop: CancellationToken,
 ) -> Result<(), Error> {
     let (rd, wr) = tokio::io::split(conn);
-    let mut reader = MsgReader::new(rd);
-    let mut writer = MsgWriter::new(wr);
+    let mut reader = MsgReader::for_wire(rd, relay.wire_v2);
+    let mut writer = MsgWriter::for_wire(wr, relay.wire_v2, false);
     let (tx, mut rx) = mpsc::channel::<UdpPacket>(QUEUE_LEN);
     let sockets: Sockets = Arc::default();
     // The per-user socket tasks end with this connection.

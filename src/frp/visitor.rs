@@ -86,6 +86,8 @@ pub(crate) struct VisitorContext {
     pub udp_packet_size: usize,
     /// Cancelled when the login's session ends.
     pub stop: CancellationToken,
+    /// The login speaks wire v2: visitor connections open with the magic and v2 frames.
+    pub wire_v2: bool,
 }
 
 /// One visitor as its tasks see it.
@@ -263,7 +265,7 @@ where
 async fn connect(v: &Visitor, ctx: &VisitorContext) -> Result<(BoxStream, BytesMut), Error> {
     let cfg = &v.config;
     let stream = ctx.opener.open().await?;
-    let mut writer = MsgWriter::new(stream);
+    let mut writer = MsgWriter::for_wire(stream, ctx.wire_v2, true);
     let timestamp = unix_now();
     let hello = NewVisitorConn {
         run_id: ctx.run_id.clone(),
@@ -274,7 +276,7 @@ async fn connect(v: &Visitor, ctx: &VisitorContext) -> Result<(BoxStream, BytesM
         use_compression: cfg.use_compression,
     };
     writer.send(&hello.into()).await?;
-    let mut reader = MsgReader::new(writer.into_inner());
+    let mut reader = MsgReader::for_wire(writer.into_inner(), ctx.wire_v2);
     let resp = tokio::time::timeout(RESP_TIMEOUT, reader.read())
         .await
         .map_err(|_| Error::Timeout("waiting for NewVisitorConnResp"))??;
@@ -399,8 +401,8 @@ async fn sudp_worker(
 ) -> Result<(), Error> {
     let size = ctx.udp_packet_size;
     let (rd, wr) = tokio::io::split(conn);
-    let mut reader = MsgReader::new(rd);
-    let mut writer = MsgWriter::new(wr);
+    let mut reader = MsgReader::for_wire(rd, ctx.wire_v2);
+    let mut writer = MsgWriter::for_wire(wr, ctx.wire_v2, false);
     let send = async {
         writer.send(&first.into()).await?;
         loop {

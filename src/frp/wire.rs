@@ -2,10 +2,11 @@
 //! proxy, and the session settings handed to `frp_proto`'s state machine.
 
 use super::config::{ClientConfig, HttpOptions, ProxyConfig, ProxyKind};
+use super::error::Error;
 use super::proxy_opts::BandwidthLimitMode;
 use frp_proto::msg::{Login, NewProxy, StringMap};
-use frp_proto::session::SessionConfig;
-use std::time::{SystemTime, UNIX_EPOCH};
+use frp_proto::session::{Session, SessionConfig};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, as frp's timestamps.
 pub(crate) fn unix_now() -> i64 {
@@ -153,6 +154,24 @@ pub(crate) fn new_proxy_message(wire_name: &str, p: &ProxyConfig) -> NewProxy {
         }
     }
     m
+}
+
+/// The session for a configuration, with every proxy added. Fails when a proxy's registration
+/// would not fit a frame (or two share a name).
+pub(crate) fn new_session(config: &ClientConfig) -> Result<Session, Error> {
+    let now = Instant::now();
+    let mut session = Session::new(session_config(config), now, unix_now());
+    for p in &config.proxies {
+        let msg = new_proxy_message(&config.wire_name(&p.name), p);
+        session
+            .add_proxy(p.name.clone(), msg, now)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        if p.health_check.is_some() {
+            // Checked above; registered once its health check first passes.
+            session.remove_proxy(&p.name);
+        }
+    }
+    Ok(session)
 }
 
 #[cfg(test)]

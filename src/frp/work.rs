@@ -44,6 +44,8 @@ pub(crate) struct WorkContext {
     pub events: broadcast::Sender<Event>,
     /// `udpPacketSize`, for udp/sudp proxies.
     pub udp_packet_size: usize,
+    /// The login speaks wire v2: work connections open with the magic and v2 frames.
+    pub wire_v2: bool,
 }
 
 /// One proxy as its work connections see it.
@@ -106,6 +108,7 @@ impl WorkContext {
             counters,
             events,
             udp_packet_size: cfg.udp_packet_size,
+            wire_v2: false,
         };
         ctx.set_proxies(cfg, proxies);
         ctx
@@ -167,7 +170,7 @@ async fn serve_inner(
     session: CancellationToken,
 ) -> Result<(), Error> {
     let stream = opener.open().await?;
-    let mut writer = MsgWriter::new(stream);
+    let mut writer = MsgWriter::for_wire(stream, ctx.wire_v2, true);
     let mut hello = NewWorkConn {
         run_id: ctx.run_id.clone(),
         ..Default::default()
@@ -182,7 +185,7 @@ async fn serve_inner(
 
     // A pooled connection waits here until frps hands it a visitor; there is no timeout (Go has
     // none), but a session that is replaced or shut down releases it.
-    let mut reader = MsgReader::new(stream);
+    let mut reader = MsgReader::for_wire(stream, ctx.wire_v2);
     let start = tokio::select! {
         msg = reader.read() => msg?,
         _ = session.cancelled() => return Ok(()),
@@ -389,6 +392,7 @@ async fn serve_udp(
         local,
         packet_size: ctx.udp_packet_size,
         counters: &ctx.counters,
+        wire_v2: ctx.wire_v2,
     };
     super::udp::serve(relay, conn, stop).await
 }

@@ -118,6 +118,9 @@ fn validate_common(
                 .to_owned(),
         );
     }
+    if !matches!(t.wireprotocol.as_str(), "" | "v1" | "v2") {
+        errs.push("invalid transport.wireProtocol, optional values are [v1 v2]".to_owned());
+    }
     if errs.is_empty() {
         Ok(())
     } else {
@@ -447,6 +450,9 @@ pub fn build(
     cfg.auth_new_work_conns = f.auth.additionalscopes.iter().any(|s| s == "NewWorkConns");
     let t = &f.transport;
     cfg.tcp_mux = t.tcpmux.unwrap_or(true);
+    if t.wireprotocol == "v2" {
+        cfg.wire_protocol = crate::frp::WireProtocol::V2;
+    }
     cfg.pool_count = u32::try_from(t.poolcount)
         .ok()
         .filter(|&n| n > 0)

@@ -111,6 +111,8 @@ pub struct Transport {
     pub heartbeatinterval: i64,
     pub heartbeattimeout: i64,
     pub tls: ClientTls,
+    /// frp 0.69's `wireProtocol`: `v1` (default) or `v2`.
+    pub wireprotocol: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -172,6 +172,29 @@ fn defaults_are_frpcs() {
     assert_eq!(c.heartbeat_interval, None);
 }
 
+#[test]
+fn wire_protocol_v1_v2_and_frpcs_error_for_others() {
+    use crate::frp::WireProtocol;
+    let wire = |text: &str| load_as("frpc.toml", text, &strict()).map(|c| c.client.wire_protocol);
+    assert_eq!(wire("").unwrap(), WireProtocol::V1);
+    assert_eq!(
+        wire("transport.wireProtocol = \"v1\"").unwrap(),
+        WireProtocol::V1
+    );
+    assert_eq!(
+        wire("transport.wireProtocol = \"v2\"").unwrap(),
+        WireProtocol::V2
+    );
+    for other in ["auto", "V2", "v3"] {
+        let err = wire(&format!("transport.wireProtocol = \"{other}\"")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid transport.wireProtocol, optional values are [v1 v2]"),
+            "{err}"
+        );
+    }
+}
+
 const YAML: &str = r#"
 serverAddr: 10.0.0.5
 serverPort: 7000

@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub new_proxy_hook: Option<NewProxyHook>,
     /// `udpPacketSize`: the largest datagram read on a udp proxy's port (frps's default 1500).
     pub udp_packet_size: usize,
+    /// Accept wire v2 connections too (frps 0.69+); `false` is a frps before 0.69, which closes
+    /// a connection that starts with the v2 magic.
+    pub wire_v2: bool,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +80,7 @@ impl Default for ServerConfig {
             login_hook: None,
             new_proxy_hook: None,
             udp_packet_size: frp_proto::udp::DEFAULT_UDP_PACKET_SIZE,
+            wire_v2: true,
         }
     }
 }
@@ -97,6 +101,7 @@ impl fmt::Debug for ServerConfig {
             .field("login_hook", &self.login_hook.is_some())
             .field("new_proxy_hook", &self.new_proxy_hook.is_some())
             .field("udp_packet_size", &self.udp_packet_size)
+            .field("wire_v2", &self.wire_v2)
             .finish()
     }
 }

@@ -5,6 +5,7 @@ use super::config::TlsMode;
 use super::control;
 use super::gate::Gated;
 use super::shared::Inner;
+use super::v2::{self, ControlWire};
 use super::visitor;
 use super::wire::{read_frame, BoxIo, CONN_READ_TIMEOUT};
 use super::ws;
@@ -15,6 +16,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
 use tokio_util::sync::CancellationToken;
@@ -181,16 +183,56 @@ async fn run_mux(inner: &Arc<Inner>, io: BoxIo, peer: SocketAddr) {
 async fn handle_frp_conn(inner: Arc<Inner>, mut io: BoxIo, peer: SocketAddr) {
     let first = tokio::select! {
         _ = inner.cancel.cancelled() => return,
-        r = tokio::time::timeout(CONN_READ_TIMEOUT, read_frame(&mut io)) => match r {
-            Ok(Ok(msg)) => msg,
+        r = tokio::time::timeout(CONN_READ_TIMEOUT, first_message(&inner, &mut io)) => match r {
+            Ok(Ok(first)) => first,
             _ => return,
         },
     };
+    let v2 = first.1.is_some();
+    let (first, wire) = match first {
+        (msg, None) => (msg, ControlWire::V1),
+        (msg, Some(None)) => (msg, ControlWire::V1),
+        (msg, Some(Some(ctx))) => (msg, ControlWire::V2(ctx)),
+    };
+    if v2 {
+        inner.update(|s| s.counters.v2_connections += 1);
+    }
+    // A v2 work or visitor connection answers its first frame in v2; the rest is raw.
+    let side = |io: BoxIo| -> BoxIo {
+        if v2 {
+            Box::new(v2::FirstFrameV2::new(io))
+        } else {
+            io
+        }
+    };
     match first {
-        Message::Login(login) => control::handle_login(inner, io, login, peer).await,
-        Message::NewWorkConn(nwc) => control::handle_work_conn(inner, io, nwc).await,
-        Message::NewVisitorConn(m) => visitor::handle(inner, io, m).await,
+        Message::Login(login) => control::handle_login(inner, io, login, peer, wire).await,
+        Message::NewWorkConn(nwc) => control::handle_work_conn(inner, side(io), nwc).await,
+        Message::NewVisitorConn(m) => visitor::handle(inner, side(io), m).await,
         // Anything else: close.
         _ => {}
+    }
+}
+
+/// The first message; `Some` second part for a wire v2 connection (with the crypto if it
+/// opened with a ClientHello). A server configured without v2 reads the magic as a v1 type
+/// byte it does not know and closes, as frps before 0.69 does.
+async fn first_message(
+    inner: &Inner,
+    io: &mut BoxIo,
+) -> io::Result<(Message, Option<Option<frp_proto::v2::CryptoContext>>)> {
+    match v2::sniff(io).await? {
+        Ok(()) if inner.cfg.wire_v2 => {
+            let (msg, crypto) = v2::first_message(io).await?;
+            Ok((msg, Some(crypto)))
+        }
+        Ok(()) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message type error",
+        )),
+        Err(read) => {
+            let msg = read_frame(&mut (&read[..]).chain(&mut *io)).await?;
+            Ok((msg, None))
+        }
     }
 }

@@ -4,12 +4,12 @@
 use super::proxy;
 use super::shared::{ControlHandle, Inner};
 use super::state::{ControlInfo, ControlMessage, LoginRecord};
+use super::v2::{ControlWire, Inbound, Outbound};
 use super::wire::{close, random_hex16, write_frame, BoxIo, CONN_READ_TIMEOUT};
 use bytes::BytesMut;
 use frp_proto::auth::{keys_match, privilege_key};
-use frp_proto::crypto::{Decryptor, Encryptor};
 use frp_proto::msg::{Login, LoginResp, NewWorkConn, Pong, ReqWorkConn, StartWorkConn};
-use frp_proto::{decode_frame, encode_frame, Message};
+use frp_proto::Message;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -26,7 +26,13 @@ pub(crate) const SERVER_VERSION: &str = "0.66.0";
 pub(crate) const TOKEN_MISMATCH: &str = "token in login doesn't match token from configuration";
 
 /// Serves one control connection from its Login to its end.
-pub(crate) async fn handle_login(inner: Arc<Inner>, mut io: BoxIo, login: Login, peer: SocketAddr) {
+pub(crate) async fn handle_login(
+    inner: Arc<Inner>,
+    mut io: BoxIo,
+    login: Login,
+    peer: SocketAddr,
+    wire: ControlWire,
+) {
     // The plugin runs before frps's own token check, so its reason wins.
     let hook = inner.hooks().login.clone();
     let mut rejection = hook.and_then(|h| h(&login).err());
@@ -52,7 +58,7 @@ pub(crate) async fn handle_login(inner: Arc<Inner>, mut io: BoxIo, login: Login,
             run_id: String::new(),
             error,
         };
-        let _ = write_frame(&mut io, &resp.into()).await;
+        let _ = write_plain(&mut io, &wire, &resp.into()).await;
         close(&mut io).await;
         return;
     }
@@ -115,20 +121,21 @@ pub(crate) async fn handle_login(inner: Arc<Inner>, mut io: BoxIo, login: Login,
     };
     let resp = Message::from(resp);
     let ok = tokio::select! {
-        r = tokio::time::timeout(CONN_READ_TIMEOUT, write_frame(&mut io, &resp)) => {
+        r = tokio::time::timeout(CONN_READ_TIMEOUT, write_plain(&mut io, &wire, &resp)) => {
             matches!(r, Ok(Ok(())))
         }
         _ = handle.close.cancelled() => false,
     };
-    if ok {
+    let ciphers = wire.ciphers(&inner.cfg.token, &inner.key);
+    if let (true, Ok((inbound, outbound))) = (ok, ciphers) {
         for _ in 0..pool_count {
             handle.send(&inner, ReqWorkConn {}.into());
         }
         let (mut rd, mut wr) = tokio::io::split(io);
         tokio::select! {
             _ = handle.close.cancelled() => {}
-            _ = read_loop(&inner, &handle, &mut rd) => {}
-            _ = write_loop(&inner, &mut wr, rx) => {}
+            _ = read_loop(&inner, &handle, &mut rd, inbound) => {}
+            _ = write_loop(&mut wr, rx, outbound) => {}
         }
         if !inner.cancel.is_cancelled() {
             let _ = tokio::time::timeout(CONN_READ_TIMEOUT, async {
@@ -174,8 +181,12 @@ async fn finish(inner: &Inner, handle: &Arc<ControlHandle>) {
 }
 
 /// Reads, decrypts and handles control messages until EOF, an error or a heartbeat timeout.
-async fn read_loop(inner: &Arc<Inner>, handle: &Arc<ControlHandle>, rd: &mut ReadHalf<BoxIo>) {
-    let mut dec = Decryptor::new(&inner.key);
+async fn read_loop(
+    inner: &Arc<Inner>,
+    handle: &Arc<ControlHandle>,
+    rd: &mut ReadHalf<BoxIo>,
+    mut inbound: Inbound,
+) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let heartbeat = if inner.cfg.tcp_mux {
         None
@@ -209,10 +220,11 @@ async fn read_loop(inner: &Arc<Inner>, handle: &Arc<ControlHandle>, rd: &mut Rea
         if matches!(read, Ok(0) | Err(_)) {
             return;
         }
-        let plain = dec.open(&mut buf[start..]);
-        buf.truncate(start + plain);
+        if inbound.absorb(&mut buf, start).is_err() {
+            return;
+        }
         loop {
-            match decode_frame(&mut buf) {
+            match inbound.next(&mut buf) {
                 Ok(Some(msg)) => handle_message(inner, handle, msg, &mut last_ping).await,
                 Ok(None) => break,
                 Err(_) => return,
@@ -254,27 +266,33 @@ async fn handle_message(
     }
 }
 
-/// Encrypts and writes queued messages; the IV goes out lazily with the first one.
+/// Encrypts and writes queued messages; the IV (or nonce) goes out lazily with the first one.
 async fn write_loop(
-    inner: &Inner,
     wr: &mut WriteHalf<BoxIo>,
     mut rx: mpsc::UnboundedReceiver<Message>,
+    mut outbound: Outbound,
 ) {
-    let mut enc = Encryptor::new(&inner.key, rand::random());
     let mut buf = BytesMut::with_capacity(1024);
     while let Some(msg) = rx.recv().await {
         buf.clear();
         let mut next = Some(msg);
         // Coalesce whatever is queued into one write.
         while let Some(msg) = next {
-            // A message too large to encode is dropped, as frps's writer would fail it.
-            let _ = enc.seal_appended(&mut buf, |buf| encode_frame(&msg, buf));
+            outbound.push(&msg, &mut buf);
             next = rx.try_recv().ok();
         }
         if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {
             return;
         }
     }
+}
+
+/// Writes one plaintext message (LoginResp) in the connection's wire protocol and flushes.
+async fn write_plain(io: &mut BoxIo, wire: &ControlWire, msg: &Message) -> std::io::Result<()> {
+    let mut buf = BytesMut::with_capacity(128);
+    wire.encode_plain(msg, &mut buf)?;
+    io.write_all(&buf).await?;
+    io.flush().await
 }
 
 /// Serves a connection whose first message was NewWorkConn: pool it with its control.

@@ -83,6 +83,7 @@ mod splice;
 mod state;
 mod tcpmux;
 mod udp;
+mod v2;
 mod vhost;
 mod visitor;
 mod wire;

@@ -127,6 +127,8 @@ pub struct Counters {
     pub connections: u64,
     /// Of those, the ones that ran TLS.
     pub tls_connections: u64,
+    /// frp connections (control, work, visitor) that spoke wire v2.
+    pub v2_connections: u64,
     /// yamux streams accepted (tcp_mux only).
     pub mux_streams: u64,
     /// NewWorkConn messages received with a known run id.

@@ -209,7 +209,12 @@ pub struct Case {
 
 impl Case {
     pub fn load(name: &str) -> Self {
-        let dir = vectors_dir().join(CAPTURE_SET).join(name);
+        Self::load_set(CAPTURE_SET, name)
+    }
+
+    /// A case of another capture set (`frp-0.70.1` for the wire v2 captures).
+    pub fn load_set(set: &str, name: &str) -> Self {
+        let dir = vectors_dir().join(set).join(name);
         assert!(dir.is_dir(), "capture case missing: {}", dir.display());
         Case {
             frpc: Toml::load(&dir.join("frpc.toml")),
