@@ -16,11 +16,11 @@
 //! - `mux`: the yamux session and its driver task;
 //! - this module: [`Connector`], [`Session`] and [`Opener`], which tie them together.
 
-mod coalesce;
 mod dial;
 mod mux;
 mod stream;
 mod tls;
+mod yamux;
 
 pub use mux::MAX_MUX_STREAMS;
 pub use stream::BoxStream;

@@ -1,0 +1,152 @@
+//! The handle of one yamux stream: reads from its receive buffer, writes into its send buffer,
+//! and leaves the framing to the driver.
+
+use super::state::{OpenError, Session};
+use super::SEND_BUFFER;
+use bytes::Buf;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// One stream of a [`super::Client`] session. Dropping it closes the stream (a FIN after the
+/// bytes already written).
+pub(crate) struct Stream {
+    session: Arc<Session>,
+    id: u32,
+}
+
+impl Stream {
+    /// Opens a stream: waits while [`super::state::MAX_UNACKED`] streams still wait for the
+    /// peer's ACK, then adds it to the table, O(1).
+    pub(super) async fn open(session: Arc<Session>) -> Result<Self, OpenError> {
+        match session.unacked.acquire().await {
+            Ok(p) => p.forget(),
+            Err(_) => {
+                let why = session.lock().dead.clone().unwrap_or_default();
+                return Err(OpenError::Closed(why));
+            }
+        }
+        let opened = session.lock().open();
+        match opened {
+            Ok(id) => Ok(Stream { session, id }),
+            Err(e) => {
+                session.unacked.add_permits(1);
+                Err(e)
+            }
+        }
+    }
+
+    /// The stream id (odd: opened by us).
+    #[cfg(test)]
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+fn session_closed() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "multiplexed session closed")
+}
+
+fn stream_reset() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionReset, "stream reset by the server")
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let id = self.id;
+        let mut sh = self.session.lock();
+        let dead = sh.dead.is_some();
+        let Some(st) = sh.streams.get_mut(&id) else {
+            return Poll::Ready(Err(session_closed()));
+        };
+        if !st.recv.is_empty() {
+            let n = st.recv.len().min(buf.remaining());
+            buf.put_slice(&st.recv[..n]);
+            st.recv.advance(n);
+            sh.enqueue(id);
+            return Poll::Ready(Ok(()));
+        }
+        if st.reset {
+            return Poll::Ready(Err(stream_reset()));
+        }
+        if st.remote_fin {
+            return Poll::Ready(Ok(()));
+        }
+        if dead {
+            return Poll::Ready(Err(session_closed()));
+        }
+        match &st.read_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.read_waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let id = self.id;
+        let mut sh = self.session.lock();
+        if sh.dead.is_some() {
+            return Poll::Ready(Err(session_closed()));
+        }
+        let Some(st) = sh.streams.get_mut(&id) else {
+            return Poll::Ready(Err(session_closed()));
+        };
+        if st.reset {
+            return Poll::Ready(Err(stream_reset()));
+        }
+        if st.fin_queued {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let room = SEND_BUFFER.saturating_sub(st.send.len());
+        if room == 0 {
+            match &st.write_waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => st.write_waker = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+        let n = room.min(buf.len());
+        st.send.extend_from_slice(&buf[..n]);
+        sh.enqueue(id);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The driver frames queued bytes as soon as the send window allows; there is no
+        // buffer here that a flush would push.
+        let sh = self.session.lock();
+        if sh.dead.is_some() {
+            return Poll::Ready(Err(session_closed()));
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let id = self.id;
+        let mut sh = self.session.lock();
+        if let Some(st) = sh.streams.get_mut(&id) {
+            st.fin_queued = true;
+            sh.enqueue(id);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let mut sh = self.session.lock();
+        sh.drop_stream(self.id, &self.session.unacked);
+    }
+}
