@@ -511,21 +511,3 @@ fn grow_window(st: &mut StreamState, growth_left: &mut usize) {
     *growth_left -= extra as usize;
     st.recv_target += extra;
 }
-
-#[cfg(test)]
-impl StreamState {
-    /// The receive window currently granted.
-    pub(super) fn recv_target(&self) -> u32 {
-        self.recv_target
-    }
-
-    /// Credit the peer has left.
-    pub(super) fn recv_credit(&self) -> u32 {
-        self.recv_credit
-    }
-
-    /// Credit we have left.
-    pub(super) fn send_credit(&self) -> u32 {
-        self.send_credit
-    }
-}

@@ -63,7 +63,7 @@ impl AsyncRead for Stream {
         let mut sh = self.session.lock();
         let dead = sh.dead.is_some();
         let Some(st) = sh.streams.get_mut(&id) else {
-            return Poll::Ready(Err(session_closed()));
+            return Poll::Ready(Ok(()));
         };
         if !st.recv.is_empty() {
             let n = st.recv.len().min(buf.remaining());
@@ -79,7 +79,9 @@ impl AsyncRead for Stream {
             return Poll::Ready(Ok(()));
         }
         if dead {
-            return Poll::Ready(Err(session_closed()));
+            // The end of the session ends what the peer sends: EOF, and the session's own
+            // reason (a protocol violation, GoAway) is for the owner of the session to report.
+            return Poll::Ready(Ok(()));
         }
         match &st.read_waker {
             Some(w) if w.will_wake(cx.waker()) => {}

@@ -1,1 +1,456 @@
+//! The yamux client against the Go captures and against a hand-driven peer.
 
+use super::frame::{Header, Kind, ACK, FIN, HEADER_LEN, RST, SYN};
+use super::{Client, Config, OpenError, INITIAL_WINDOW};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::task::JoinHandle;
+
+fn cfg() -> Config {
+    Config {
+        max_streams: 16_384,
+        window_growth: 64 * 1024 * 1024,
+    }
+}
+
+/// The Go frpc ↔ frps capture with tcpMux on and no TLS: `shared/vectors`, a sibling of the
+/// repository root.
+fn plain_mux_capture() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/frp-0.66.0/plain-mux");
+    assert!(dir.is_dir(), "captures not found at {}", dir.display());
+    dir
+}
+
+/// Every frame of one direction of a capture: header bytes, decoded header, body.
+fn capture_frames(file: &str) -> Vec<([u8; HEADER_LEN], Header, Vec<u8>)> {
+    let bytes = std::fs::read(plain_mux_capture().join(file)).unwrap();
+    let mut out = Vec::new();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let raw: [u8; HEADER_LEN] = rest[..HEADER_LEN].try_into().unwrap();
+        let h = Header::decode(&raw).unwrap();
+        let body_len = h.body_len() as usize;
+        out.push((raw, h, rest[HEADER_LEN..HEADER_LEN + body_len].to_vec()));
+        rest = &rest[HEADER_LEN + body_len..];
+    }
+    out
+}
+
+/// The far end of an in-memory connection, speaking raw frames.
+struct Peer {
+    io: DuplexStream,
+}
+
+impl Peer {
+    async fn frame(&mut self) -> (Header, Vec<u8>) {
+        let mut raw = [0u8; HEADER_LEN];
+        tokio::time::timeout(Duration::from_secs(5), self.io.read_exact(&mut raw))
+            .await
+            .expect("no frame from the client")
+            .unwrap();
+        let h = Header::decode(&raw).unwrap();
+        let mut body = vec![0u8; h.body_len() as usize];
+        self.io.read_exact(&mut body).await.unwrap();
+        (h, body)
+    }
+
+    /// The next frame of `kind`, skipping others.
+    async fn frame_of_kind(&mut self, kind: Kind) -> Header {
+        loop {
+            let (h, _) = self.frame().await;
+            if h.kind == kind {
+                return h;
+            }
+        }
+    }
+
+    async fn send(&mut self, h: Header, body: &[u8]) {
+        self.io.write_all(&h.encode()).await.unwrap();
+        self.io.write_all(body).await.unwrap();
+    }
+
+    async fn send_raw(&mut self, raw: &[u8]) {
+        self.io.write_all(raw).await.unwrap();
+    }
+}
+
+/// A client session on an in-memory pipe, its driver running; the driver's task returns why
+/// the session ended.
+fn start() -> (Client, Peer, JoinHandle<String>) {
+    let (a, b) = tokio::io::duplex(4 << 20);
+    let (client, mut driver) = Client::new(a, &cfg());
+    let task = tokio::spawn(async move { driver.run().await });
+    (client, Peer { io: b }, task)
+}
+
+async fn ended(task: JoinHandle<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the session did not end")
+        .unwrap()
+}
+
+#[test]
+fn header_round_trip_and_rejects() {
+    let cases = [
+        Header::data(7, FIN, 1234),
+        Header::window_update(1, SYN, 6_029_312),
+        Header::window_update(3, ACK | RST, 0),
+        Header::ping(SYN, 0xdead_beef),
+        Header::go_away(2),
+    ];
+    for h in cases {
+        assert_eq!(Header::decode(&h.encode()).unwrap(), h);
+    }
+    assert_eq!(
+        Header::window_update(1, SYN, 6_029_312).encode(),
+        [0, 1, 0, 1, 0, 0, 0, 1, 0, 0x5c, 0, 0]
+    );
+    let mut bad = Header::ping(SYN, 1).encode();
+    bad[0] = 1;
+    assert_eq!(
+        Header::decode(&bad).unwrap_err().to_string(),
+        "unknown version: 1"
+    );
+    bad[0] = 0;
+    bad[1] = 4;
+    assert_eq!(
+        Header::decode(&bad).unwrap_err().to_string(),
+        "unknown frame type: 4"
+    );
+}
+
+#[test]
+fn capture_frames_decode_and_encode_byte_for_byte() {
+    for file in ["conn-0.c2s.bin", "conn-0.s2c.bin"] {
+        let frames = capture_frames(file);
+        assert!(frames.len() > 10, "{file}: {} frames", frames.len());
+        for (raw, h, _) in &frames {
+            assert_eq!(&h.encode(), raw, "{file}: {h:?}");
+        }
+    }
+    // The server's side: every stream accepted with an ACK, and pings with SYN on stream 0.
+    let s2c = capture_frames("conn-0.s2c.bin");
+    assert!(s2c
+        .iter()
+        .any(|(_, h, _)| h.kind == Kind::WindowUpdate && h.flags == ACK && h.stream == 1));
+}
+
+/// Go frpc opens each stream with a WindowUpdate carrying SYN, ids 1, 3, 5, … in order, and
+/// its first bytes follow as a Data frame without flags. Ours does the same; only the window
+/// delta differs (Go grants 6 MiB at once, we start at 256 KiB and grow busy streams).
+#[tokio::test]
+async fn opening_sequence_matches_go_frpc() {
+    let go: Vec<Header> = capture_frames("conn-0.c2s.bin")
+        .into_iter()
+        .map(|(_, h, _)| h)
+        .collect();
+    let go_opens: Vec<&Header> = go
+        .iter()
+        .filter(|h| h.has(SYN) && h.kind != Kind::Ping)
+        .collect();
+    assert!(go_opens.len() >= 2);
+    let login_len = go[1].length;
+    assert_eq!((go[1].kind, go[1].flags, go[1].stream), (Kind::Data, 0, 1));
+
+    let (client, mut peer, _task) = start();
+    let mut streams = Vec::new();
+    for (i, want) in go_opens.iter().enumerate() {
+        let mut s = client.open().await.unwrap();
+        assert_eq!(s.id(), want.stream);
+        if i == 0 {
+            s.write_all(&vec![b'{'; login_len as usize]).await.unwrap();
+        }
+        let (h, _) = peer.frame().await;
+        assert_eq!((h.kind, h.flags, h.stream), (want.kind, want.flags, want.stream));
+        assert_eq!(h.length, 0, "we grant no window beyond the initial 256 KiB");
+        if i == 0 {
+            let (h, body) = peer.frame().await;
+            assert_eq!((h.kind, h.flags, h.stream, h.length), (Kind::Data, 0, 1, login_len));
+            assert_eq!(body.len(), login_len as usize);
+        }
+        streams.push(s);
+    }
+}
+
+#[tokio::test]
+async fn pings_are_answered_with_the_same_value() {
+    let (_client, mut peer, _task) = start();
+    for opaque in [0, 7, u32::MAX] {
+        peer.send(Header::ping(SYN, opaque), &[]).await;
+        let (h, _) = peer.frame().await;
+        assert_eq!(h, Header::ping(ACK, opaque));
+    }
+    // An answer to a ping we never sent is ignored; the session goes on.
+    peer.send(Header::ping(ACK, 5), &[]).await;
+    peer.send(Header::ping(SYN, 6), &[]).await;
+    assert_eq!(peer.frame().await.0, Header::ping(ACK, 6));
+}
+
+#[tokio::test]
+async fn send_window_is_honoured_and_follows_updates() {
+    let (client, mut peer, _task) = start();
+    let mut s = client.open().await.unwrap();
+    let writer = tokio::spawn(async move {
+        s.write_all(&vec![7u8; 1 << 20]).await.unwrap();
+        s
+    });
+    assert_eq!(peer.frame().await.0.flags, SYN);
+    let mut got = 0usize;
+    while got < INITIAL_WINDOW as usize {
+        let (h, body) = peer.frame().await;
+        assert_eq!(h.kind, Kind::Data);
+        got += body.len();
+    }
+    assert_eq!(got, INITIAL_WINDOW as usize);
+    // Nothing more until the window opens.
+    let more = tokio::time::timeout(Duration::from_millis(200), peer.frame()).await;
+    assert!(more.is_err(), "data beyond the window: {:?}", more.map(|f| f.0));
+    peer.send(Header::window_update(1, ACK, (1 << 20) - INITIAL_WINDOW), &[])
+        .await;
+    drop(writer.await.unwrap());
+    let mut fin = false;
+    while got < 1 << 20 {
+        let (h, body) = peer.frame().await;
+        assert_eq!(h.kind, Kind::Data);
+        got += body.len();
+        fin = h.has(FIN);
+    }
+    assert_eq!(got, 1 << 20);
+    // Dropping the stream sends FIN, after the bytes written before.
+    if !fin {
+        let h = peer.frame().await.0;
+        assert!(h.has(FIN) && h.stream == 1, "{h:?}");
+    }
+}
+
+#[tokio::test]
+async fn receive_window_is_topped_up_once_half_is_read() {
+    let (client, mut peer, _task) = start();
+    let mut s = client.open().await.unwrap();
+    peer.frame().await;
+    let half = INITIAL_WINDOW / 2;
+    peer.send(Header::data(1, ACK, half - 1), &vec![1u8; (half - 1) as usize])
+        .await;
+    let mut buf = vec![0u8; half as usize];
+    s.read_exact(&mut buf[..(half - 1) as usize]).await.unwrap();
+    // Not yet half consumed: no update.
+    let early = tokio::time::timeout(Duration::from_millis(100), peer.frame()).await;
+    assert!(early.is_err());
+    peer.send(Header::data(1, 0, 1), &[1]).await;
+    s.read_exact(&mut buf[..1]).await.unwrap();
+    let h = peer.frame_of_kind(Kind::WindowUpdate).await;
+    assert_eq!((h.stream, h.flags), (1, 0));
+    assert!(h.length >= half, "{h:?}");
+    // The peer may now send a full window again.
+    let total = INITIAL_WINDOW as usize;
+    peer.send(Header::data(1, 0, total as u32), &vec![2u8; total]).await;
+    let mut big = vec![0u8; total];
+    s.read_exact(&mut big).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_sender_held_back_by_the_window_gets_a_larger_one() {
+    let (client, mut peer, _task) = start();
+    let mut s = client.open().await.unwrap();
+    peer.frame().await;
+    let mut window = INITIAL_WINDOW;
+    let mut buf = vec![0u8; 8 << 20];
+    for _ in 0..6 {
+        // Use all the credit at once, then read it all.
+        peer.send(Header::data(1, 0, window), &vec![3u8; window as usize])
+            .await;
+        s.read_exact(&mut buf[..window as usize]).await.unwrap();
+        let h = peer.frame_of_kind(Kind::WindowUpdate).await;
+        window = h.length;
+    }
+    assert!(window > INITIAL_WINDOW, "window stayed at {window}");
+    assert!(window <= super::MAX_STREAM_WINDOW);
+}
+
+#[tokio::test]
+async fn peer_fin_is_eof_and_rst_is_an_error() {
+    let (client, mut peer, _task) = start();
+    let mut a = client.open().await.unwrap();
+    let mut b = client.open().await.unwrap();
+    peer.send(Header::data(1, ACK | FIN, 2), b"hi").await;
+    peer.send(Header::window_update(3, ACK | RST, 0), &[]).await;
+    let mut got = Vec::new();
+    a.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"hi");
+    let e = b.read(&mut [0u8; 4]).await.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(b.write_all(b"x").await.is_err());
+}
+
+#[tokio::test]
+async fn streams_opened_by_the_server_are_refused() {
+    let (client, mut peer, _task) = start();
+    peer.send(Header::window_update(2, SYN, 0), &[]).await;
+    peer.send(Header::data(2, 0, 3), b"abc").await;
+    peer.send(Header::data(4, SYN, 3), b"abc").await;
+    for id in [2, 4] {
+        let (h, _) = peer.frame().await;
+        assert_eq!(h, Header::window_update(id, RST, 0));
+    }
+    // The session goes on.
+    let _s = client.open().await.unwrap();
+    assert_eq!(peer.frame().await.0.stream, 1);
+}
+
+#[tokio::test]
+async fn protocol_violations_end_the_session_with_a_reason() {
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            {
+                let mut h = Header::data(1, 0, 0).encode();
+                h[0] = 1;
+                h.to_vec()
+            },
+            "unknown version: 1",
+        ),
+        (
+            {
+                let mut h = Header::data(1, 0, 0).encode();
+                h[1] = 9;
+                h.to_vec()
+            },
+            "unknown frame type: 9",
+        ),
+        (
+            Header::data(1, 0, u32::MAX).encode().to_vec(),
+            "frame body is too large",
+        ),
+        (
+            {
+                let mut f = Header::data(1, 0, 300 * 1024).encode().to_vec();
+                f.resize(HEADER_LEN + 300 * 1024, 0);
+                f
+            },
+            "exceeds stream 1's receive window",
+        ),
+        (
+            [
+                Header::window_update(1, 0, u32::MAX).encode(),
+                Header::window_update(1, 0, u32::MAX).encode(),
+            ]
+            .concat(),
+            "overflows stream 1's send window",
+        ),
+        (Header::data(0, 0, 0).encode().to_vec(), "stream 0"),
+        (Header::go_away(1).encode().to_vec(), "GoAway (protocol error"),
+    ];
+    for (bytes, want) in cases {
+        let (client, mut peer, task) = start();
+        let mut s = client.open().await.unwrap();
+        peer.frame().await;
+        peer.send_raw(&bytes).await;
+        let why = ended(task).await;
+        assert!(why.contains(want), "{want}: ended with {why:?}");
+        client.kill(&why);
+        assert_eq!(s.read(&mut [0u8; 1]).await.unwrap(), 0);
+        assert!(s.write_all(b"x").await.is_err());
+        assert!(matches!(client.open().await, Err(OpenError::Closed(_))));
+    }
+}
+
+#[tokio::test]
+async fn a_violation_is_answered_with_go_away() {
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let (_client, mut driver) = Client::new(a, &cfg());
+    let mut peer = Peer { io: b };
+    peer.send_raw(&[1u8; HEADER_LEN]).await;
+    let why = driver.run().await;
+    assert!(why.contains("unknown version"), "{why}");
+    driver.drain_and_close().await;
+    assert_eq!(peer.frame().await.0, Header::go_away(1));
+}
+
+#[tokio::test]
+async fn the_stream_limit_refuses_without_ending_the_session() {
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let (client, mut driver) = Client::new(
+        a,
+        &Config {
+            max_streams: 3,
+            window_growth: 0,
+        },
+    );
+    tokio::spawn(async move { driver.run().await });
+    let _peer = Peer { io: b };
+    let held: Vec<_> = [0; 3].iter().map(|_| client.open()).collect();
+    let mut streams = Vec::new();
+    for f in held {
+        streams.push(f.await.unwrap());
+    }
+    assert!(matches!(
+        client.open().await,
+        Err(OpenError::TooManyStreams(3))
+    ));
+}
+
+/// A peer that acknowledges every stream and answers the first byte on it with one byte.
+fn acking_peer(mut peer: Peer) {
+    tokio::spawn(async move {
+        loop {
+            let mut raw = [0u8; HEADER_LEN];
+            if peer.io.read_exact(&mut raw).await.is_err() {
+                return;
+            }
+            let h = Header::decode(&raw).unwrap();
+            let mut body = vec![0u8; h.body_len() as usize];
+            if peer.io.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            let reply = if h.has(SYN) {
+                Some((Header::window_update(h.stream, ACK, 0), &[][..]))
+            } else if h.kind == Kind::Data && !body.is_empty() {
+                Some((Header::data(h.stream, 0, 1), &b"k"[..]))
+            } else {
+                None
+            };
+            if let Some((h, body)) = reply {
+                peer.send(h, body).await;
+            }
+        }
+    });
+}
+
+/// Opening a stream touches a constant number of stream entries whatever the number of idle
+/// streams: opening, one exchange and the close of 200 streams cost the same table work with
+/// 8 000 idle streams as with none. (rust-yamux 0.14 walked every stream on each open.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_work_does_not_grow_with_idle_streams() {
+    let (a, b) = tokio::io::duplex(4 << 20);
+    let (client, mut driver) = Client::new(a, &cfg());
+    tokio::spawn(async move { driver.run().await });
+    acking_peer(Peer { io: b });
+    async fn exchange(client: &Client) -> super::Stream {
+        let mut s = client.open().await.unwrap();
+        s.write_all(b"c").await.unwrap();
+        let mut k = [0u8; 1];
+        s.read_exact(&mut k).await.unwrap();
+        s
+    }
+    const OPENS: u64 = 200;
+    let mut idle = Vec::new();
+    let mut per_open = Vec::new();
+    for target in [0usize, 8000] {
+        while idle.len() < target {
+            idle.push(exchange(&client).await);
+        }
+        let before = client.visits();
+        for _ in 0..OPENS {
+            drop(exchange(&client).await);
+        }
+        // Let the FINs of the last streams go out.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        per_open.push((client.visits() - before) as f64 / OPENS as f64);
+    }
+    assert!(per_open[0] <= 8.0, "{per_open:?} entries visited per open");
+    assert!(
+        per_open[1] <= per_open[0] * 1.5 + 1.0,
+        "work per open grows with idle streams: {per_open:?} entries visited per open at 0 and 8 000 idle"
+    );
+}
