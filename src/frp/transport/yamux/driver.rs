@@ -116,9 +116,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         let mut rb = ReadBuf::new(&mut self.inbuf[self.end..]);
         match std::pin::Pin::new(&mut self.io).poll_read(cx, &mut rb) {
             Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => {
-                return Poll::Ready(Err(format!("connection failed: {e}")))
-            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(format!("connection failed: {e}"))),
             Poll::Ready(Ok(())) => {}
         }
         let n = rb.filled().len();
@@ -217,8 +215,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             }
         }
         while self.out_pos < self.out.len() {
-            let n = ready!(std::pin::Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..]))
-                .map_err(|e| format!("connection failed: {e}"))?;
+            let n =
+                ready!(std::pin::Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..]))
+                    .map_err(|e| format!("connection failed: {e}"))?;
             if n == 0 {
                 return Poll::Ready(Err("connection failed: write returned 0".into()));
             }

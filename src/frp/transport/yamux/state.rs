@@ -476,7 +476,11 @@ fn frame_stream(id: u32, st: &mut StreamState, out: &mut Vec<u8>, growth_left: &
         st.fin_sent = true;
         return;
     }
-    let n = st.send.len().min(st.send_credit as usize).min(SPLIT_SEND_SIZE);
+    let n = st
+        .send
+        .len()
+        .min(st.send_credit as usize)
+        .min(SPLIT_SEND_SIZE);
     if n > 0 {
         let fin = st.fin_queued && n == st.send.len();
         let flags = if fin { FIN } else { 0 };

@@ -46,7 +46,10 @@ impl Stream {
 }
 
 fn session_closed() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "multiplexed session closed")
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "multiplexed session closed",
+    )
 }
 
 fn stream_reset() -> io::Error {

@@ -163,11 +163,17 @@ async fn opening_sequence_matches_go_frpc() {
             s.write_all(&vec![b'{'; login_len as usize]).await.unwrap();
         }
         let (h, _) = peer.frame().await;
-        assert_eq!((h.kind, h.flags, h.stream), (want.kind, want.flags, want.stream));
+        assert_eq!(
+            (h.kind, h.flags, h.stream),
+            (want.kind, want.flags, want.stream)
+        );
         assert_eq!(h.length, 0, "we grant no window beyond the initial 256 KiB");
         if i == 0 {
             let (h, body) = peer.frame().await;
-            assert_eq!((h.kind, h.flags, h.stream, h.length), (Kind::Data, 0, 1, login_len));
+            assert_eq!(
+                (h.kind, h.flags, h.stream, h.length),
+                (Kind::Data, 0, 1, login_len)
+            );
             assert_eq!(body.len(), login_len as usize);
         }
         streams.push(s);
@@ -206,9 +212,16 @@ async fn send_window_is_honoured_and_follows_updates() {
     assert_eq!(got, INITIAL_WINDOW as usize);
     // Nothing more until the window opens.
     let more = tokio::time::timeout(Duration::from_millis(200), peer.frame()).await;
-    assert!(more.is_err(), "data beyond the window: {:?}", more.map(|f| f.0));
-    peer.send(Header::window_update(1, ACK, (1 << 20) - INITIAL_WINDOW), &[])
-        .await;
+    assert!(
+        more.is_err(),
+        "data beyond the window: {:?}",
+        more.map(|f| f.0)
+    );
+    peer.send(
+        Header::window_update(1, ACK, (1 << 20) - INITIAL_WINDOW),
+        &[],
+    )
+    .await;
     drop(writer.await.unwrap());
     let mut fin = false;
     while got < 1 << 20 {
@@ -231,8 +244,11 @@ async fn receive_window_is_topped_up_once_half_is_read() {
     let mut s = client.open().await.unwrap();
     peer.frame().await;
     let half = INITIAL_WINDOW / 2;
-    peer.send(Header::data(1, ACK, half - 1), &vec![1u8; (half - 1) as usize])
-        .await;
+    peer.send(
+        Header::data(1, ACK, half - 1),
+        &vec![1u8; (half - 1) as usize],
+    )
+    .await;
     let mut buf = vec![0u8; half as usize];
     s.read_exact(&mut buf[..(half - 1) as usize]).await.unwrap();
     // Not yet half consumed: no update.
@@ -245,7 +261,8 @@ async fn receive_window_is_topped_up_once_half_is_read() {
     assert!(h.length >= half, "{h:?}");
     // The peer may now send a full window again.
     let total = INITIAL_WINDOW as usize;
-    peer.send(Header::data(1, 0, total as u32), &vec![2u8; total]).await;
+    peer.send(Header::data(1, 0, total as u32), &vec![2u8; total])
+        .await;
     let mut big = vec![0u8; total];
     s.read_exact(&mut big).await.unwrap();
 }
@@ -339,7 +356,10 @@ async fn protocol_violations_end_the_session_with_a_reason() {
             "overflows stream 1's send window",
         ),
         (Header::data(0, 0, 0).encode().to_vec(), "stream 0"),
-        (Header::go_away(1).encode().to_vec(), "GoAway (protocol error"),
+        (
+            Header::go_away(1).encode().to_vec(),
+            "GoAway (protocol error",
+        ),
     ];
     for (bytes, want) in cases {
         let (client, mut peer, task) = start();
