@@ -3,14 +3,14 @@
 //! A [`Session`] is one logical connection to frps from which frp connections (the control
 //! connection, work connections) are opened:
 //! - with tcpMux (frp's default) it is one TCP(+TLS) connection carrying a yamux client session;
-//!   each frp connection is a yamux stream. One driver task owns the `yamux::Connection` and polls
-//!   it continuously, so frps's keepalive pings are answered within its 10 s deadline even when
-//!   no stream is busy (rust-yamux answers pings only while polled);
+//!   each frp connection is a yamux stream. One driver task owns the socket and reads it
+//!   continuously, so frps's keepalive pings are answered within its 10 s deadline even when no
+//!   stream is busy;
 //! - without tcpMux every frp connection is its own TCP(+TLS) connection.
 //!
 //! Inside, one role per module, each depending only on those listed before it:
+//! - `yamux`: our yamux client (frame codec, windows, driver), O(1) per stream opened;
 //! - `stream`: [`BoxStream`] and the yamux stream wrapper;
-//! - `coalesce`: joins yamux's frame headers with the writes that follow;
 //! - `tls`: the rustls client configuration and certificate policy;
 //! - `dial`: name resolution, TCP with Happy Eyeballs, the TLS handshake;
 //! - `mux`: the yamux session and its driver task;

@@ -2,10 +2,10 @@
 //! the streams, answers pings, refuses streams the peer opens, and writes what the streams
 //! queued — each frame's header and body in the same write.
 
+use super::config::{READ_BUFFER, WRITE_BATCH};
 use super::error::ProtocolError;
 use super::frame::{go_away_name, Header, Kind, GO_AWAY_PROTOCOL_ERROR, HEADER_LEN};
 use super::state::{PeerEvent, Session};
-use super::{READ_BUFFER, WRITE_BATCH};
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};

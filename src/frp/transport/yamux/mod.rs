@@ -1,5 +1,6 @@
 //! Our yamux client, written for frps (whose server side is hashicorp's yamux).
 //!
+//! - `config`: window and buffer sizes, and the session's [`Config`];
 //! - `frame`: the 12-byte header codec;
 //! - `error`: protocol violations by the peer;
 //! - `state`: the stream table, windows and buffers, shared by the driver and the handles;
@@ -14,12 +15,14 @@
 //! the peer opens, GoAway ending the session, FIN when a stream is shut down or dropped.
 //! Opening a stream costs O(1): nothing on that path walks the stream table.
 
+mod config;
 mod driver;
 mod error;
 mod frame;
 mod state;
 mod stream;
 
+pub(crate) use config::Config;
 pub(crate) use driver::Driver;
 pub(crate) use state::OpenError;
 pub(crate) use stream::Stream;
@@ -27,41 +30,6 @@ pub(crate) use stream::Stream;
 use state::Session;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-
-/// Receive and send window of a new stream, fixed by the yamux specification.
-pub(crate) const INITIAL_WINDOW: u32 = 256 * 1024;
-
-/// Largest receive window one stream grows to. At 20 ms of round trip 8 MiB still carries
-/// about 200 MiB/s on one stream; it is also the largest Data frame we accept, since a larger
-/// one can never fit in a window we granted.
-pub(crate) const MAX_STREAM_WINDOW: u32 = 8 * 1024 * 1024;
-
-/// Largest Data frame we send. Frames are cheap to parse but each costs a header and a
-/// wake-up on the other side, and hashicorp accepts any size within the window.
-const SPLIT_SEND_SIZE: usize = 64 * 1024;
-
-/// Bytes a stream's writer may queue ahead of the driver; beyond it the writer waits.
-const SEND_BUFFER: usize = 128 * 1024;
-
-/// Size of the driver's read buffer.
-const READ_BUFFER: usize = 256 * 1024;
-
-/// Frames the driver gathers before one write to the socket.
-const WRITE_BATCH: usize = 256 * 1024;
-
-/// Session frames (ping answers, refusals) queued at most; a peer that makes us queue more
-/// while not reading is ending the session.
-const MAX_CONTROL_QUEUE: usize = 64 * 1024;
-
-/// Limits of a session.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    /// Most streams in the table at once (including closed ones whose FIN is not out yet).
-    pub(crate) max_streams: usize,
-    /// Receive window, beyond [`INITIAL_WINDOW`] per stream, that busy streams may grow into
-    /// together.
-    pub(crate) window_growth: usize,
-}
 
 /// A yamux client session: opens streams. Its [`Driver`] must run for anything to move.
 #[derive(Clone)]

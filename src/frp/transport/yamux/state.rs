@@ -5,9 +5,11 @@
 //! or write buffer), and one lock keeps the bookkeeping between streams and the driver simple:
 //! a stream that queues bytes and the driver that frames them can never disagree.
 
+use super::config::{
+    Config, INITIAL_WINDOW, MAX_CONTROL_QUEUE, MAX_STREAM_WINDOW, SPLIT_SEND_SIZE,
+};
 use super::error::ProtocolError;
 use super::frame::{Header, ACK, FIN, HEADER_LEN, RST, SYN};
-use super::{Config, INITIAL_WINDOW, MAX_STREAM_WINDOW, SPLIT_SEND_SIZE};
 use bytes::{Buf, BytesMut};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -414,7 +416,7 @@ impl Shared {
     }
 
     fn push_control(&mut self, h: Header) -> Result<(), PeerEvent> {
-        if self.control.len() >= super::MAX_CONTROL_QUEUE {
+        if self.control.len() >= MAX_CONTROL_QUEUE {
             return Err(PeerEvent::Violation(ProtocolError::RefusalFlood));
         }
         self.control.push_back(h);

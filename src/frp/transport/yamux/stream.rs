@@ -1,8 +1,8 @@
 //! The handle of one yamux stream: reads from its receive buffer, writes into its send buffer,
 //! and leaves the framing to the driver.
 
+use super::config::SEND_BUFFER;
 use super::state::{OpenError, Session};
-use super::SEND_BUFFER;
 use bytes::Buf;
 use std::io;
 use std::pin::Pin;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// One stream of a [`super::Client`] session. Dropping it closes the stream (a FIN after the
+/// One stream of a client session. Dropping it closes the stream (a FIN after the
 /// bytes already written).
 pub(crate) struct Stream {
     session: Arc<Session>,
@@ -18,7 +18,7 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    /// Opens a stream: waits while [`super::state::MAX_UNACKED`] streams still wait for the
+    /// Opens a stream: waits while 256 streams still wait for the
     /// peer's ACK, then adds it to the table, O(1).
     pub(super) async fn open(session: Arc<Session>) -> Result<Self, OpenError> {
         match session.unacked.acquire().await {

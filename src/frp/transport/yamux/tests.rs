@@ -1,7 +1,8 @@
 //! The yamux client against the Go captures and against a hand-driven peer.
 
+use super::config::{INITIAL_WINDOW, MAX_STREAM_WINDOW};
 use super::frame::{Header, Kind, ACK, FIN, HEADER_LEN, RST, SYN};
-use super::{Client, Config, OpenError, INITIAL_WINDOW};
+use super::{Client, Config, OpenError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -283,7 +284,7 @@ async fn a_sender_held_back_by_the_window_gets_a_larger_one() {
         window = h.length;
     }
     assert!(window > INITIAL_WINDOW, "window stayed at {window}");
-    assert!(window <= super::MAX_STREAM_WINDOW);
+    assert!(window <= MAX_STREAM_WINDOW);
 }
 
 #[tokio::test]
