@@ -20,10 +20,6 @@ use tokio::sync::Semaphore;
 /// backlog is 256: a peer with more un-accepted streams refuses the next ones with RST.
 pub(super) const MAX_UNACKED: usize = 256;
 
-/// Largest receive buffer capacity kept by an idle stream; a stream that once buffered a large
-/// window gives the memory back when its buffer runs empty.
-const KEEP_RECV_CAPACITY: usize = INITIAL_WINDOW as usize;
-
 /// One stream's half of the state.
 pub(super) struct StreamState {
     /// Received bytes not yet read.
@@ -499,9 +495,6 @@ fn frame_stream(id: u32, st: &mut StreamState, out: &mut Vec<u8>, growth_left: &
     if st.fin_queued && !st.fin_sent && st.send.is_empty() {
         st.fin_sent = true;
         out.extend_from_slice(&Header::window_update(id, FIN, 0).encode());
-    }
-    if st.recv.is_empty() && st.recv.capacity() > KEEP_RECV_CAPACITY {
-        st.recv = BytesMut::new();
     }
 }
 
