@@ -498,11 +498,13 @@ fn frame_stream(id: u32, st: &mut StreamState, out: &mut Vec<u8>, growth_left: &
     }
 }
 
-/// Doubles the stream's receive window, out of the session's growth budget, when the peer was
-/// held back by it: it had used up more than three quarters of its credit by the time the
-/// reader had consumed half. A stream whose reader is slow never grows.
+/// Doubles the stream's receive window, out of the session's growth budget, while its reader
+/// keeps up (at most a quarter of the window is waiting to be read when an update is due): the
+/// window, not the reader, is then what may hold the sender back, at any round-trip time. A
+/// stream whose reader is slow keeps its window, so what a slow local service can make us
+/// buffer stays bounded by the budget.
 fn grow_window(st: &mut StreamState, growth_left: &mut usize) {
-    if st.recv_target >= MAX_STREAM_WINDOW || st.recv_credit > st.recv_target / 4 {
+    if st.recv_target >= MAX_STREAM_WINDOW || st.recv.len() > st.recv_target as usize / 4 {
         return;
     }
     let want = (st.recv_target.saturating_mul(2)).min(MAX_STREAM_WINDOW) - st.recv_target;

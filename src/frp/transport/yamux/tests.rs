@@ -288,6 +288,21 @@ async fn a_sender_held_back_by_the_window_gets_a_larger_one() {
 }
 
 #[tokio::test]
+async fn a_slow_reader_keeps_its_window() {
+    let (client, mut peer, _task) = start();
+    let mut s = client.open().await.unwrap();
+    peer.frame().await;
+    let window = INITIAL_WINDOW as usize;
+    peer.send(Header::data(1, 0, window as u32), &vec![3u8; window])
+        .await;
+    // Half read, half still waiting: the update only refills what was read.
+    let mut buf = vec![0u8; window / 2];
+    s.read_exact(&mut buf).await.unwrap();
+    let h = peer.frame_of_kind(Kind::WindowUpdate).await;
+    assert_eq!(h.length, INITIAL_WINDOW / 2);
+}
+
+#[tokio::test]
 async fn peer_fin_is_eof_and_rst_is_an_error() {
     let (client, mut peer, _task) = start();
     let mut a = client.open().await.unwrap();
