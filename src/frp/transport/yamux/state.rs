@@ -75,6 +75,11 @@ impl StreamState {
         }
     }
 
+    /// Bytes we may still send (what the peer's window allows beyond what went out).
+    pub(super) fn send_credit(&self) -> u32 {
+        self.send_credit
+    }
+
     /// Whether the peer has used up enough of its credit that a window update is worth a
     /// frame: at least half of the window was read by the handle.
     fn update_due(&self) -> bool {
@@ -498,13 +503,17 @@ fn frame_stream(id: u32, st: &mut StreamState, out: &mut Vec<u8>, growth_left: &
     }
 }
 
-/// Doubles the stream's receive window, out of the session's growth budget, while its reader
-/// keeps up (at most a quarter of the window is waiting to be read when an update is due): the
-/// window, not the reader, is then what may hold the sender back, at any round-trip time. A
-/// stream whose reader is slow keeps its window, so what a slow local service can make us
-/// buffer stays bounded by the budget.
+/// Doubles the stream's receive window, out of the session's growth budget, when the window
+/// held the sender back while the reader kept up: when an update is due, the peer has used
+/// more than three quarters of its credit and at most a quarter of the window waits to be
+/// read. A stream whose reader is slow keeps its window, so what a slow local service can make
+/// us buffer stays bounded by the budget.
 fn grow_window(st: &mut StreamState, growth_left: &mut usize) {
-    if st.recv_target >= MAX_STREAM_WINDOW || st.recv.len() > st.recv_target as usize / 4 {
+    let quarter = st.recv_target / 4;
+    if st.recv_target >= MAX_STREAM_WINDOW
+        || st.recv_credit > quarter
+        || st.recv.len() > quarter as usize
+    {
         return;
     }
     let want = (st.recv_target.saturating_mul(2)).min(MAX_STREAM_WINDOW) - st.recv_target;

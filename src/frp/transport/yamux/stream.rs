@@ -114,7 +114,11 @@ impl AsyncWrite for Stream {
         if st.fin_queued {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        let room = SEND_BUFFER.saturating_sub(st.send.len());
+        // Never more than the send window: what is queued can always go out at once, so a
+        // FIN after it (the stream dropped) never waits for window the peer may not give.
+        let room = SEND_BUFFER
+            .min(st.send_credit() as usize)
+            .saturating_sub(st.send.len());
         if room == 0 {
             match &st.write_waker {
                 Some(w) if w.will_wake(cx.waker()) => {}
