@@ -9,6 +9,8 @@
 //!   answers the server's work-connection requests and splices each one to the local service.
 //!   Inside: `transport` (TCP, TLS, yamux), `control` (login, proxies, heartbeats, reconnect),
 //!   `work` (work connections and the splice).
+//! - `frpc` (feature `frpc-config`): Go frpc's config files (TOML, YAML, JSON) turned into a
+//!   [`frp::ClientConfig`], for `expose frpc`.
 //! - [`secret`]: [`secret::Secret`], a string whose `Debug`/`Display` never show it.
 //! - [`text`]: the one rule for which characters of untrusted text may reach a terminal.
 //! - `testserver` (feature `testserver`): a small frps-compatible server for tests, benchmarks
@@ -24,6 +26,7 @@
 //! - `cli`: the `expose` binary.
 //! - `testserver`: the `testserver` module, the in-process frps double.
 //! - `bench`: `expose::bench`; implies `testserver`.
+//! - `frpc-config`: `expose::frpc`, frpc's config files (the `toml` and YAML parsers).
 //!
 //! The wire protocol itself (messages, framing, cipher, compression) is the sans-IO crate
 //! [`frp_proto`], re-exported as [`proto`].
@@ -35,6 +38,8 @@ pub use frp_proto as proto;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod frp;
+#[cfg(feature = "frpc-config")]
+pub mod frpc;
 pub mod httplog;
 mod nofile;
 pub mod prime;

@@ -85,7 +85,15 @@ fn raise_malloc_trim_threshold() {
 
 fn main() -> ExitCode {
     raise_malloc_trim_threshold();
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(frpc_args) = cli::frpc::invocation(&args) {
+        // frpc's own lines go to stdout; the engine's warnings (say, the open-file limit
+        // reached) still reach stderr.
+        init_logging(&cli::args::OutputArgs::default());
+        let _ = cli::nofile::raise();
+        return cli::frpc::main(frpc_args);
+    }
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             // clap exits 2 for usage errors and 0 for --help/--version.

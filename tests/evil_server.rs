@@ -20,7 +20,7 @@ use expose::proto::{decode_frame, Message};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -30,29 +30,6 @@ const RUN_ID: &str = "evilrun000000001";
 const REMOTE_PORT: u16 = 42424;
 /// ReqWorkConns in [`Evil::ReqWorkConnFlood`].
 const FLOOD: usize = 20_000;
-
-// ---------------------------------------------------------------------------------------------
-// Panics in runtime worker threads (where the engine's tasks run; a test's own assertions run
-// on the test's thread) are counted: tokio would otherwise swallow them.
-
-static PANICS: AtomicUsize = AtomicUsize::new(0);
-
-fn count_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let thread = std::thread::current();
-            if thread
-                .name()
-                .is_some_and(|n| n.starts_with("tokio-runtime-worker"))
-            {
-                PANICS.fetch_add(1, Ordering::SeqCst);
-            }
-            default(info);
-        }));
-    });
-}
 
 // ---------------------------------------------------------------------------------------------
 // The misbehaviours
@@ -592,7 +569,7 @@ fn config(addr: SocketAddr, mux: bool) -> ClientConfig {
 }
 
 async fn run_case(evil: Evil, mux: bool) {
-    count_panics();
+    common::count_panics();
     let srv = EvilServer::start(evil, mux).await;
     let client = Client::start(config(srv.addr, mux)).unwrap();
     let mut events = client.events();
@@ -676,7 +653,7 @@ async fn run_case(evil: Evil, mux: bool) {
         expose::frp::Phase::Online
     ));
     client.shutdown().await.unwrap();
-    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a panic happened");
+    assert_eq!(common::worker_panics(), 0, "a panic happened");
 }
 
 macro_rules! cases {

@@ -18,7 +18,7 @@ use expose::proto::{decode_frame, encode_frame, Message};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -29,29 +29,6 @@ const RUN_ID: &str = "evilwork00000001";
 /// The client's proxy, as frps names it: `user.name`.
 const PROXY: &str = "u.p";
 const WAIT: Duration = Duration::from_secs(10);
-
-// ---------------------------------------------------------------------------------------------
-// Panics in runtime worker threads (where the engine's tasks run) are counted: tokio would
-// otherwise swallow them.
-
-static PANICS: AtomicUsize = AtomicUsize::new(0);
-
-fn count_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let thread = std::thread::current();
-            if thread
-                .name()
-                .is_some_and(|n| n.starts_with("tokio-runtime-worker"))
-            {
-                PANICS.fetch_add(1, Ordering::SeqCst);
-            }
-            default(info);
-        }));
-    });
-}
 
 // ---------------------------------------------------------------------------------------------
 // The fake frps
@@ -290,7 +267,7 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    count_panics();
+    common::count_panics();
     let fake = FakeFrps::start().await;
     let (local, received) = counting_echo().await;
     let mut cfg = ClientConfig::new(fake.addr.ip().to_string(), fake.addr.port(), TOKEN);
@@ -338,7 +315,7 @@ impl Setup {
 
     async fn finish(self) {
         self.client.shutdown().await.unwrap();
-        assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a panic happened");
+        assert_eq!(common::worker_panics(), 0, "a panic happened");
     }
 }
 
@@ -435,5 +412,5 @@ async fn work_connections_without_start_work_conn_hold_up_nothing() {
     assert_eq!(s.client.stats().total_work_conns, 2);
     s.client.shutdown().await.unwrap();
     expect_closed(idle, "shutdown").await;
-    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "a panic happened");
+    assert_eq!(common::worker_panics(), 0, "a panic happened");
 }

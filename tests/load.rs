@@ -316,3 +316,108 @@ async fn ten_thousand_short_requests_in_a_row() {
 async fn hundred_thousand_short_requests_in_a_row() {
     short_requests(100_000, 16).await;
 }
+
+/// Many idle streams on the one multiplexed connection while short connections come and go:
+/// the churn must not disturb the idle ones (each still echoes afterwards), nothing may leak
+/// (the gauge returns to exactly the idle count, then to zero), and the session never drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_streams_survive_connection_churn() {
+    const IDLE: usize = 1500;
+    const CHURN: usize = 3000;
+    let _serial = SERIAL.lock().await;
+    // Four sockets per idle connection live in this process: visitor, server side, the
+    // client's local dial, and the echo service's side.
+    if let Err(why) = ensure_fd_limit((IDLE * 4 + 2048) as u64) {
+        eprintln!("SKIPPED idle_streams_survive_connection_churn: {why}");
+        return;
+    }
+    let srv = server().await;
+    let echo = echo_server().await;
+    let (client, addr) = start(&srv, echo.port()).await;
+
+    let gate = Arc::new(Semaphore::new(200));
+    let mut idle = Vec::with_capacity(IDLE);
+    let mut opening = Vec::with_capacity(IDLE);
+    for i in 0..IDLE {
+        let gate = gate.clone();
+        opening.push(tokio::spawn(async move {
+            let _p = gate.acquire_owned().await.unwrap();
+            let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+            let b = [(i % 251) as u8];
+            s.write_all(&b).await.map_err(|e| e.to_string())?;
+            let mut back = [0u8; 1];
+            s.read_exact(&mut back).await.map_err(|e| e.to_string())?;
+            if back != b {
+                return Err(format!("idle {i}: wrong echo"));
+            }
+            Ok::<_, String>(s)
+        }));
+    }
+    for t in opening {
+        idle.push(t.await.unwrap().expect("idle connection"));
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || client.stats().active_work_conns
+            as usize
+            == IDLE)
+        .await,
+        "{:?}",
+        client.stats()
+    );
+
+    // Churn: short connections, 32 at a time, each echoing a few KiB and closing.
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..32 {
+        let next = next.clone();
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= CHURN {
+                    return Ok::<_, String>(());
+                }
+                let got = echo_roundtrip(addr, 4096, i as u64 + 7);
+                let got = tokio::time::timeout(Duration::from_secs(10), got)
+                    .await
+                    .map_err(|_| format!("churn {i}: timed out"))?;
+                if got != 4096 {
+                    return Err(format!("churn {i}: {got} of 4096 bytes back"));
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap().expect("churn");
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || client.stats().active_work_conns
+            as usize
+            == IDLE)
+        .await,
+        "after the churn: {:?}",
+        client.stats()
+    );
+    // Every idle connection still carries bytes both ways.
+    for (i, s) in idle.iter_mut().enumerate() {
+        let b = [((i * 7) % 251) as u8];
+        s.write_all(&b).await.unwrap();
+        let mut back = [0u8; 1];
+        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut back))
+            .await
+            .unwrap_or_else(|_| panic!("idle {i} went silent"))
+            .unwrap();
+        assert_eq!(back, b, "idle {i}");
+    }
+    drop(idle);
+    assert!(
+        eventually(Duration::from_secs(30), || client.stats().active_work_conns
+            == 0)
+        .await,
+        "{:?}",
+        client.stats()
+    );
+    let stats = client.stats();
+    assert_eq!(stats.reconnects, 0, "{stats:?}");
+    assert_eq!(stats.total_work_conns, (IDLE + CHURN) as u64, "{stats:?}");
+    client.shutdown().await.unwrap();
+}

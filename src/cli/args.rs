@@ -11,7 +11,11 @@ Exit codes:
   2  usage error (bad arguments)
   3  authentication or configuration problem (no API key, 401, 402)
   4  tunnel limit reached or rate limited
-  5  rejected by the tunnel server (bad token, binding secret, tunnel not registered)";
+  5  rejected by the tunnel server (bad token, binding secret, tunnel not registered)
+
+A drop-in frpc: `expose frpc -c frpc.toml` (or this binary copied or linked as `frpc`) reads
+frpc's config files and command line, prints frpc's lines and exits as frpc does (1 on any error).
+See `expose frpc --help`.";
 
 /// Give a local port a public URL.
 #[derive(Debug, Parser)]

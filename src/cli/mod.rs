@@ -4,6 +4,10 @@ pub mod args;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod console;
+pub mod frpc;
+pub mod frpc_admin;
+pub mod frpc_ctl;
+pub mod frpc_quick;
 pub mod nofile;
 pub mod output;
 pub mod prime;

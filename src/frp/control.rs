@@ -77,16 +77,26 @@ struct Conn {
     _release: DropGuard,
 }
 
-/// Runs sessions until the client's token is cancelled (graceful stop) or a fatal error.
-pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) -> Result<(), Error> {
+/// The session for a configuration, with every proxy added. Fails when a proxy's registration
+/// would not fit a frame (or two share a name).
+pub(crate) fn new_session(config: &ClientConfig) -> Result<Session, Error> {
     let now = Instant::now();
-    let mut session = Session::new(wire::session_config(&shared.config), now, wire::unix_now());
-    for p in &shared.config.proxies {
-        let msg = wire::new_proxy_message(&shared.config.wire_name(&p.name), p);
+    let mut session = Session::new(wire::session_config(config), now, wire::unix_now());
+    for p in &config.proxies {
+        let msg = wire::new_proxy_message(&config.wire_name(&p.name), p);
         session
             .add_proxy(p.name.clone(), msg, now)
             .map_err(|e| Error::Config(e.to_string()))?;
     }
+    Ok(session)
+}
+
+/// Runs sessions until the client's token is cancelled (graceful stop) or a fatal error.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    session: Session,
+    stop: CancellationToken,
+) -> Result<(), Error> {
     Driver {
         shared,
         session,

@@ -44,7 +44,6 @@ pub use error::Error;
 pub use events::{Event, HttpRequest, ProxyReady, Stats, REPEAT_WINDOW};
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
-pub use work::bad_gateway_page;
 
 use control::Shared;
 use events::Counters;
@@ -78,6 +77,9 @@ impl Client {
     /// runtime. Returns at once; use [`Client::ready`] to wait for the proxies.
     pub fn start(config: ClientConfig) -> Result<Client, Error> {
         validate(&config)?;
+        // Registers the proxies with the session now, so a registration too large for a frame
+        // is refused here rather than by the background task.
+        let session = control::new_session(&config)?;
         let connector = transport::Connector::new(&config)?;
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let state = ClientState {
@@ -98,7 +100,7 @@ impl Client {
             state,
         });
         let stop = CancellationToken::new();
-        let task = tokio::spawn(control::run(shared.clone(), stop.clone()));
+        let task = tokio::spawn(control::run(shared.clone(), session, stop.clone()));
         Ok(Client {
             shared,
             stop,
@@ -248,9 +250,38 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
                 )));
             }
         }
-        let msg = wire::new_proxy_message(&cfg.wire_name(&p.name), p);
-        frp_proto::frame::encode_to_vec(&msg.into())
-            .map_err(|e| Error::Config(format!("proxy {}: registration too large: {e}", p.name)))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn start_refuses_a_registration_too_large_for_a_frame() {
+        let http = HttpOptions::default().custom_domain("d".repeat(11_000));
+        let cfg = ClientConfig::new("127.0.0.1", 7000, "t").proxy(ProxyConfig::new(
+            "big",
+            8080,
+            ProxyKind::Http(http),
+        ));
+        let err = Client::start(cfg).err().expect("refused");
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains("big") && m.contains("10240")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn start_refuses_duplicate_proxy_names() {
+        let cfg = ClientConfig::new("127.0.0.1", 7000, "t")
+            .proxy(ProxyConfig::tcp("a", 22, 0))
+            .proxy(ProxyConfig::tcp("a", 23, 0));
+        let err = Client::start(cfg).err().expect("refused");
+        assert!(
+            matches!(&err, Error::Config(m) if m.contains("duplicate")),
+            "{err}"
+        );
+    }
 }

@@ -328,7 +328,7 @@ async fn answer_unreachable(
 
 /// The 502 response an http visitor gets when the local service is down: short, and naming the
 /// local address so the person running the tunnel knows what to start.
-pub fn bad_gateway_page(local_addr: &str) -> String {
+pub(crate) fn bad_gateway_page(local_addr: &str) -> String {
     let body = format!(
         "<!doctype html><title>502 Bad Gateway</title><h1>502 Bad Gateway</h1>\
          <p>expose could not reach the local service at {local_addr}. Is it running?</p>\n"

@@ -13,12 +13,13 @@
 use super::config::{check_base_url, normalize_base_url, PrimeConfig};
 use super::error::PrimeError;
 use super::options::{ClientOptions, USER_AGENT};
+use super::read;
 use super::response::{error_for_status, parse_json, Reply};
 use super::time;
 use super::types::{
     BulkDeleteRequest, BulkDeleteResult, CreateTunnelRequest, CreatedTunnel, TunnelInfo,
 };
-use super::validate::{clean_text, is_valid_tunnel_id, Checker, MAX_QUOTED_CHARS};
+use super::validate::{clean_text, is_valid_tunnel_id, MAX_QUOTED_CHARS};
 use crate::text::has_unsafe_chars;
 use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
@@ -190,21 +191,7 @@ impl PrimeClient {
         let reply = self
             .execute(Method::GET, &format!("/{tunnel_id}"), &[], None)
             .await?;
-        if reply.status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        if !reply.status.is_success() {
-            return Err(error_for_status(&reply));
-        }
-        let info: TunnelInfo = parse_json(&reply)?;
-        info.validate().map_err(PrimeError::InvalidResponse)?;
-        if info.tunnel_id != tunnel_id {
-            return Err(PrimeError::InvalidResponse(format!(
-                "asked for tunnel {tunnel_id} but got {}",
-                info.tunnel_id
-            )));
-        }
-        Ok(Some(info))
+        read::tunnel(&reply, tunnel_id)
     }
 
     /// Deletes a tunnel (`DELETE /api/v1/tunnel/{id}`): `Ok(true)` when deleted, `Ok(false)` when
@@ -214,11 +201,7 @@ impl PrimeClient {
         let reply = self
             .execute(Method::DELETE, &format!("/{tunnel_id}"), &[], None)
             .await?;
-        match reply.status {
-            StatusCode::NOT_FOUND => Ok(false),
-            s if s.is_success() => Ok(true),
-            _ => Err(error_for_status(&reply)),
-        }
+        read::deleted(&reply)
     }
 
     /// Deletes several tunnels at once (`DELETE /api/v1/tunnel` with a JSON body).
@@ -256,23 +239,7 @@ impl PrimeClient {
         let reply = self
             .execute(Method::DELETE, "", &[], Some(&Value::Object(body)))
             .await?;
-        if !reply.status.is_success() {
-            return Err(error_for_status(&reply));
-        }
-        if reply.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(BulkDeleteResult::default());
-        }
-        let mut result: BulkDeleteResult = parse_json(&reply)?;
-        let mut c = Checker::default();
-        for id in &result.succeeded {
-            c.text("succeeded", id);
-        }
-        for f in &mut result.failed {
-            c.text("failed.tunnel_id", &f.tunnel_id);
-            f.error = clean_text(&f.error, MAX_QUOTED_CHARS);
-        }
-        c.finish().map_err(PrimeError::InvalidResponse)?;
-        Ok(result)
+        read::bulk_deleted(&reply)
     }
 
     /// The team to send: the request's if given (empty meaning none), else the configured one.

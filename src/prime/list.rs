@@ -2,7 +2,7 @@
 
 use super::client::PrimeClient;
 use super::error::PrimeError;
-use super::response::{error_for_status, parse_json};
+use super::read;
 use super::types::{ListQuery, TunnelInfo, TunnelPage};
 use reqwest::Method;
 use std::fmt;
@@ -107,14 +107,7 @@ impl PrimeClient {
             params.push(("status", status.as_str().to_owned()));
         }
         let reply = self.execute(Method::GET, "", &params, None).await?;
-        if !reply.status.is_success() {
-            return Err(error_for_status(&reply));
-        }
-        let page: TunnelPage = parse_json(&reply)?;
-        for t in &page.tunnels {
-            t.validate().map_err(PrimeError::InvalidResponse)?;
-        }
-        Ok((page, reply.body.len()))
+        Ok((read::page(&reply)?, reply.body.len()))
     }
 
     /// Every tunnel matching `query`, walking the pages from `query.page` while the API says

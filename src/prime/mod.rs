@@ -30,8 +30,12 @@
 mod client;
 mod config;
 mod error;
+/// The response-reading steps without HTTP, for the fuzz targets; not a supported API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod list;
 mod options;
+mod read;
 mod response;
 mod time;
 mod types;

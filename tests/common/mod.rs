@@ -419,3 +419,30 @@ pub async fn echo_roundtrip_checked(
         _ = writer => Err("write failed".into()),
     }
 }
+
+static WORKER_PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts panics in runtime worker threads (where the engine's tasks run; a test's own
+/// assertions run on the test's thread), which tokio would otherwise swallow. Call once per
+/// test before starting the client; read the count with [`worker_panics`].
+pub fn count_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            if thread
+                .name()
+                .is_some_and(|n| n.starts_with("tokio-runtime-worker"))
+            {
+                WORKER_PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            default(info);
+        }));
+    });
+}
+
+/// Panics seen in runtime worker threads since [`count_panics`] was first called.
+pub fn worker_panics() -> usize {
+    WORKER_PANICS.load(std::sync::atomic::Ordering::SeqCst)
+}

@@ -19,6 +19,7 @@
 
 mod backoff;
 mod event;
+mod heartbeat;
 mod proxies;
 mod rules;
 #[cfg(test)]
@@ -35,6 +36,7 @@ use crate::frame::{encode_to_vec, FrameError};
 use crate::msg::{CloseProxy, Login, LoginResp, NewProxy, NewProxyResp, Ping, Pong};
 use crate::Message;
 use backoff::Reconnect;
+use heartbeat::{Due, Heartbeat};
 use proxies::{Proxy, ProxyTable, Registration};
 use std::collections::VecDeque;
 use std::fmt;
@@ -50,9 +52,9 @@ pub struct SessionConfig {
     token: String,
     /// Put a fresh `privilege_key` in every Ping (frps's `HeartBeats` auth scope).
     pub auth_heartbeats: bool,
-    /// Ping period; `None` sends no Ping and checks no Pong.
+    /// Ping period; `None` or zero sends no Ping and checks no Pong (zero as in Go frpc).
     pub heartbeat_interval: Option<Duration>,
-    /// The session is lost when no Pong came for this long.
+    /// The session is lost when no Pong came for this long; zero never checks.
     pub heartbeat_timeout: Duration,
     /// How long a sent Login may wait for LoginResp.
     pub login_timeout: Duration,
@@ -121,6 +123,7 @@ pub struct Session {
     run_id: String,
     logged_in_once: bool,
     reconnect: Reconnect,
+    heartbeat: Heartbeat,
     proxies: ProxyTable,
     transmits: VecDeque<Message>,
     events: VecDeque<Event>,
@@ -133,13 +136,13 @@ impl Session {
     /// A session that wants to dial at once. `unix_now` is the wall clock (Unix seconds) at
     /// `now`; later timestamps are derived from the `Instant`s the driver passes in.
     pub fn new(config: SessionConfig, now: Instant, unix_now: i64) -> Self {
-        let reconnect = Reconnect::new(config.reconnect.clone(), config.jitter_seed);
         Session {
+            reconnect: Reconnect::new(config.reconnect.clone(), config.jitter_seed),
+            heartbeat: Heartbeat::new(config.heartbeat_interval, config.heartbeat_timeout),
             config,
             phase: Phase::Waiting(now),
             run_id: String::new(),
             logged_in_once: false,
-            reconnect,
             proxies: ProxyTable::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -201,12 +204,14 @@ impl Session {
         matches!(self.phase, Phase::Stopped)
     }
 
-    /// Queues a control message of the driver's own (only while online; false otherwise).
+    /// Queues a control message of the driver's own. False, and nothing queued, when not
+    /// online or when the message would not fit a frame (frps would drop the connection).
     pub fn send(&mut self, msg: Message) -> bool {
-        if self.is_online() {
-            self.transmits.push_back(msg);
+        if !self.is_online() || oversized(&msg).is_some() {
+            return false;
         }
-        self.is_online()
+        self.transmits.push_back(msg);
+        true
     }
 
     /// The driver's connection is up and the control stream open: the Login is queued.
@@ -294,16 +299,13 @@ impl Session {
             Phase::Online {
                 last_ping,
                 last_pong,
-            } => {
-                let heartbeat = self.config.heartbeat_interval.map(|every| {
-                    let ping = last_ping.map_or(last_pong, |t| t + every);
-                    ping.min(last_pong + self.config.heartbeat_timeout)
-                });
-                [heartbeat, self.proxies.next_due()]
-                    .into_iter()
-                    .flatten()
-                    .min()
-            }
+            } => [
+                self.heartbeat.next(last_ping, last_pong),
+                self.proxies.next_due(),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
         }
     }
 
@@ -323,19 +325,19 @@ impl Session {
                 last_ping,
                 last_pong,
             } => {
-                if let Some(every) = self.config.heartbeat_interval {
-                    if now >= last_pong + self.config.heartbeat_timeout {
+                match self.heartbeat.due(now, last_ping, last_pong) {
+                    Due::PongTimeout => {
                         self.fail(now, Failure::PongTimeout);
                         return;
                     }
-                    if last_ping.is_none_or(|t| now >= t + every) {
-                        let ping = self.ping(now);
-                        self.transmits.push_back(ping);
+                    Due::Ping => {
+                        self.transmits.push_back(self.ping(now));
                         self.phase = Phase::Online {
                             last_ping: Some(now),
                             last_pong,
                         };
                     }
+                    Due::Nothing => {}
                 }
                 self.register_due(now);
             }

@@ -254,6 +254,39 @@ fn no_heartbeat_means_no_ping_and_no_timer_once_proxies_are_ready() {
     assert!(h.s.is_online());
 }
 
+/// Found by the `control_session` fuzz target: a zero Ping interval made a Ping due at every
+/// instant, so `handle_timeout(now)` queued a Ping and left the deadline at `now`, and a driver
+/// looping on its deadline flooded the server. Go frpc sends no Ping for an interval of zero.
+#[test]
+fn zero_heartbeat_interval_sends_no_ping_like_go() {
+    let mut cfg = config();
+    cfg.heartbeat_interval = Some(Duration::ZERO);
+    let mut h = Harness::new(cfg, &["a"]);
+    assert_eq!(names(&h.online("r1")), ["NewProxy u.a"]);
+    h.proxy_resp("u.a", "");
+    assert_eq!(h.s.poll_timeout(), None);
+    for _ in 0..3 {
+        h.s.handle_timeout(h.now);
+    }
+    assert!(h.transmits().is_empty());
+    h.advance_to(10_000.0);
+    assert!(h.transmits().is_empty());
+    assert!(h.s.is_online());
+}
+
+/// Go frpc checks for Pongs only with a positive timeout; a zero timeout used to end every
+/// session at its first timer, right after the login.
+#[test]
+fn zero_heartbeat_timeout_never_ends_the_session() {
+    let mut cfg = config();
+    cfg.heartbeat_timeout = Duration::ZERO;
+    let mut h = Harness::new(cfg, &[]);
+    assert_eq!(names(&h.online("r1")), ["Ping"]);
+    h.advance_to(95.0);
+    assert!(h.s.is_online(), "{:?}", h.events());
+    assert_eq!(names(&h.transmits()), ["Ping", "Ping", "Ping"]);
+}
+
 #[test]
 fn auth_heartbeats_sign_each_ping_with_the_current_time() {
     let mut cfg = config();
@@ -648,6 +681,13 @@ fn work_requests_and_foreign_messages_reach_the_driver() {
     assert!(h.events().is_empty());
     assert!(h.s.send(Ping::default().into()));
     assert_eq!(names(&h.transmits()), ["Ping"]);
+    let mut huge = new_proxy("u.huge");
+    huge.custom_domains = vec!["d".repeat(11_000)];
+    assert!(
+        !h.s.send(huge.into()),
+        "a message over the frame limit is refused"
+    );
+    assert!(h.transmits().is_empty());
 }
 
 #[test]

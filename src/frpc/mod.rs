@@ -1,0 +1,306 @@
+//! Go frpc's configuration files: load a v1 `frpc.toml` / `.yaml` / `.json` the way frpc 0.66
+//! does and turn it into a [`ClientConfig`] with one [`ProxyConfig`](crate::frp::ProxyConfig) per
+//! proxy.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), expose::frpc::ConfigError> {
+//! let loaded = expose::frpc::load("frpc.toml".as_ref(), &expose::frpc::LoadOptions::new(true))?;
+//! for w in &loaded.warnings {
+//!     eprintln!("WARNING: {w}");
+//! }
+//! let client = loaded.client; // hand to expose::frp::Client::start
+//! # let _ = client; Ok(()) }
+//! ```
+//!
+//! What frpc does and this module does too:
+//! - every file is first rendered as a Go template with the environment as `.Envs`
+//!   (`{{ .Envs.FRP_TOKEN }}`);
+//! - the format is found by trying TOML first, then JSON (text starting with `{`), then YAML;
+//!   a `.toml` file that is not valid TOML reports the TOML error;
+//! - keys match case-insensitively (Go's JSON decoding), unknown keys are errors in strict mode
+//!   (frpc's default) and ignored otherwise;
+//! - defaults, `includes` (globs of files whose proxies are added), `start` (only these proxies),
+//!   `enabled = false`, the user prefix, and frpc's validation messages.
+//!
+//! What this client does not implement yet is an error naming the field ("… is not supported
+//! yet"), never silently dropped: proxy types other than tcp/http/https, visitors, plugins,
+//! health checks, load-balancer groups, bandwidth limits, the PROXY protocol, response headers,
+//! OIDC and token sources, and transports other than tcp. Settings that change nothing a visitor
+//! or frps sees (log files, the admin web server for now) load with a warning.
+
+mod glob;
+mod map;
+mod schema;
+mod template;
+mod types;
+
+pub use types::{ConfigError, FrpcConfig, LoadOptions, WebServer};
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Loads, renders, parses and validates an frpc config file and the files it includes.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<FrpcConfig, ConfigError> {
+    let main = read_file(path, opts)?;
+    let mut proxies = Vec::new();
+    let mut visitors = Vec::new();
+    main.collect(opts.strict, &mut proxies, &mut visitors)?;
+    for pattern in &main.file.includes {
+        for included in glob::matching_files(pattern)? {
+            read_file(&included, opts)
+                .and_then(|extra| extra.collect(opts.strict, &mut proxies, &mut visitors))
+                .map_err(|e| {
+                    ConfigError::Parse(format!(
+                        "load additional config from {} error: {e}",
+                        included.display()
+                    ))
+                })?;
+        }
+    }
+    map::build(main.file, proxies, visitors)
+}
+
+/// [`load`] for text already in memory; `path` only picks the format hint and names the file.
+pub fn load_str(text: &str, path: &Path, opts: &LoadOptions) -> Result<FrpcConfig, ConfigError> {
+    let parsed = parse_text(text, path, opts)?;
+    let mut proxies = Vec::new();
+    let mut visitors = Vec::new();
+    parsed.collect(opts.strict, &mut proxies, &mut visitors)?;
+    let file = parsed.file;
+    if !file.includes.is_empty() {
+        return Err(ConfigError::Unsupported(
+            "includes need a file on disk; use load".into(),
+        ));
+    }
+    map::build(file, proxies, visitors)
+}
+
+/// A config given as a JSON document in frpc's v1 shape (no templating, no includes), checked
+/// and mapped like a file; `frpc tcp|http|https …` builds its one-proxy config this way.
+pub fn from_json(mut value: Value, strict: bool) -> Result<FrpcConfig, ConfigError> {
+    let mut originals = BTreeMap::new();
+    lowercase_keys(&mut value, &mut originals);
+    let parsed = Parsed {
+        file: decode(value, strict, &originals, "")?,
+        originals,
+    };
+    let mut proxies = Vec::new();
+    let mut visitors = Vec::new();
+    parsed.collect(strict, &mut proxies, &mut visitors)?;
+    map::build(parsed.file, proxies, visitors)
+}
+
+fn read_file(path: &Path, opts: &LoadOptions) -> Result<Parsed, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| ConfigError::Read(io_text(path, &e)))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ConfigError::Parse(format!("{}: the file is not UTF-8 text", path.display()))
+    })?;
+    parse_text(&text, path, opts)
+}
+
+/// Go's wording of a failed open (`open PATH: no such file or directory`).
+fn io_text(path: &Path, e: &std::io::Error) -> String {
+    let what = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    };
+    format!("open {}: {what}", path.display())
+}
+
+/// A decoded file and how it spelled its keys (for messages).
+struct Parsed {
+    file: schema::ClientFile,
+    originals: BTreeMap<String, String>,
+}
+
+impl Parsed {
+    /// Decodes this file's proxies and visitors and appends them.
+    fn collect(
+        &self,
+        strict: bool,
+        proxies: &mut Vec<schema::Proxy>,
+        visitors: &mut Vec<(String, String, bool)>,
+    ) -> Result<(), ConfigError> {
+        collect(
+            &self.file.proxies,
+            &self.file.visitors,
+            strict,
+            &self.originals,
+            proxies,
+            visitors,
+        )
+    }
+}
+
+fn parse_text(text: &str, path: &Path, opts: &LoadOptions) -> Result<Parsed, ConfigError> {
+    if is_legacy_ini(text, path) {
+        return Err(ConfigError::Unsupported(
+            "the legacy INI format (a [common] section) is not supported yet; use TOML, YAML or JSON"
+                .into(),
+        ));
+    }
+    let rendered = template::render(text, &opts.envs).map_err(|e| ConfigError::Parse(e.0))?;
+    let mut value = to_value(&rendered, path)?;
+    let mut originals = BTreeMap::new();
+    lowercase_keys(&mut value, &mut originals);
+    let file = decode(value, opts.strict, &originals, "")?;
+    Ok(Parsed { file, originals })
+}
+
+/// frpc's test for its deprecated INI format: a `[common]` section in a file whose extension is
+/// not one of the v1 formats.
+fn is_legacy_ini(text: &str, path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    !matches!(ext.as_deref(), Some("toml" | "yaml" | "yml" | "json"))
+        && text.lines().any(|l| l.trim() == "[common]")
+}
+
+/// The document as JSON, chosen the way frpc chooses: TOML, else JSON, else YAML.
+fn to_value(text: &str, path: &Path) -> Result<Value, ConfigError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let value = match toml::from_str::<toml::Table>(text) {
+        Ok(table) => {
+            serde_json::to_value(table).map_err(|e| ConfigError::Parse(format!("toml: {e}")))?
+        }
+        Err(e) if ext.as_deref() == Some("toml") => {
+            return Err(ConfigError::Parse(format!(
+                "toml: {}",
+                e.to_string().trim_end()
+            )))
+        }
+        Err(_) if text.trim_start().starts_with('{') => {
+            serde_json::from_str(text).map_err(|e| ConfigError::Parse(format!("json: {e}")))?
+        }
+        Err(_) => {
+            let mut yaml: serde_norway::Value = serde_norway::from_str(text)
+                .map_err(|e| ConfigError::Parse(format!("yaml: {e}")))?;
+            yaml.apply_merge()
+                .map_err(|e| ConfigError::Parse(format!("yaml: {e}")))?;
+            let mut v =
+                serde_json::to_value(yaml).map_err(|e| ConfigError::Parse(format!("yaml: {e}")))?;
+            if v.is_null() {
+                v = Value::Object(Map::new());
+            }
+            // Top-level keys starting with '.' hold YAML anchors for reuse, as in frpc.
+            if let Value::Object(m) = &mut v {
+                m.retain(|k, _| !k.starts_with('.'));
+            }
+            v
+        }
+    };
+    if !value.is_object() {
+        return Err(ConfigError::Parse(
+            "json: cannot unmarshal a non-object into the client config".into(),
+        ));
+    }
+    Ok(value)
+}
+
+/// Lowercases every key except inside free-form maps, remembering how the file spelled each.
+fn lowercase_keys(v: &mut Value, originals: &mut BTreeMap<String, String>) {
+    match v {
+        Value::Object(m) => {
+            let old = std::mem::take(m);
+            for (k, mut child) in old {
+                let lower = k.to_lowercase();
+                if !schema::FREE_FORM.contains(&lower.as_str()) {
+                    lowercase_keys(&mut child, originals);
+                }
+                originals.entry(lower.clone()).or_insert(k);
+                // Go's decoder lets the last of two spellings win; so does this.
+                m.insert(lower, child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| lowercase_keys(i, originals)),
+        _ => {}
+    }
+}
+
+/// Decodes `value`; in strict mode an unknown key is frpc's `json: unknown field "NAME"`.
+fn decode<T: DeserializeOwned>(
+    value: Value,
+    strict: bool,
+    originals: &BTreeMap<String, String>,
+    context: &str,
+) -> Result<T, ConfigError> {
+    let mut unknown = None;
+    let decoded: T = serde_ignored::deserialize(value, |path| {
+        if unknown.is_none() {
+            let full = path.to_string();
+            let last = full.rsplit('.').next().unwrap_or("").to_owned();
+            unknown = Some(last);
+        }
+    })
+    .map_err(|e| ConfigError::Parse(format!("{context}json: {e}")))?;
+    match unknown {
+        Some(key) if strict => {
+            let shown = originals.get(&key).cloned().unwrap_or(key);
+            Err(ConfigError::Parse(format!(
+                "{context}json: unknown field \"{shown}\""
+            )))
+        }
+        _ => Ok(decoded),
+    }
+}
+
+/// Decodes the proxies and visitors of one file and appends them.
+fn collect(
+    proxies: &[Value],
+    visitors: &[Value],
+    strict: bool,
+    originals: &BTreeMap<String, String>,
+    out: &mut Vec<schema::Proxy>,
+    out_visitors: &mut Vec<(String, String, bool)>,
+) -> Result<(), ConfigError> {
+    const CTX: &str = "unmarshal ProxyConfig error: ";
+    for raw in proxies {
+        let Value::Object(fields) = raw else {
+            return Err(ConfigError::Parse("type is required".into()));
+        };
+        let kind = fields.get("type").and_then(Value::as_str).unwrap_or("");
+        let Some(extra) = schema::type_fields(kind) else {
+            return Err(ConfigError::Parse(format!("unknown proxy type: {kind}")));
+        };
+        if strict {
+            if let Some(k) = fields.keys().find(|k| {
+                !schema::BASE_FIELDS.contains(&k.as_str()) && !extra.contains(&k.as_str())
+            }) {
+                let shown = originals.get(k).unwrap_or(k);
+                return Err(ConfigError::Parse(format!(
+                    "{CTX}json: unknown field \"{shown}\""
+                )));
+            }
+        }
+        out.push(decode(raw.clone(), strict, originals, CTX)?);
+    }
+    for raw in visitors {
+        let name = raw
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let kind = raw
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let enabled = raw.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+        if !matches!(kind.as_str(), "stcp" | "sudp" | "xtcp") {
+            return Err(ConfigError::Parse(format!("unknown visitor type: {kind}")));
+        }
+        out_visitors.push((name, kind, enabled));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
