@@ -15,12 +15,14 @@
 //! the peer opens, GoAway ending the session, FIN when a stream is shut down or dropped.
 //! Opening a stream costs O(1): nothing on that path walks the stream table.
 
+mod buffer;
 mod config;
 mod driver;
 mod error;
 mod frame;
 mod state;
 mod stream;
+mod tuning;
 
 pub(crate) use config::Config;
 pub(crate) use driver::Driver;

@@ -268,37 +268,78 @@ async fn receive_window_is_topped_up_once_half_is_read() {
     s.read_exact(&mut big).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_sender_held_back_by_the_window_gets_a_larger_one() {
+impl Peer {
+    /// The next WindowUpdate, answering our pings on the way after `rtt` (the round trip the
+    /// client then measures).
+    async fn update_answering_pings(&mut self, rtt: Duration) -> Header {
+        loop {
+            let (h, _) = self.frame().await;
+            match h.kind {
+                Kind::WindowUpdate => return h,
+                Kind::Ping if h.has(SYN) => {
+                    tokio::time::sleep(rtt).await;
+                    self.send(Header::ping(ACK, h.length), &[]).await;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Rounds in which the peer sends a whole window at once and the reader reads all of it after
+/// `read_delay`; returns each window the client then granted.
+async fn windows_granted(rtt: Duration, read_delay: Duration, rounds: usize) -> Vec<u32> {
     let (client, mut peer, _task) = start();
     let mut s = client.open().await.unwrap();
     peer.frame().await;
     let mut window = INITIAL_WINDOW;
-    let mut buf = vec![0u8; 8 << 20];
-    for _ in 0..6 {
-        // Use all the credit at once, then read it all.
+    let mut granted = Vec::new();
+    let mut buf = vec![0u8; MAX_STREAM_WINDOW as usize];
+    for _ in 0..rounds {
         peer.send(Header::data(1, 0, window), &vec![3u8; window as usize])
             .await;
+        tokio::time::sleep(read_delay).await;
         s.read_exact(&mut buf[..window as usize]).await.unwrap();
-        let h = peer.frame_of_kind(Kind::WindowUpdate).await;
-        window = h.length;
+        window = peer.update_answering_pings(rtt).await.length;
+        granted.push(window);
     }
-    assert!(window > INITIAL_WINDOW, "window stayed at {window}");
-    assert!(window <= MAX_STREAM_WINDOW);
+    granted
 }
 
+/// A reader that consumes windows faster than two round trips is held back by the window:
+/// it doubles (once the round trip is measured), up to the largest stream window.
+#[tokio::test]
+async fn a_sender_held_back_by_the_window_gets_a_larger_one() {
+    let granted = windows_granted(Duration::from_millis(100), Duration::ZERO, 9).await;
+    // The first update goes out before the round trip is known: no growth yet. (An update
+    // may refill only the half read so far, so grants are compared with bounds.)
+    assert!(granted[0] <= INITIAL_WINDOW, "{granted:?}");
+    let largest = granted.iter().copied().max().unwrap_or(0);
+    assert!(largest >= MAX_STREAM_WINDOW / 2, "{granted:?}");
+    assert!(largest <= MAX_STREAM_WINDOW, "{granted:?}");
+}
+
+/// A reader that takes longer than two round trips per half window is what limits the
+/// stream, not the window: the window stays as it is.
 #[tokio::test]
 async fn a_slow_reader_keeps_its_window() {
+    let granted = windows_granted(Duration::from_millis(5), Duration::from_millis(60), 4).await;
+    assert!(granted.iter().all(|&w| w <= INITIAL_WINDOW), "{granted:?}");
+}
+
+/// A reader that has read half its window, the other half still waiting, gets only what it
+/// read back.
+#[tokio::test]
+async fn a_half_read_window_is_refilled_by_what_was_read() {
     let (client, mut peer, _task) = start();
     let mut s = client.open().await.unwrap();
     peer.frame().await;
     let window = INITIAL_WINDOW as usize;
     peer.send(Header::data(1, 0, window as u32), &vec![3u8; window])
         .await;
-    // Half read, half still waiting: the update only refills what was read.
     let mut buf = vec![0u8; window / 2];
     s.read_exact(&mut buf).await.unwrap();
-    let h = peer.frame_of_kind(Kind::WindowUpdate).await;
+    let h = peer.update_answering_pings(Duration::ZERO).await;
     assert_eq!(h.length, INITIAL_WINDOW / 2);
 }
 
