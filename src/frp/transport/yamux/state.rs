@@ -171,13 +171,17 @@ pub(super) struct Session {
 
 impl Session {
     pub(super) fn new(cfg: &Config) -> Self {
+        // The round trip is measured from the start, so that the first bulk transfer can
+        // already grow its window.
+        let mut tuning = Tuning::new(cfg.window_growth);
+        let control = tuning.ping_due(Instant::now()).into_iter().collect();
         Session {
             shared: Mutex::new(Shared {
                 streams: HashMap::new(),
                 queue: VecDeque::new(),
-                control: VecDeque::new(),
+                control,
                 next_id: 1,
-                tuning: Tuning::new(cfg.window_growth),
+                tuning,
                 pool: Pool::new(),
                 max_streams: cfg.max_streams,
                 going_away: false,
