@@ -87,13 +87,25 @@ impl StreamState {
     }
 
     /// Whether the peer has used up enough of its credit that a window update is worth a
-    /// frame: at least half of the window was read by the handle.
+    /// frame: at least half of the initial window, or a quarter of a grown one, was read by
+    /// the handle. (A grown window is refilled more often: a window-limited sender moves
+    /// about the window minus the part not yet refilled per round trip.)
     fn update_due(&self) -> bool {
         if self.remote_fin || self.reset {
             return false;
         }
+        let share = if self.recv_target > INITIAL_WINDOW {
+            4
+        } else {
+            2
+        };
+        self.consumed() >= self.recv_target as usize / share
+    }
+
+    /// Bytes read by the handle since the last window update.
+    fn consumed(&self) -> usize {
         let outstanding = self.recv_credit as usize + self.recv.len();
-        (self.recv_target as usize).saturating_sub(outstanding) >= self.recv_target as usize / 2
+        (self.recv_target as usize).saturating_sub(outstanding)
     }
 
     /// Whether the driver has anything to write for this stream.
@@ -495,7 +507,11 @@ fn frame_stream(
         if let Some(ping) = tuning.ping_due(now) {
             out.extend_from_slice(&ping.encode());
         }
-        st.recv_target = tuning.grown(st.recv_target, now.duration_since(st.last_update));
+        st.recv_target = tuning.grown(
+            st.recv_target,
+            st.consumed(),
+            now.duration_since(st.last_update),
+        );
         st.last_update = now;
         let outstanding = st.recv_credit + st.recv.len() as u32;
         delta = st.recv_target.saturating_sub(outstanding);

@@ -67,13 +67,16 @@ impl Tuning {
     }
 
     /// The new receive window of a stream whose window `target` was last updated `since`
-    /// ago, now that half of it was read: doubled when that took under two round trips, as
-    /// far as the budget and [`MAX_STREAM_WINDOW`] allow; else `target`.
-    pub(super) fn grown(&mut self, target: u32, since: Duration) -> u32 {
+    /// ago, `consumed` bytes having been read since: doubled when the reader went at least as
+    /// fast as half a window per two round trips, as far as the budget and
+    /// [`MAX_STREAM_WINDOW`] allow; else `target`.
+    pub(super) fn grown(&mut self, target: u32, consumed: usize, since: Duration) -> u32 {
         let Some((rtt, _)) = self.rtt else {
             return target;
         };
-        if target >= MAX_STREAM_WINDOW || since >= rtt.saturating_mul(2) {
+        // consumed / since >= (target / 2) / (2 * rtt), without dividing.
+        let fast = since.as_nanos() * u128::from(target) < 4 * rtt.as_nanos() * consumed as u128;
+        if target >= MAX_STREAM_WINDOW || !fast {
             return target;
         }
         let want = target.saturating_mul(2).min(MAX_STREAM_WINDOW) - target;
