@@ -4,14 +4,14 @@
 //! A [`Session`] is one logical connection to frps from which frp connections (the control
 //! connection, work connections) are opened:
 //! - with tcpMux (frp's default) it is one TCP(+TLS) connection carrying a yamux client session;
-//!   each frp connection is a yamux stream. One driver task owns the `yamux::Connection` and polls
-//!   it continuously, so frps's keepalive pings are answered within its 10 s deadline even when
-//!   no stream is busy (rust-yamux answers pings only while polled);
+//!   each frp connection is a yamux stream. One driver task owns the socket and reads it
+//!   continuously, so frps's keepalive pings are answered within its 10 s deadline even when no
+//!   stream is busy;
 //! - without tcpMux every frp connection is its own TCP(+TLS) connection.
 //!
 //! Inside, one role per module, each depending only on those listed before it:
+//! - `yamux`: our yamux client (frame codec, windows, driver), O(1) per stream opened;
 //! - `stream`: [`BoxStream`] and the yamux stream wrapper;
-//! - `coalesce`: joins yamux's frame headers with the writes that follow;
 //! - `tls`: the rustls client configuration and certificate policy;
 //! - `dns`: resolving the server name through a given DNS server (frpc's `dnsServer`);
 //! - `ws`: frp's websocket transport (handshake and frame codec, both ends);
@@ -20,7 +20,6 @@
 //! - `mux`: the yamux session and its driver task;
 //! - this module: [`Connector`], [`Session`] and [`Opener`], which tie them together.
 
-mod coalesce;
 mod dial;
 mod dns;
 mod mux;
@@ -28,10 +27,6 @@ mod proxy;
 mod stream;
 mod tls;
 pub(crate) mod ws;
-/// Our own yamux client (O(1) stream opening), complete and unit-tested but not yet used by
-/// `mux`: with it, upload at 20 ms RTT was slower than with rust-yamux's window tuning and peak
-/// memory higher. Compiled for its tests only until those are fixed and it replaces the crate.
-#[cfg(test)]
 mod yamux;
 
 pub use mux::MAX_MUX_STREAMS;

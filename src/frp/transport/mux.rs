@@ -1,52 +1,43 @@
-//! The yamux client session: one driver task owns the `yamux::Connection`, serves requests for
-//! new streams and keeps the connection polled.
+//! The yamux client session: one driver task owns the connection (our own yamux client in
+//! `super::yamux`), and streams are opened from any task without going through it.
 
-use super::coalesce::Coalesce;
 use super::stream::{BoxStream, MuxStream};
+use super::yamux::{Client, Config, Driver, OpenError};
 use crate::frp::error::Error;
-use futures::future::poll_fn;
-use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
-use std::task::Poll;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Semaphore};
-use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-/// Most yamux streams we keep open at once. rust-yamux ends the *whole* session (error
-/// `TooManyStreams`) when asked to open more than its `max_num_streams`, so we count streams
-/// ourselves and refuse extra work connections before yamux sees them.
+/// Most yamux streams we keep open at once; beyond it new work connections are refused (the
+/// session and its other streams carry on).
 ///
 /// Every open visitor connection is one stream, and frps adds up to `pool_count + 10` pooled
 /// ones plus the ReqWorkConns it over-requests during a burst (about two per visitor). 8192
 /// leaves room for the 5 000 concurrent visitors `tests/load.rs` drives through one tunnel.
-/// yamux requires `max_connection_receive_window >= max_num_streams * 256 KiB`; that product
-/// (about 2.1 GiB here) is a cap on what the session may buffer, not an allocation: each
-/// stream buffers at most its own window, 256 KiB unless it has grown into the shared
-/// `MUX_WINDOW_GROWTH` budget.
+/// Each stream buffers at most its own receive window: 256 KiB unless it has grown into the
+/// shared `MUX_WINDOW_GROWTH` budget.
 pub const MAX_MUX_STREAMS: usize = 8192;
 
-/// Headroom between our own limit and yamux's, for streams that are closing but not yet gone
-/// (a dropped stream leaves yamux's table only when the driver next runs).
+/// Headroom in the stream table beyond [`MAX_MUX_STREAMS`], for streams whose handle is gone
+/// but whose FIN waits for send window.
 const MUX_STREAM_HEADROOM: usize = 512;
 
 /// Receive window that busy streams may grow into beyond their 256 KiB, shared by the whole
-/// session. yamux auto-tunes a stream's window (doubling it while the sender uses it up within
-/// two round trips) only out of budget beyond `streams × 256 KiB`; with none, every stream is
-/// held to 256 KiB per round trip. `expose bench --rtt 20` measured one upload stream (visitor
-/// → local service, the direction our window governs) at 6 MiB/s without this budget and
-/// 154 MiB/s with it. Go frpc allows 6 MiB per stream with no session cap; 64 MiB for the whole
-/// session bounds what slow local services can make us buffer.
+/// session. A stream's window doubles (up to 16 MiB) when its reader consumed half of it
+/// within two round trips; without growth every stream is held to 256 KiB per round trip.
+/// `expose bench --rtt 20` measured one upload stream (visitor → local service, the direction
+/// our window governs) at 6 MiB/s without this budget and 207–249 MiB/s with it. Go frpc allows 6 MiB per
+/// stream with no session cap; 64 MiB for the whole session bounds what slow local services
+/// can make us buffer.
 const MUX_WINDOW_GROWTH: usize = 64 * 1024 * 1024;
-
-/// Largest yamux data frame we send. rust-yamux defaults to 16 KiB; frames are cheap to parse but
-/// each costs a header and a wake-up, and hashicorp accepts any size within the window.
-const MUX_SPLIT_SEND_SIZE: usize = 64 * 1024;
 
 /// How long a deliberate session close may take to flush queued frames.
 const MUX_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-type OpenReply = oneshot::Sender<Result<yamux::Stream, Error>>;
+/// How long a session that failed may take to tell the peer why (a GoAway after a protocol
+/// violation).
+const MUX_FAIL_GRACE: Duration = Duration::from_millis(500);
 
 /// The yamux side of a session. Dropping it stops the driver and closes the connection, which
 /// ends every stream on it, as Go frpc does when it rebuilds a session.
@@ -58,13 +49,11 @@ pub(crate) struct MuxSession {
     stop: CancellationToken,
 }
 
-/// Requests streams from the driver task and enforces [`MAX_MUX_STREAMS`].
+/// Opens streams and enforces [`MAX_MUX_STREAMS`].
 #[derive(Clone)]
 pub(crate) struct MuxOpener {
-    requests: mpsc::Sender<OpenReply>,
+    client: Client,
     permits: Arc<Semaphore>,
-    /// The session's `dead` token, handed to every stream (see [`MuxStream`]).
-    dead: CancellationToken,
 }
 
 impl MuxOpener {
@@ -75,46 +64,36 @@ impl MuxOpener {
                 "more than {MAX_MUX_STREAMS} streams open; refusing another"
             ))
         })?;
-        let (tx, rx) = oneshot::channel();
-        self.requests
-            .send(tx)
-            .await
-            .map_err(|_| Error::Mux("session closed".into()))?;
-        let stream = rx
-            .await
-            .map_err(|_| Error::Mux("session closed".into()))??;
-        Ok(MuxStream::new(
-            stream.compat(),
-            self.dead.clone().cancelled_owned(),
-            permit,
-        ))
+        let stream = self.client.open().await.map_err(|e| match e {
+            OpenError::Closed(_) => Error::Mux("session closed".into()),
+            e => Error::Mux(e.to_string()),
+        })?;
+        Ok(MuxStream::new(stream, permit))
     }
 }
 
 impl MuxSession {
     /// Starts a yamux client session on `io` and its driver task.
     pub(super) fn start(io: BoxStream) -> Self {
-        let mut cfg = yamux::Config::default();
-        // The receive budget must cover 256 KiB for every stream or yamux's setter panics.
-        // Auto-tuning only hands out budget beyond `streams * 256 KiB`: that is
-        // `MUX_WINDOW_GROWTH`, shared by the busy streams of the session.
-        cfg.set_max_connection_receive_window(Some(
-            (MAX_MUX_STREAMS + MUX_STREAM_HEADROOM) * yamux::DEFAULT_CREDIT as usize
-                + MUX_WINDOW_GROWTH,
-        ));
-        cfg.set_max_num_streams(MAX_MUX_STREAMS + MUX_STREAM_HEADROOM);
-        cfg.set_split_send_size(MUX_SPLIT_SEND_SIZE);
-        let conn = yamux::Connection::new(Coalesce::new(io).compat(), cfg, yamux::Mode::Client);
-        let (requests, rx) = mpsc::channel(64);
+        let cfg = Config {
+            max_streams: MAX_MUX_STREAMS + MUX_STREAM_HEADROOM,
+            window_growth: MUX_WINDOW_GROWTH,
+        };
+        let (client, driver) = Client::new(io, &cfg);
         let dead = CancellationToken::new();
         let stop = CancellationToken::new();
         let reason = Arc::new(OnceLock::new());
-        tokio::spawn(drive(conn, rx, dead.clone(), stop.clone(), reason.clone()));
+        tokio::spawn(drive(
+            driver,
+            client.clone(),
+            dead.clone(),
+            stop.clone(),
+            reason.clone(),
+        ));
         MuxSession {
             opener: MuxOpener {
-                requests,
+                client,
                 permits: Arc::new(Semaphore::new(MAX_MUX_STREAMS)),
-                dead: dead.clone(),
             },
             dead,
             reason,
@@ -154,61 +133,28 @@ impl Drop for MuxSession {
     }
 }
 
-/// Owns the yamux connection: serves open requests, drains inbound frames (answering pings and
-/// window updates), and records why the connection ended.
+/// Runs the driver until the connection ends or the session is closed, then records why and
+/// fails every stream.
 async fn drive(
-    mut conn: yamux::Connection<Compat<Coalesce<BoxStream>>>,
-    mut requests: mpsc::Receiver<OpenReply>,
+    mut driver: Driver<BoxStream>,
+    client: Client,
     dead: CancellationToken,
     stop: CancellationToken,
     reason: Arc<OnceLock<String>>,
 ) {
-    let mut pending: VecDeque<OpenReply> = VecDeque::new();
-    let mut requests_open = true;
-    let run = poll_fn(|cx| {
-        while requests_open {
-            match requests.poll_recv(cx) {
-                Poll::Ready(Some(reply)) => pending.push_back(reply),
-                Poll::Ready(None) => requests_open = false,
-                Poll::Pending => break,
-            }
-        }
-        while !pending.is_empty() {
-            match conn.poll_new_outbound(cx) {
-                Poll::Ready(Ok(stream)) => {
-                    if let Some(reply) = pending.pop_front() {
-                        // The requester may have given up; the stream then just closes.
-                        let _ = reply.send(Ok(stream));
-                    }
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(format!("yamux: {e}")),
-                Poll::Pending => break,
-            }
-        }
-        loop {
-            match conn.poll_next_inbound(cx) {
-                // frps never opens streams; one that does is not ours to serve.
-                Poll::Ready(Some(Ok(stream))) => drop(stream),
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(format!("yamux: {e}")),
-                Poll::Ready(None) => return Poll::Ready("server closed the connection".into()),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    });
     let (why, graceful) = tokio::select! {
-        why = run => (why, false),
+        why = driver.run() => (why, false),
         _ = stop.cancelled() => ("session closed".to_owned(), true),
     };
     if graceful {
-        // Frames that streams queued just before (CloseProxy, FIN) are still inside yamux; a
-        // graceful close writes them out before the socket goes. Bounded, so a dead peer
-        // cannot hold us.
-        let close = poll_fn(|cx| conn.poll_close(cx));
-        let _ = tokio::time::timeout(MUX_CLOSE_GRACE, close).await;
+        // Frames that streams queued just before (CloseProxy, FIN) are written out before the
+        // socket goes. Bounded, so a dead peer cannot hold us.
+        let _ = tokio::time::timeout(MUX_CLOSE_GRACE, driver.drain_and_close()).await;
     }
+    client.kill(&why);
     let _ = reason.set(why);
-    for reply in pending.drain(..) {
-        let _ = reply.send(Err(Error::Mux("session closed".into())));
-    }
     dead.cancel();
+    if !graceful {
+        let _ = tokio::time::timeout(MUX_FAIL_GRACE, driver.drain_and_close()).await;
+    }
 }

@@ -3,24 +3,28 @@
 //! - `config`: window and buffer sizes, and the session's [`Config`];
 //! - `frame`: the 12-byte header codec;
 //! - `error`: protocol violations by the peer;
+//! - `buffer`: byte queues of pooled 16 KiB blocks (a drained stream holds none);
+//! - `tuning`: the round trip measured with pings, and when a stream's window grows;
 //! - `state`: the stream table, windows and buffers, shared by the driver and the handles;
 //! - `stream`: [`Stream`], the handle of one stream;
 //! - `driver`: [`Driver`], the task that owns the socket;
 //! - this module: [`Client`] and the session constants.
 //!
 //! What it does: odd stream ids opened with a WindowUpdate carrying SYN (as Go frpc does), a
-//! 256 KiB receive window per stream topped up once half of it was read and grown for busy
-//! streams out of a session budget, a send window that follows the peer's updates, Ping
+//! 256 KiB receive window per stream topped up once half of it was read and doubled (out of a
+//! session budget) when the reader consumed half a window within two round trips, a send window that follows the peer's updates, Ping
 //! answers (frps drops a session whose pings go unanswered for 10 s), refusal (RST) of streams
 //! the peer opens, GoAway ending the session, FIN when a stream is shut down or dropped.
 //! Opening a stream costs O(1): nothing on that path walks the stream table.
 
+mod buffer;
 mod config;
 mod driver;
 mod error;
 mod frame;
 mod state;
 mod stream;
+mod tuning;
 
 pub(crate) use config::Config;
 pub(crate) use driver::Driver;

@@ -5,15 +5,17 @@
 //! or write buffer), and one lock keeps the bookkeeping between streams and the driver simple:
 //! a stream that queues bytes and the driver that frames them can never disagree.
 
+use super::buffer::{Chain, Pool};
 use super::config::{
     Config, INITIAL_WINDOW, MAX_CONTROL_QUEUE, MAX_STREAM_WINDOW, SPLIT_SEND_SIZE,
 };
 use super::error::ProtocolError;
 use super::frame::{Header, ACK, FIN, HEADER_LEN, RST, SYN};
-use bytes::{Buf, BytesMut};
+use super::tuning::Tuning;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
+use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// Largest number of outbound streams not yet acknowledged by the peer. hashicorp's accept
@@ -23,13 +25,16 @@ pub(super) const MAX_UNACKED: usize = 256;
 /// One stream's half of the state.
 pub(super) struct StreamState {
     /// Received bytes not yet read.
-    pub(super) recv: BytesMut,
+    pub(super) recv: Chain,
     /// Bytes the peer may still send before it needs a window update from us.
     recv_credit: u32,
     /// The receive window we currently grant (grows from [`INITIAL_WINDOW`]).
     recv_target: u32,
+    /// When our last window update (or the SYN) went out: the window auto-tuning compares
+    /// how long the reader took to consume half a window with the round-trip time.
+    last_update: Instant,
     /// Bytes written by the handle, not yet framed.
-    pub(super) send: BytesMut,
+    pub(super) send: Chain,
     /// Bytes we may still send.
     send_credit: u32,
     /// In the send queue already.
@@ -57,10 +62,11 @@ pub(super) struct StreamState {
 impl StreamState {
     fn new() -> Self {
         StreamState {
-            recv: BytesMut::new(),
+            recv: Chain::new(),
             recv_credit: INITIAL_WINDOW,
             recv_target: INITIAL_WINDOW,
-            send: BytesMut::new(),
+            last_update: Instant::now(),
+            send: Chain::new(),
             send_credit: INITIAL_WINDOW,
             queued: false,
             syn_sent: false,
@@ -81,13 +87,25 @@ impl StreamState {
     }
 
     /// Whether the peer has used up enough of its credit that a window update is worth a
-    /// frame: at least half of the window was read by the handle.
+    /// frame: at least half of the initial window, or a quarter of a grown one, was read by
+    /// the handle. (A grown window is refilled more often: a window-limited sender moves
+    /// about the window minus the part not yet refilled per round trip.)
     fn update_due(&self) -> bool {
         if self.remote_fin || self.reset {
             return false;
         }
+        let share = if self.recv_target > INITIAL_WINDOW {
+            4
+        } else {
+            2
+        };
+        self.consumed() >= self.recv_target as usize / share
+    }
+
+    /// Bytes read by the handle since the last window update.
+    fn consumed(&self) -> usize {
         let outstanding = self.recv_credit as usize + self.recv.len();
-        (self.recv_target as usize).saturating_sub(outstanding) >= self.recv_target as usize / 2
+        (self.recv_target as usize).saturating_sub(outstanding)
     }
 
     /// Whether the driver has anything to write for this stream.
@@ -140,8 +158,10 @@ pub(super) struct Shared {
     control: VecDeque<Header>,
     /// The id the next stream gets (odd: we are the client).
     next_id: u32,
-    /// Receive window that busy streams may still grow into, beyond [`INITIAL_WINDOW`] each.
-    growth_left: usize,
+    /// Round-trip time and the growth budget for receive windows.
+    tuning: Tuning,
+    /// Blocks for every stream's buffers.
+    pub(super) pool: Pool,
     /// Most entries in `streams`.
     max_streams: usize,
     /// The peer sent GoAway.
@@ -163,13 +183,18 @@ pub(super) struct Session {
 
 impl Session {
     pub(super) fn new(cfg: &Config) -> Self {
+        // The round trip is measured from the start, so that the first bulk transfer can
+        // already grow its window.
+        let mut tuning = Tuning::new(cfg.window_growth);
+        let control = tuning.ping_due(Instant::now()).into_iter().collect();
         Session {
             shared: Mutex::new(Shared {
                 streams: HashMap::new(),
                 queue: VecDeque::new(),
-                control: VecDeque::new(),
+                control,
                 next_id: 1,
-                growth_left: cfg.window_growth,
+                tuning,
+                pool: Pool::new(),
                 max_streams: cfg.max_streams,
                 going_away: false,
                 dead: None,
@@ -235,6 +260,8 @@ impl Shared {
         st.read_waker = None;
         st.write_waker = None;
         st.fin_queued = true;
+        // Nobody will read these any more.
+        st.recv.clear(&mut self.pool);
         if st.finished() {
             self.remove(id, unacked);
         } else {
@@ -244,8 +271,10 @@ impl Shared {
 
     /// Takes `id` out of the table and gives back its window growth and ACK slot.
     fn remove(&mut self, id: u32, unacked: &Semaphore) {
-        if let Some(st) = self.streams.remove(&id) {
-            self.growth_left += (st.recv_target - INITIAL_WINDOW) as usize;
+        if let Some(mut st) = self.streams.remove(&id) {
+            self.tuning.give_back(st.recv_target - INITIAL_WINDOW);
+            st.recv.clear(&mut self.pool);
+            st.send.clear(&mut self.pool);
             if !st.acked {
                 unacked.add_permits(1);
             }
@@ -276,12 +305,11 @@ impl Shared {
                 return;
             };
             self.visits += 1;
-            let growth_left = &mut self.growth_left;
             let Some(st) = self.streams.get_mut(&id) else {
                 continue;
             };
             st.queued = false;
-            frame_stream(id, st, out, growth_left);
+            frame_stream(id, st, out, &mut self.tuning, &mut self.pool);
             if st.finished() {
                 self.remove(id, unacked);
             } else if st.has_work() {
@@ -303,8 +331,10 @@ impl Shared {
             Kind::Ping => {
                 if h.has(SYN) {
                     self.push_control(Header::ping(ACK, h.length))?;
+                } else if h.has(ACK) {
+                    // Answers to pings we did not send are ignored.
+                    self.tuning.on_pong(h.length);
                 }
-                // Answers to pings we never send are ignored.
                 Ok(None)
             }
             Kind::GoAway => Err(PeerEvent::GoAway(h.length)),
@@ -387,7 +417,7 @@ impl Shared {
     /// Bytes of a Data frame's body for stream `id`.
     pub(super) fn on_body(&mut self, id: u32, bytes: &[u8]) {
         if let Some(st) = self.streams.get_mut(&id) {
-            st.recv.extend_from_slice(bytes);
+            st.recv.push(bytes, &mut self.pool);
             if let Some(w) = st.read_waker.take() {
                 w.wake();
             }
@@ -401,7 +431,7 @@ impl Shared {
         };
         if flags & RST != 0 {
             st.reset = true;
-            st.send.clear();
+            st.send.clear(&mut self.pool);
             st.wake_all();
         } else if flags & FIN != 0 {
             st.remote_fin = true;
@@ -457,8 +487,15 @@ pub(super) enum PeerEvent {
     GoAway(u32),
 }
 
-/// Writes the frames one stream is due: its SYN, a window update, one data frame, its FIN.
-fn frame_stream(id: u32, st: &mut StreamState, out: &mut Vec<u8>, growth_left: &mut usize) {
+/// Writes the frames one stream is due: its SYN, a window update (preceded by a ping when the
+/// round-trip time needs measuring), one data frame, its FIN.
+fn frame_stream(
+    id: u32,
+    st: &mut StreamState,
+    out: &mut Vec<u8>,
+    tuning: &mut Tuning,
+    pool: &mut Pool,
+) {
     let mut syn = 0;
     if !st.syn_sent {
         st.syn_sent = true;
@@ -466,7 +503,16 @@ fn frame_stream(id: u32, st: &mut StreamState, out: &mut Vec<u8>, growth_left: &
     }
     let mut delta = 0;
     if st.update_due() {
-        grow_window(st, growth_left);
+        let now = Instant::now();
+        if let Some(ping) = tuning.ping_due(now) {
+            out.extend_from_slice(&ping.encode());
+        }
+        st.recv_target = tuning.grown(
+            st.recv_target,
+            st.consumed(),
+            now.duration_since(st.last_update),
+        );
+        st.last_update = now;
         let outstanding = st.recv_credit + st.recv.len() as u32;
         delta = st.recv_target.saturating_sub(outstanding);
         st.recv_credit += delta;
@@ -489,8 +535,7 @@ fn frame_stream(id: u32, st: &mut StreamState, out: &mut Vec<u8>, growth_left: &
         let flags = if fin { FIN } else { 0 };
         out.reserve(HEADER_LEN + n);
         out.extend_from_slice(&Header::data(id, flags, n as u32).encode());
-        out.extend_from_slice(&st.send[..n]);
-        st.send.advance(n);
+        st.send.move_to_vec(n, out, pool);
         st.send_credit -= n as u32;
         st.fin_sent |= fin;
         if let Some(w) = st.write_waker.take() {
@@ -501,23 +546,4 @@ fn frame_stream(id: u32, st: &mut StreamState, out: &mut Vec<u8>, growth_left: &
         st.fin_sent = true;
         out.extend_from_slice(&Header::window_update(id, FIN, 0).encode());
     }
-}
-
-/// Doubles the stream's receive window, out of the session's growth budget, when the window
-/// held the sender back while the reader kept up: when an update is due, the peer has used
-/// more than three quarters of its credit and at most a quarter of the window waits to be
-/// read. A stream whose reader is slow keeps its window, so what a slow local service can make
-/// us buffer stays bounded by the budget.
-fn grow_window(st: &mut StreamState, growth_left: &mut usize) {
-    let quarter = st.recv_target / 4;
-    if st.recv_target >= MAX_STREAM_WINDOW
-        || st.recv_credit > quarter
-        || st.recv.len() > quarter as usize
-    {
-        return;
-    }
-    let want = (st.recv_target.saturating_mul(2)).min(MAX_STREAM_WINDOW) - st.recv_target;
-    let extra = (want as usize).min(*growth_left) as u32;
-    *growth_left -= extra as usize;
-    st.recv_target += extra;
 }

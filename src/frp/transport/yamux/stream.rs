@@ -3,7 +3,6 @@
 
 use super::config::SEND_BUFFER;
 use super::state::{OpenError, Session};
-use bytes::Buf;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -63,15 +62,14 @@ impl AsyncRead for Stream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let id = self.id;
-        let mut sh = self.session.lock();
+        let mut guard = self.session.lock();
+        let sh = &mut *guard;
         let dead = sh.dead.is_some();
         let Some(st) = sh.streams.get_mut(&id) else {
             return Poll::Ready(Ok(()));
         };
         if !st.recv.is_empty() {
-            let n = st.recv.len().min(buf.remaining());
-            buf.put_slice(&st.recv[..n]);
-            st.recv.advance(n);
+            st.recv.read_to(buf, &mut sh.pool);
             sh.enqueue(id);
             return Poll::Ready(Ok(()));
         }
@@ -101,7 +99,8 @@ impl AsyncWrite for Stream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let id = self.id;
-        let mut sh = self.session.lock();
+        let mut guard = self.session.lock();
+        let sh = &mut *guard;
         if sh.dead.is_some() {
             return Poll::Ready(Err(session_closed()));
         }
@@ -127,7 +126,7 @@ impl AsyncWrite for Stream {
             return Poll::Pending;
         }
         let n = room.min(buf.len());
-        st.send.extend_from_slice(&buf[..n]);
+        st.send.push(&buf[..n], &mut sh.pool);
         sh.enqueue(id);
         Poll::Ready(Ok(n))
     }

@@ -44,7 +44,18 @@ struct Peer {
 }
 
 impl Peer {
+    /// The next frame, skipping the client's own pings (it measures the round trip with them).
     async fn frame(&mut self) -> (Header, Vec<u8>) {
+        loop {
+            let (h, body) = self.raw_frame().await;
+            if h.kind != Kind::Ping || !h.has(SYN) {
+                return (h, body);
+            }
+        }
+    }
+
+    /// The next frame, whatever it is.
+    async fn raw_frame(&mut self) -> (Header, Vec<u8>) {
         let mut raw = [0u8; HEADER_LEN];
         tokio::time::timeout(Duration::from_secs(5), self.io.read_exact(&mut raw))
             .await
@@ -268,37 +279,81 @@ async fn receive_window_is_topped_up_once_half_is_read() {
     s.read_exact(&mut big).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_sender_held_back_by_the_window_gets_a_larger_one() {
+impl Peer {
+    /// The next WindowUpdate, answering our pings on the way after `rtt` (the round trip the
+    /// client then measures).
+    async fn update_answering_pings(&mut self, rtt: Duration) -> Header {
+        loop {
+            let (h, _) = self.raw_frame().await;
+            match h.kind {
+                Kind::WindowUpdate => return h,
+                Kind::Ping if h.has(SYN) => {
+                    tokio::time::sleep(rtt).await;
+                    self.send(Header::ping(ACK, h.length), &[]).await;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Rounds in which the peer sends a whole window at once and the reader reads all of it after
+/// `read_delay`; returns each window the client then granted.
+async fn windows_granted(rtt: Duration, read_delay: Duration, rounds: usize) -> Vec<u32> {
     let (client, mut peer, _task) = start();
+    // The session's first frame is the ping that measures the round trip.
+    let (ping, _) = peer.raw_frame().await;
+    assert_eq!((ping.kind, ping.flags), (Kind::Ping, SYN));
+    tokio::time::sleep(rtt).await;
+    peer.send(Header::ping(ACK, ping.length), &[]).await;
     let mut s = client.open().await.unwrap();
     peer.frame().await;
     let mut window = INITIAL_WINDOW;
-    let mut buf = vec![0u8; 8 << 20];
-    for _ in 0..6 {
-        // Use all the credit at once, then read it all.
+    let mut granted = Vec::new();
+    let mut buf = vec![0u8; MAX_STREAM_WINDOW as usize];
+    for _ in 0..rounds {
         peer.send(Header::data(1, 0, window), &vec![3u8; window as usize])
             .await;
+        tokio::time::sleep(read_delay).await;
         s.read_exact(&mut buf[..window as usize]).await.unwrap();
-        let h = peer.frame_of_kind(Kind::WindowUpdate).await;
-        window = h.length;
+        window = peer.update_answering_pings(rtt).await.length;
+        granted.push(window);
     }
-    assert!(window > INITIAL_WINDOW, "window stayed at {window}");
-    assert!(window <= MAX_STREAM_WINDOW);
+    granted
 }
 
+/// A reader that consumes windows faster than two round trips is held back by the window:
+/// it doubles, up to the largest stream window.
+#[tokio::test]
+async fn a_sender_held_back_by_the_window_gets_a_larger_one() {
+    let granted = windows_granted(Duration::from_millis(100), Duration::ZERO, 9).await;
+    // An update may refill only the half read so far, so grants are compared with bounds.
+    let largest = granted.iter().copied().max().unwrap_or(0);
+    assert!(largest >= MAX_STREAM_WINDOW / 2, "{granted:?}");
+    assert!(largest <= MAX_STREAM_WINDOW, "{granted:?}");
+}
+
+/// A reader that takes longer than two round trips per half window is what limits the
+/// stream, not the window: the window stays as it is.
 #[tokio::test]
 async fn a_slow_reader_keeps_its_window() {
+    let granted = windows_granted(Duration::from_millis(5), Duration::from_millis(60), 4).await;
+    assert!(granted.iter().all(|&w| w <= INITIAL_WINDOW), "{granted:?}");
+}
+
+/// A reader that has read half its window, the other half still waiting, gets only what it
+/// read back.
+#[tokio::test]
+async fn a_half_read_window_is_refilled_by_what_was_read() {
     let (client, mut peer, _task) = start();
     let mut s = client.open().await.unwrap();
     peer.frame().await;
     let window = INITIAL_WINDOW as usize;
     peer.send(Header::data(1, 0, window as u32), &vec![3u8; window])
         .await;
-    // Half read, half still waiting: the update only refills what was read.
     let mut buf = vec![0u8; window / 2];
     s.read_exact(&mut buf).await.unwrap();
-    let h = peer.frame_of_kind(Kind::WindowUpdate).await;
+    let h = peer.update_answering_pings(Duration::ZERO).await;
     assert_eq!(h.length, INITIAL_WINDOW / 2);
 }
 
@@ -426,7 +481,8 @@ async fn the_stream_limit_refuses_without_ending_the_session() {
     ));
 }
 
-/// A peer that acknowledges every stream and answers the first byte on it with one byte.
+/// A peer that answers pings, acknowledges every stream and answers the first byte on it with
+/// one byte.
 fn acking_peer(mut peer: Peer) {
     tokio::spawn(async move {
         loop {
@@ -439,7 +495,9 @@ fn acking_peer(mut peer: Peer) {
             if peer.io.read_exact(&mut body).await.is_err() {
                 return;
             }
-            let reply = if h.has(SYN) {
+            let reply = if h.kind == Kind::Ping {
+                h.has(SYN).then(|| (Header::ping(ACK, h.length), &[][..]))
+            } else if h.has(SYN) {
                 Some((Header::window_update(h.stream, ACK, 0), &[][..]))
             } else if h.kind == Kind::Data && !body.is_empty() {
                 Some((Header::data(h.stream, 0, 1), &b"k"[..]))
