@@ -833,3 +833,73 @@ async fn log_to_a_file_instead_of_the_console() {
         assert_eq!(mode, 0o600);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_proxies_route_tls_by_server_name_and_pass_it_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = frps().await;
+    let (a, b) = (echo_server().await, echo_server().await);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frpc.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"serverAddr": "127.0.0.1", "serverPort": {},
+                "auth": {{"token": "{{{{ .Envs.FRPC_TEST_TOKEN }}}}"}},
+                "proxies": [
+                  {{"name": "site", "type": "https", "localPort": {}, "subdomain": "site"}},
+                  {{"name": "wild", "type": "https", "localPort": {}, "customDomains": ["*.wild.example"],
+                    "transport": {{"useEncryption": true, "useCompression": true}}}}
+                ]}}"#,
+            srv.bind_addr().port(),
+            a.port(),
+            b.port()
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let mut child = frpc(expose_bin(), &["frpc", "-c", file]).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let text = read_until(&mut lines, "start proxy success", 2)
+        .await
+        .join("\n");
+    assert!(text.contains("[site] start proxy success"), "{text}");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    assert_eq!(srv.snapshot().proxies["wild"].proxy_type, "https");
+
+    // The bytes (ClientHello first) reach the local service untouched, both ways.
+    for host in ["site.frpc.test", "a.wild.example"] {
+        let mut s = tokio::net::TcpStream::connect(srv.vhost_https_addr())
+            .await
+            .unwrap();
+        let mut sent = expose::testserver::client_hello(host);
+        sent.extend((0..40_000u32).map(|i| (i % 253) as u8));
+        s.write_all(&sent).await.unwrap();
+        let mut back = vec![0u8; sent.len()];
+        tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut back))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, sent, "{host}");
+    }
+    // An unknown name is closed without an answer.
+    let mut s = tokio::net::TcpStream::connect(srv.vhost_https_addr())
+        .await
+        .unwrap();
+    s.write_all(&expose::testserver::client_hello("nobody.test"))
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

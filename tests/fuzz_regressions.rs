@@ -85,6 +85,11 @@ fn http_log_corpus() {
 }
 
 #[test]
+fn frpc_config_corpus() {
+    replay("frpc_config", harness::frpc_config::run);
+}
+
+#[test]
 fn prime_config_corpus() {
     replay("prime_config", harness::prime_config::run);
 }

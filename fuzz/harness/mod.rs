@@ -11,6 +11,7 @@ pub mod cfb_decrypt;
 pub mod control_engine;
 pub mod control_session;
 pub mod frame_decoder;
+pub mod frpc_config;
 pub mod http_log;
 pub mod message_json;
 pub mod pipeline_opener;

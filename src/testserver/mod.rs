@@ -41,7 +41,7 @@
 //!   [`TestServer::set_login_hook`], [`TestServer::close_control`].
 //!
 //! # What it does not do
-//! - Proxy types `https`, `tcpmux` and `xtcp` get `NewProxyResp{error: "type [x] not supported
+//! - Proxy type `xtcp` gets `NewProxyResp{error: "type [x] not supported
 //!   by the test server"}`; NatHole messages are recorded and ignored. udp ports are not
 //!   reserved per name (a fixed port must just be free; port 0 takes any).
 //! - Server plugins over HTTP (the in-process hooks stand in for the Login and NewProxy ops),
@@ -76,6 +76,7 @@ mod control;
 mod dns;
 mod domains;
 mod gate;
+mod https;
 mod proxies;
 mod proxy;
 mod shared;
@@ -91,6 +92,7 @@ mod ws;
 
 pub use config::{LoginHook, NewProxyHook, ServerConfig, TlsMode};
 pub use dns::dns_server;
+pub use https::client_hello;
 pub use proxies::{ProxyProtocol, ProxyStats, TestProxy};
 pub use state::{
     ControlInfo, ControlMessage, Counters, LoginRecord, ProxyInfo, ServerState, WaitTimeout,
@@ -160,6 +162,8 @@ impl TestServer {
         let vhost_addr = vhost_listener.local_addr()?;
         let tcpmux_listener = bind_retrying(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
         let tcpmux_addr = tcpmux_listener.local_addr()?;
+        let https_listener = bind_retrying(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        let https_addr = https_listener.local_addr()?;
         let gate = Gate::new();
         let inner = Arc::new(Inner {
             key: Key::derive(&cfg.token),
@@ -174,6 +178,7 @@ impl TestServer {
             tls: (cfg.tls != TlsMode::Off).then_some(tls),
             vhost_addr,
             tcpmux_addr,
+            https_addr,
             cfg,
         });
         let frp_closed = CancellationToken::new();
@@ -188,6 +193,12 @@ impl TestServer {
             vhost_listener,
             vhost_closed.clone(),
         ));
+        let https_closed = CancellationToken::new();
+        tokio::spawn(https::accept_loop(
+            inner.clone(),
+            https_listener,
+            https_closed.clone(),
+        ));
         let tcpmux_closed = CancellationToken::new();
         tokio::spawn(tcpmux::accept_loop(
             inner.clone(),
@@ -199,13 +210,18 @@ impl TestServer {
             bind_addr,
             cert_der,
             cert_pem,
-            listeners_closed: vec![frp_closed, vhost_closed, tcpmux_closed],
+            listeners_closed: vec![frp_closed, vhost_closed, tcpmux_closed, https_closed],
         })
     }
 
     /// Address of the frp port (give it to the client as server address and port).
     pub fn bind_addr(&self) -> SocketAddr {
         self.bind_addr
+    }
+
+    /// Address of the HTTPS vhost listener (TLS routed by its server name, passed through).
+    pub fn vhost_https_addr(&self) -> SocketAddr {
+        self.inner.https_addr
     }
 
     /// Address of the tcpmux `httpconnect` listener (send `CONNECT host:port` here).

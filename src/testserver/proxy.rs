@@ -75,7 +75,8 @@ fn register(
     match np.proxy_type.as_str() {
         "tcp" | "http" | "udp" | "stcp" | "sudp" => {}
         "tcpmux" => return crate::testserver::tcpmux::register(inner, ctl, np),
-        "https" | "xtcp" => {
+        "https" => return crate::testserver::https::register(inner, ctl, np),
+        "xtcp" => {
             return Err(format!(
                 "type [{}] not supported by the test server",
                 np.proxy_type
@@ -113,6 +114,7 @@ fn register(
                 port: Some(port),
                 routes: Vec::new(),
                 tcpmux_routes: Vec::new(),
+                https_domains: Vec::new(),
                 secret: None,
             },
         );
@@ -149,6 +151,7 @@ fn register(
                 port: None,
                 routes: Vec::new(),
                 tcpmux_routes: Vec::new(),
+                https_domains: Vec::new(),
                 secret: None,
             },
         );
@@ -193,6 +196,7 @@ fn register(
                 port: None,
                 routes: Vec::new(),
                 tcpmux_routes: Vec::new(),
+                https_domains: Vec::new(),
                 secret: Some(SecretProxy {
                     sk: np.sk.clone(),
                     allow_users,
@@ -258,6 +262,7 @@ fn register(
                 port: None,
                 routes,
                 tcpmux_routes: Vec::new(),
+                https_domains: Vec::new(),
                 secret: None,
             },
         );
@@ -373,6 +378,7 @@ pub(crate) async fn close_all_of(inner: &Inner, ctl: &Arc<ControlHandle>) {
 
 fn unroute(reg: &mut Registry, e: &ProxyEntry) {
     super::tcpmux::unroute(reg, e);
+    super::https::unroute(reg, e);
     for (domain, location) in &e.routes {
         if let Some(list) = reg.vhosts.get_mut(domain) {
             list.retain(|r| &r.location != location);

@@ -45,6 +45,7 @@ pub(crate) struct Inner {
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
     pub(crate) vhost_addr: SocketAddr,
     pub(crate) tcpmux_addr: SocketAddr,
+    pub(crate) https_addr: SocketAddr,
 }
 
 impl Inner {
@@ -93,6 +94,8 @@ pub(crate) struct Registry {
     /// Lowercased domain → tcpmux (httpconnect) routes; a route's `location` holds its
     /// `route_by_http_user` (empty: any user).
     pub(crate) tcpmux: HashMap<String, Vec<Route>>,
+    /// Lowercased domain → https proxy (routed by the TLS ClientHello's server name).
+    pub(crate) https: HashMap<String, Route>,
     /// Last port of each tcp proxy name, so a re-login gets the same port if it is free.
     pub(crate) port_memory: HashMap<String, u16>,
 }
@@ -109,6 +112,8 @@ pub(crate) struct ProxyEntry {
     pub(crate) routes: Vec<(String, String)>,
     /// tcpmux: (lowercased domain, route-by user) pairs registered in `tcpmux`.
     pub(crate) tcpmux_routes: Vec<(String, String)>,
+    /// https: lowercased domains registered in `https`.
+    pub(crate) https_domains: Vec<String>,
     /// stcp/sudp: what visitors are checked against.
     pub(crate) secret: Option<SecretProxy>,
 }

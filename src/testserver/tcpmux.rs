@@ -78,6 +78,7 @@ pub(super) fn register(
             port: None,
             routes: Vec::new(),
             tcpmux_routes: routes,
+            https_domains: Vec::new(),
             secret: None,
         },
     );
