@@ -903,3 +903,65 @@ async fn https_proxies_route_tls_by_server_name_and_pass_it_through() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// The YAML and JSON samples: two proxies of each of tcp and http, one https and one tcpmux,
+/// all registered and carrying traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaml_and_json_samples_with_several_proxies_of_each_type() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for (file, user) in [("several.yaml", "yml"), ("several.json", "jsn")] {
+        let srv = frps().await;
+        let echo = echo_server().await;
+        let web = http_server().await;
+        let path = sample(file);
+        let mut cmd = frpc(expose_bin(), &["frpc", "-c", &path]);
+        cmd.env("FRPS_PORT", srv.bind_addr().port().to_string())
+            .env("ECHO_PORT", echo.port().to_string())
+            .env("WEB_PORT", web.port().to_string());
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let text = read_until(&mut lines, "start proxy success", 6)
+            .await
+            .join("\n");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let state = srv.snapshot();
+        for name in ["echo-a", "echo-b"] {
+            let port = state.proxies[&format!("{user}.{name}")]
+                .remote_port
+                .expect("tcp port");
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            assert_eq!(
+                echo_roundtrip(addr, 32 * 1024, 2).await,
+                32 * 1024,
+                "{file} {name}"
+            );
+        }
+        for host in ["web-a.frpc.test", "web-b.example"] {
+            let (status, body) = http_get(srv.vhost_http_addr(), host, "/s").await;
+            assert!(status.contains("200"), "{file} {host}: {status}");
+            assert_eq!(body, format!("hello /s via {host}\n"));
+        }
+        let tls_host = if user == "yml" {
+            "tls-a.frpc.test"
+        } else {
+            "tls-a.example"
+        };
+        let mut s = tokio::net::TcpStream::connect(srv.vhost_https_addr())
+            .await
+            .unwrap();
+        let hello = expose::testserver::client_hello(tls_host);
+        s.write_all(&hello).await.unwrap();
+        let mut back = vec![0u8; hello.len()];
+        s.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, hello, "{file}");
+        let (status, _) =
+            http_connect(srv.tcpmux_httpconnect_addr(), "mux-a.frpc.test", None).await;
+        assert_eq!(status, "HTTP/1.1 200 OK", "{file}: {text}");
+        interrupt(&child);
+        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
+    }
+}
