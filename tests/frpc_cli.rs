@@ -178,9 +178,10 @@ async fn named_frpc_verify_and_errors_exit_like_frpc() {
     let bad = bad.to_str().unwrap();
     let out = frpc(&link, &["verify", "-c", bad]).output().await.unwrap();
     assert_eq!(out.status.code(), Some(1));
+    // frpc's text, then the file and the line of the field.
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "json: unknown field \"bogusField\"\n"
+        format!("json: unknown field \"bogusField\" ({bad} line 2)\n")
     );
     // Lenient mode accepts the same file.
     let out = frpc(&link, &["verify", "-c", bad, "--strict_config=false"])

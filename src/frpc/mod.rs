@@ -32,6 +32,7 @@
 mod annotations;
 mod glob;
 mod ini;
+mod locate;
 mod map;
 mod plugin;
 mod schema;
@@ -50,14 +51,16 @@ use std::path::Path;
 
 /// Loads, renders, parses and validates an frpc config file and the files it includes.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<FrpcConfig, ConfigError> {
-    let main = read_file(path, opts)?;
+    let main = read_file(path, opts).map_err(|e| locate::unknown_field(e, path))?;
     let mut proxies = Vec::new();
     let mut visitors = Vec::new();
-    main.collect(opts.strict, &mut proxies, &mut visitors)?;
+    main.collect(opts.strict, &mut proxies, &mut visitors)
+        .map_err(|e| locate::unknown_field(e, path))?;
     for pattern in &main.file.includes {
         for included in glob::matching_files(pattern)? {
             read_file(&included, opts)
                 .and_then(|extra| extra.collect(opts.strict, &mut proxies, &mut visitors))
+                .map_err(|e| locate::unknown_field(e, &included))
                 .map_err(|e| {
                     ConfigError::Parse(format!(
                         "load additional config from {} error: {e}",

@@ -482,8 +482,12 @@ fn includes_and_missing_files() {
     .unwrap();
     let e = load(&main, &strict()).unwrap_err().to_string();
     assert!(e.starts_with("load additional config from "), "{e}");
+    // frpc's text, then where the field stands.
     assert!(
-        e.ends_with("error: unmarshal ProxyConfig error: json: unknown field \"bogus\""),
+        e.ends_with(&format!(
+            "error: unmarshal ProxyConfig error: json: unknown field \"bogus\" ({} line 3)",
+            confd.join("c.toml").display()
+        )),
         "{e}"
     );
 
