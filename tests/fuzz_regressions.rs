@@ -84,6 +84,7 @@ fn http_log_corpus() {
     });
 }
 
+#[cfg(feature = "frpc-config")]
 #[test]
 fn frpc_config_corpus() {
     replay("frpc_config", harness::frpc_config::run);

@@ -11,6 +11,9 @@ pub mod cfb_decrypt;
 pub mod control_engine;
 pub mod control_session;
 pub mod frame_decoder;
+// The frpc config loader is behind the `expose` package's `frpc-config` feature; the fuzz
+// crate turns on a feature of the same name by default.
+#[cfg(feature = "frpc-config")]
 pub mod frpc_config;
 pub mod http_log;
 pub mod message_json;

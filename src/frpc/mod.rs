@@ -261,7 +261,9 @@ fn lowercase_keys(v: &mut Value, originals: &mut BTreeMap<String, String>) {
     }
 }
 
-/// Decodes `value`; in strict mode an unknown key is frpc's `json: unknown field "NAME"`.
+/// Decodes `value`; in strict mode an unknown key is frpc's `json: unknown field "NAME"`. A
+/// value of the wrong type names its field, as frpc's message does (`json: invalid type: …
+/// (field transport.poolCount)`).
 fn decode<T: DeserializeOwned>(
     value: Value,
     strict: bool,
@@ -269,14 +271,23 @@ fn decode<T: DeserializeOwned>(
     context: &str,
 ) -> Result<T, ConfigError> {
     let mut unknown = None;
-    let decoded: T = serde_ignored::deserialize(value, |path| {
+    let mut note_unknown = |path: serde_ignored::Path<'_>| {
         if unknown.is_none() {
             let full = path.to_string();
             let last = full.rsplit('.').next().unwrap_or("").to_owned();
             unknown = Some(last);
         }
-    })
-    .map_err(|e| ConfigError::Parse(format!("{context}json: {e}")))?;
+    };
+    let de = serde_ignored::Deserializer::new(value, &mut note_unknown);
+    let decoded: T = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = spelled(&e.path().to_string(), originals);
+        let inner = e.into_inner();
+        if field.is_empty() || field == "." {
+            ConfigError::Parse(format!("{context}json: {inner}"))
+        } else {
+            ConfigError::Parse(format!("{context}json: {inner} (field {field})"))
+        }
+    })?;
     match unknown {
         Some(key) if strict => {
             let shown = originals.get(&key).cloned().unwrap_or(key);
@@ -286,6 +297,19 @@ fn decode<T: DeserializeOwned>(
         }
         _ => Ok(decoded),
     }
+}
+
+/// A field path (`transport.poolcount`, `proxies[0].localport`) with each key as the file
+/// spelled it.
+fn spelled(path: &str, originals: &BTreeMap<String, String>) -> String {
+    path.split('.')
+        .map(|part| {
+            let (key, index) = part.split_at(part.find('[').unwrap_or(part.len()));
+            let key = originals.get(key).map_or(key, String::as_str);
+            format!("{key}{index}")
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Decodes the proxies and visitors of one file and appends them.

@@ -433,6 +433,20 @@ fn syntax_and_type_errors() {
     assert!(e.starts_with("yaml: "), "{e}");
     let e = err_text("frpc.toml", "serverPort = \"7000\"", &strict());
     assert!(e.starts_with("json: invalid type: string"), "{e}");
+    // The field is named as the file spells it, nested and in lists too.
+    assert!(e.ends_with("(field serverPort)"), "{e}");
+    let e = err_text("frpc.toml", "Transport.PoolCount = true", &strict());
+    assert!(e.ends_with("(field Transport.PoolCount)"), "{e}");
+    let e = err_text(
+        "frpc.yaml",
+        "proxies:\n  - name: a\n    type: http\n    localPort: 1\n    customDomains: 5\n",
+        &strict(),
+    );
+    assert!(
+        e.starts_with("unmarshal ProxyConfig error: json: invalid type: integer"),
+        "{e}"
+    );
+    assert!(e.ends_with("(field customDomains)"), "{e}");
     let e = err_text("frpc.yaml", "- a\n- b\n", &strict());
     assert!(e.contains("non-object"), "{e}");
     let e = err_text("frpc.toml", "serverAddr = \"{{ .Envs.X \"", &strict());
