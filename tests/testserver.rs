@@ -612,9 +612,19 @@ async fn new_proxy_remote_addrs_and_errors() {
     let r = c.new_proxy(tcp_proxy("u.tcp2", port as i64)).await;
     assert_eq!(r.error, "port already used");
     let mut np = tcp_proxy("u.s", 0);
-    np.proxy_type = "https".into();
+    np.proxy_type = "xtcp".into();
     let r = c.new_proxy(np).await;
-    assert_eq!(r.error, "type [https] not supported by the test server");
+    assert_eq!(r.error, "type [xtcp] not supported by the test server");
+    // https: routed by the TLS server name on the HTTPS vhost.
+    let mut np = tcp_proxy("u.tls", 0);
+    np.proxy_type = "https".into();
+    np.subdomain = "tls".into();
+    let r = c.new_proxy(np).await;
+    assert_eq!(r.error, "");
+    assert_eq!(
+        r.remote_addr,
+        format!("tls.tunnel.test:{}", server.vhost_https_addr().port())
+    );
     let mut np = tcp_proxy("u.x", 0);
     np.proxy_type = "nonsense".into();
     assert_eq!(c.new_proxy(np).await.error, "unknown proxy type: nonsense");
@@ -628,7 +638,7 @@ async fn new_proxy_remote_addrs_and_errors() {
 
     let s = server.snapshot();
     assert_eq!(s.remote_addr("u.tcp"), Some(format!(":{port}").as_str()));
-    assert_eq!(s.proxies.len(), 3);
+    assert_eq!(s.proxies.len(), 4);
     assert_eq!(s.proxies["u.tcp"].run_id, c.run_id);
 }
 
