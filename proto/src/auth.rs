@@ -29,7 +29,11 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// Compares two keys in time independent of where they differ, as frps does, so a server built
 /// on this crate does not leak how much of a guessed key was right.
 pub fn keys_match(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    bytes_match(a.as_bytes(), b.as_bytes())
+}
+
+/// [`keys_match`] for secrets that are bytes, not text (credentials read off a socket).
+pub fn bytes_match(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -48,6 +48,9 @@ mod wire;
 mod wire_v2;
 mod work;
 pub(crate) mod wrapped;
+/// Bytes put back in front of a stream, for the test server's sniffing.
+#[cfg(feature = "testserver")]
+pub(crate) use transport::prefixed::Prefixed;
 /// The websocket codec, for the test server's end of it.
 #[cfg(feature = "testserver")]
 pub(crate) use transport::ws;

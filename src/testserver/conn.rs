@@ -9,6 +9,7 @@ use super::v2::{self, ControlWire};
 use super::visitor;
 use super::wire::{read_frame, BoxIo, CONN_READ_TIMEOUT};
 use super::ws;
+use crate::frp::Prefixed;
 use frp_proto::Message;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::future::poll_fn;
@@ -142,9 +143,9 @@ async fn sniff_tls(inner: &Inner, mut io: BoxIo) -> Option<(BoxIo, bool)> {
     let io: BoxIo = match *first.first()? {
         // The marker is not part of TLS: it stays consumed.
         CUSTOM_TLS_BYTE => io,
-        TLS_HANDSHAKE_BYTE => Box::new(ws::Rewind::new(first, io)),
+        TLS_HANDSHAKE_BYTE => Box::new(Prefixed::new(first, io)),
         _ if inner.cfg.tls == TlsMode::Force => return None,
-        _ => return Some((Box::new(ws::Rewind::new(first, io)), false)),
+        _ => return Some((Box::new(Prefixed::new(first, io)), false)),
     };
     let s = tokio::time::timeout(CONN_READ_TIMEOUT, acceptor.accept(io))
         .await

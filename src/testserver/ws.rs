@@ -5,63 +5,11 @@
 
 use super::wire::{BoxIo, CONN_READ_TIMEOUT};
 use crate::frp::ws::{accept_key, read_head, Role, WsStream, WS_PATH};
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use crate::frp::Prefixed;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The prefix frps's port muxer matches to route a connection to its websocket listener.
 pub(crate) const WS_PREFIX: &[u8; 10] = b"GET /~!frp";
-
-/// A stream with bytes already read from it put back in front.
-pub(crate) struct Rewind {
-    prefix: Vec<u8>,
-    pos: usize,
-    inner: BoxIo,
-}
-
-impl Rewind {
-    pub(crate) fn new(prefix: Vec<u8>, inner: BoxIo) -> Self {
-        Rewind {
-            prefix,
-            pos: 0,
-            inner,
-        }
-    }
-}
-
-impl AsyncRead for Rewind {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        if this.pos < this.prefix.len() {
-            let n = (this.prefix.len() - this.pos).min(buf.remaining());
-            buf.put_slice(&this.prefix[this.pos..this.pos + n]);
-            this.pos += n;
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Rewind {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
 
 /// Reads up to `n` bytes (fewer only at end of stream) within the connection read timeout.
 pub(crate) async fn read_some(io: &mut BoxIo, n: usize) -> Option<Vec<u8>> {
@@ -88,12 +36,12 @@ pub(crate) async fn read_some(io: &mut BoxIo, n: usize) -> Option<Vec<u8>> {
 pub(crate) async fn maybe_accept(mut io: BoxIo) -> Option<Result<BoxIo, BoxIo>> {
     let first = read_some(&mut io, 1).await?;
     if first.first() != Some(&WS_PREFIX[0]) {
-        return Some(Err(Box::new(Rewind::new(first, io))));
+        return Some(Err(Box::new(Prefixed::new(first, io))));
     }
     let mut rest = read_some(&mut io, WS_PREFIX.len() - 1).await?;
     let mut got = first;
     got.append(&mut rest);
-    let mut io: BoxIo = Box::new(Rewind::new(got.clone(), io));
+    let mut io: BoxIo = Box::new(Prefixed::new(got.clone(), io));
     if got != WS_PREFIX {
         return Some(Err(io));
     }

@@ -45,13 +45,3 @@ where
         r = ba => r,
     }
 }
-
-#[cfg(feature = "plugins")]
-/// Compares two secrets in time that depends only on their lengths, as frpc's
-/// `ConstantTimeEqString`.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}

@@ -1,19 +1,15 @@
 //! What the HTTP plugins share: the response body type, Go's `http.Error` responses, basic
 //! auth, hop-by-hop headers, and serving one connection with hyper under bounded header sizes.
 
-use super::conn::constant_time_eq;
 use crate::secret::Secret;
 use base64::Engine;
 use bytes::Bytes;
+use frp_proto::auth::bytes_match;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The error type of response bodies.
 pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -90,8 +86,8 @@ pub(super) fn basic_auth_ok(
     let Some(colon) = decoded.iter().position(|&b| b == b':') else {
         return false;
     };
-    constant_time_eq(&decoded[..colon], user.as_bytes())
-        & constant_time_eq(&decoded[colon + 1..], password.expose().as_bytes())
+    bytes_match(&decoded[..colon], user.as_bytes())
+        & bytes_match(&decoded[colon + 1..], password.expose().as_bytes())
 }
 
 /// Removes the hop-by-hop headers, which describe one connection and so are never forwarded,
@@ -135,53 +131,4 @@ pub(super) fn http1_server(
         b.header_read_timeout(t);
     }
     b
-}
-
-/// A stream with bytes already read from it put back in front.
-pub(super) struct Prefixed<S> {
-    prefix: Bytes,
-    inner: S,
-}
-
-impl<S> Prefixed<S> {
-    pub(super) fn new(prefix: impl Into<Bytes>, inner: S) -> Self {
-        Prefixed {
-            prefix: prefix.into(),
-            inner,
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.prefix.is_empty() {
-            let n = this.prefix.len().min(buf.remaining());
-            buf.put_slice(&this.prefix.split_to(n));
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
 }

@@ -8,10 +8,11 @@
 use super::config::PluginConfig;
 use super::conn::PluginConn;
 use super::http::{
-    basic_auth_ok, error, http1_server, status, Body, Prefixed, AUTH_FAIL_DELAY, MAX_HEAD,
+    basic_auth_ok, error, http1_server, status, Body, AUTH_FAIL_DELAY, MAX_HEAD,
     READ_HEADER_TIMEOUT,
 };
 use crate::frp::error::Error;
+use crate::frp::transport::prefixed::Prefixed;
 use crate::secret::Secret;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;

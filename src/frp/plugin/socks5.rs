@@ -4,9 +4,10 @@
 //! here. Every field read is small and fixed in size.
 
 use super::config::PluginConfig;
-use super::conn::{constant_time_eq, PluginConn};
+use super::conn::PluginConn;
 use crate::frp::error::Error;
 use crate::secret::Secret;
+use frp_proto::auth::bytes_match;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -132,8 +133,8 @@ impl Socks5 {
         let mut got_pass = [0u8; 255];
         let m = usize::from(conn.read_u8().await?);
         conn.read_exact(&mut got_pass[..m]).await?;
-        let ok = constant_time_eq(got_user, user.as_bytes())
-            & constant_time_eq(&got_pass[..m], password.expose().as_bytes());
+        let ok = bytes_match(got_user, user.as_bytes())
+            & bytes_match(&got_pass[..m], password.expose().as_bytes());
         conn.write_all(&[USER_AUTH_VERSION, if ok { 0 } else { 1 }])
             .await?;
         conn.flush().await?;

@@ -23,6 +23,9 @@
 mod dial;
 mod dns;
 mod mux;
+/// Used by the client plugins and the test server only.
+#[cfg(any(feature = "plugins", feature = "testserver"))]
+pub(crate) mod prefixed;
 mod proxy;
 mod stream;
 mod tls;
