@@ -36,10 +36,7 @@ pub(super) fn register(
     if keys.iter().any(|k| reg.https.contains_key(k)) {
         return Err("router config conflict".into());
     }
-    let wrapping = Wrapping {
-        encryption: np.use_encryption.then(|| inner.key.clone()),
-        compression: np.use_compression,
-    };
+    let wrapping = Wrapping::for_proxy(&np, &inner.key);
     for key in &keys {
         reg.https.insert(
             key.clone(),
@@ -74,16 +71,7 @@ pub(super) fn register(
         .map(|d| canonical_addr(d, inner.https_addr.port()))
         .collect::<Vec<_>>()
         .join(",");
-    let info = ProxyInfo {
-        name: np.proxy_name.clone(),
-        proxy_type: np.proxy_type.clone(),
-        run_id: ctl.run_id.clone(),
-        remote_addr: remote_addr.clone(),
-        remote_port: None,
-        domains,
-        use_encryption: np.use_encryption,
-        use_compression: np.use_compression,
-    };
+    let info = ProxyInfo::registered(&np, &ctl.run_id, remote_addr.clone(), None, domains);
     inner.update(|s| {
         s.proxies.insert(info.name.clone(), info);
     });

@@ -87,10 +87,7 @@ fn register(
     if np.proxy_type == "http" {
         validate_domains(inner, &np)?;
     }
-    let wrapping = Wrapping {
-        encryption: np.use_encryption.then(|| inner.key.clone()),
-        compression: np.use_compression,
-    };
+    let wrapping = Wrapping::for_proxy(&np, &inner.key);
     let mut reg = inner.registry();
     if reg.proxies.contains_key(&np.proxy_name) {
         return Err(format!("proxy [{}] already exists", np.proxy_name));
@@ -127,16 +124,7 @@ fn register(
             ctl.clone(),
             wrapping.clone(),
         ));
-        ProxyInfo {
-            name: np.proxy_name.clone(),
-            proxy_type: np.proxy_type.clone(),
-            run_id: ctl.run_id.clone(),
-            remote_addr: format!(":{port}"),
-            remote_port: Some(port),
-            domains: Vec::new(),
-            use_encryption: np.use_encryption,
-            use_compression: np.use_compression,
-        }
+        ProxyInfo::registered(&np, &ctl.run_id, format!(":{port}"), Some(port), Vec::new())
     } else if np.proxy_type == "udp" {
         let socket = bind_udp(inner, &np)?;
         let port = socket.local_addr().map_err(|e| e.to_string())?.port();
@@ -164,16 +152,7 @@ fn register(
             _stopped: stopped.drop_guard(),
         };
         tokio::spawn(udp::run(inner.clone(), proxy, stop));
-        ProxyInfo {
-            name: np.proxy_name.clone(),
-            proxy_type: np.proxy_type.clone(),
-            run_id: ctl.run_id.clone(),
-            remote_addr: format!(":{port}"),
-            remote_port: Some(port),
-            domains: Vec::new(),
-            use_encryption: np.use_encryption,
-            use_compression: np.use_compression,
-        }
+        ProxyInfo::registered(&np, &ctl.run_id, format!(":{port}"), Some(port), Vec::new())
     } else if np.proxy_type == "stcp" || np.proxy_type == "sudp" {
         // frps: an empty allow list means the owner's own user only.
         let allow_users = if np.allow_users.is_empty() {
@@ -205,16 +184,7 @@ fn register(
                 }),
             },
         );
-        ProxyInfo {
-            name: np.proxy_name.clone(),
-            proxy_type: np.proxy_type.clone(),
-            run_id: ctl.run_id.clone(),
-            remote_addr: String::new(),
-            remote_port: None,
-            domains: Vec::new(),
-            use_encryption: np.use_encryption,
-            use_compression: np.use_compression,
-        }
+        ProxyInfo::registered(&np, &ctl.run_id, String::new(), None, Vec::new())
     } else {
         let locations = if np.locations.is_empty() {
             vec![String::new()]
@@ -266,16 +236,7 @@ fn register(
                 secret: None,
             },
         );
-        ProxyInfo {
-            name: np.proxy_name.clone(),
-            proxy_type: np.proxy_type.clone(),
-            run_id: ctl.run_id.clone(),
-            remote_addr: addrs.join(","),
-            remote_port: None,
-            domains,
-            use_encryption: np.use_encryption,
-            use_compression: np.use_compression,
-        }
+        ProxyInfo::registered(&np, &ctl.run_id, addrs.join(","), None, domains)
     };
     drop(reg);
     let remote_addr = info.remote_addr.clone();

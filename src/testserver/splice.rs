@@ -8,6 +8,7 @@
 
 use super::wire::{close, BoxIo};
 use frp_proto::crypto::Key;
+use frp_proto::msg::NewProxy;
 use frp_proto::pipeline::{Opener, Pipe, Sealer};
 use std::future::poll_fn;
 use std::io;
@@ -25,6 +26,14 @@ pub(crate) struct Wrapping {
 }
 
 impl Wrapping {
+    /// What a proxy registered as `np` asked for, with the server's token `key`.
+    pub(crate) fn for_proxy(np: &NewProxy, key: &Key) -> Self {
+        Wrapping {
+            encryption: np.use_encryption.then(|| key.clone()),
+            compression: np.use_compression,
+        }
+    }
+
     /// The pipe for bytes going to the client (user → work).
     fn outbound(&self) -> Sealer {
         let enc = self.encryption.as_ref().map(|k| (k, rand::random()));

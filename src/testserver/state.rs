@@ -1,7 +1,7 @@
 //! What a test can observe about the server: a cloneable snapshot, published through a
 //! `tokio::sync::watch` channel on every change so tests wait on conditions instead of sleeping.
 
-use frp_proto::msg::{Login, Message, MessageType};
+use frp_proto::msg::{Login, Message, MessageType, NewProxy};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -109,6 +109,29 @@ pub struct ProxyInfo {
     pub use_encryption: bool,
     /// Payload compression on its work connections.
     pub use_compression: bool,
+}
+
+impl ProxyInfo {
+    /// The entry for a proxy just registered from `np` on the control `run_id`; what differs
+    /// between types is where frps listens for it.
+    pub(crate) fn registered(
+        np: &NewProxy,
+        run_id: &str,
+        remote_addr: String,
+        remote_port: Option<u16>,
+        domains: Vec<String>,
+    ) -> Self {
+        ProxyInfo {
+            name: np.proxy_name.clone(),
+            proxy_type: np.proxy_type.clone(),
+            run_id: run_id.to_owned(),
+            remote_addr,
+            remote_port,
+            domains,
+            use_encryption: np.use_encryption,
+            use_compression: np.use_compression,
+        }
+    }
 }
 
 /// One message received on a control connection.

@@ -37,10 +37,7 @@ pub(super) fn register(
     if reg.proxies.contains_key(&np.proxy_name) {
         return Err(format!("proxy [{}] already exists", np.proxy_name));
     }
-    let wrapping = Wrapping {
-        encryption: np.use_encryption.then(|| inner.key.clone()),
-        compression: np.use_compression,
-    };
+    let wrapping = Wrapping::for_proxy(&np, &inner.key);
     let mut routes = Vec::new();
     let mut addrs = Vec::new();
     for domain in &domains {
@@ -83,16 +80,7 @@ pub(super) fn register(
         },
     );
     drop(reg);
-    let info = ProxyInfo {
-        name: np.proxy_name.clone(),
-        proxy_type: np.proxy_type.clone(),
-        run_id: ctl.run_id.clone(),
-        remote_addr: addrs.join(","),
-        remote_port: None,
-        domains,
-        use_encryption: np.use_encryption,
-        use_compression: np.use_compression,
-    };
+    let info = ProxyInfo::registered(&np, &ctl.run_id, addrs.join(","), None, domains);
     let remote_addr = info.remote_addr.clone();
     inner.update(|s| {
         s.proxies.insert(info.name.clone(), info);
