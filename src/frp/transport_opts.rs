@@ -186,9 +186,9 @@ fn split_host_port(text: &str) -> Option<(String, u16)> {
     (!host.is_empty()).then(|| (host.to_owned(), port))
 }
 
-/// Decodes `%XX` escapes as Go's URL parser does for user info; `None` for a bad escape or
-/// bytes that are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
+/// Decodes `%XX` escapes as Go's URL parser does (user info here, request paths in the
+/// static_file plugin); `None` for a bad escape or bytes that are not UTF-8.
+pub(crate) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

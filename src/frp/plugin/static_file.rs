@@ -14,6 +14,7 @@ use super::http::{
     basic_auth_ok, error, full, http1_server, status, Body, AUTH_FAIL_DELAY, READ_HEADER_TIMEOUT,
 };
 use crate::frp::error::Error;
+use crate::frp::transport_opts::percent_decode;
 use crate::secret::Secret;
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
@@ -363,25 +364,6 @@ fn escape_path(s: &str) -> String {
         }
     }
     out
-}
-
-/// The decoded path; `None` for a bad escape or bytes that are not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Go's `path.Clean` of a rooted path.
