@@ -365,12 +365,7 @@ async fn sudp_dispatch(v: &Visitor, ctx: &VisitorContext, socket: &UdpSocket) {
         };
         let key = v.config.use_encryption.then_some(&v.key);
         let comp = v.config.use_compression;
-        let conn = Wrapped::new(
-            stream,
-            Sealer::new(key.map(|k| (k, rand::random())), comp),
-            pipeline::Opener::new(key, comp),
-            early,
-        );
+        let conn = Wrapped::new(stream, key, comp, early);
         if let Err(e) = sudp_worker(v, ctx, socket, conn, first, &mut buf, &mut oversized).await {
             tracing::debug!(visitor = %v.config.name, error = %e, "sudp visitor connection ended");
         }

@@ -312,12 +312,7 @@ async fn serve_plugin(
 ) -> Result<(), Error> {
     let proxy = &work_proxy.config;
     let key = proxy.use_encryption.then_some(&ctx.key);
-    let conn = super::wrapped::Wrapped::new(
-        stream,
-        Sealer::new(key.map(|k| (k, rand::random())), proxy.use_compression),
-        pipeline::Opener::new(key, proxy.use_compression),
-        early,
-    );
+    let conn = super::wrapped::Wrapped::new(stream, key, proxy.use_compression, early);
     let src = (!start.src_addr.is_empty() && start.src_port != 0)
         .then(|| start.src_addr.parse().ok())
         .flatten()
@@ -377,12 +372,7 @@ async fn serve_udp(
             ))
         })?;
     let key = proxy.use_encryption.then_some(&ctx.key);
-    let conn = super::wrapped::Wrapped::new(
-        stream,
-        Sealer::new(key.map(|k| (k, rand::random())), proxy.use_compression),
-        pipeline::Opener::new(key, proxy.use_compression),
-        early,
-    );
+    let conn = super::wrapped::Wrapped::new(stream, key, proxy.use_compression, early);
     ctx.counters
         .total_work_conns
         .fetch_add(1, Ordering::Relaxed);

@@ -7,6 +7,7 @@
 
 use super::transport::BoxStream;
 use bytes::{Buf, BytesMut};
+use frp_proto::crypto::Key;
 use frp_proto::pipeline::{Opener, Pipe, Sealer};
 use std::io;
 use std::pin::Pin;
@@ -28,12 +29,14 @@ pub(crate) struct Wrapped<S = BoxStream> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Wrapped<S> {
-    /// Wraps `inner`; `early` is payload that arrived with the message before it.
-    pub(crate) fn new(inner: S, sealer: Sealer, opener: Opener, early: BytesMut) -> Self {
+    /// Wraps `inner` in the payload wrapping of a proxy or visitor: AES-128-CFB with `key` (a
+    /// fresh IV for our direction) when given, snappy when `compression`; `early` is payload
+    /// that arrived with the message before it.
+    pub(crate) fn new(inner: S, key: Option<&Key>, compression: bool, early: BytesMut) -> Self {
         Wrapped {
             inner,
-            sealer,
-            opener,
+            sealer: Sealer::new(key.map(|k| (k, rand::random())), compression),
+            opener: Opener::new(key, compression),
             early,
         }
     }
@@ -125,7 +128,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Wrapped<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use frp_proto::crypto::Key;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
@@ -134,9 +136,8 @@ mod tests {
         for (enc, comp) in [(false, false), (true, false), (false, true), (true, true)] {
             let (a, b) = tokio::io::duplex(1024);
             let k = enc.then_some(&key);
-            let seal = || Sealer::new(k.map(|k| (k, rand::random())), comp);
-            let mut left = Wrapped::new(a, seal(), Opener::new(k, comp), BytesMut::new());
-            let mut right = Wrapped::new(b, seal(), Opener::new(k, comp), BytesMut::new());
+            let mut left = Wrapped::new(a, k, comp, BytesMut::new());
+            let mut right = Wrapped::new(b, k, comp, BytesMut::new());
             let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
             let sent = data.clone();
             let writer = tokio::spawn(async move {

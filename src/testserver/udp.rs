@@ -63,15 +63,7 @@ async fn relay_forever(inner: &Inner, proxy: &UdpProxy) {
 /// stays silent too long.
 async fn relay(proxy: &UdpProxy, work: BoxIo) {
     let w = &proxy.wrapping;
-    let conn = Wrapped::new(
-        work,
-        frp_proto::pipeline::Sealer::new(
-            w.encryption.as_ref().map(|k| (k, rand::random())),
-            w.compression,
-        ),
-        frp_proto::pipeline::Opener::new(w.encryption.as_ref(), w.compression),
-        BytesMut::new(),
-    );
+    let conn = Wrapped::new(work, w.encryption.as_ref(), w.compression, BytesMut::new());
     let (mut rd, mut wr) = tokio::io::split(conn);
     let from_users = async {
         let mut buf = vec![0u8; proxy.packet_size];

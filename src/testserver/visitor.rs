@@ -14,7 +14,6 @@ use bytes::BytesMut;
 use frp_proto::auth::keys_match;
 use frp_proto::crypto::Key;
 use frp_proto::msg::{NewVisitorConn, NewVisitorConnResp, StartWorkConn};
-use frp_proto::pipeline::{Opener, Sealer};
 use std::sync::Arc;
 
 /// Serves one connection whose first message was NewVisitorConn.
@@ -39,8 +38,8 @@ pub(crate) async fn handle(inner: Arc<Inner>, mut io: BoxIo, m: NewVisitorConn) 
     let key = m.use_encryption.then(|| Key::derive(&target.sk));
     let visitor: BoxIo = Box::new(Wrapped::new(
         io,
-        Sealer::new(key.as_ref().map(|k| (k, rand::random())), m.use_compression),
-        Opener::new(key.as_ref(), m.use_compression),
+        key.as_ref(),
+        m.use_compression,
         BytesMut::new(),
     ));
     let start = StartWorkConn {
