@@ -11,7 +11,7 @@ use expose::frp::{
 use expose::testserver::{ServerConfig, TestServer, TlsMode};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::broadcast;
 
 const TOKEN: &str = "proxy-types-token-91c";
@@ -81,18 +81,12 @@ async fn udp_ask(sock: &UdpSocket, to: SocketAddr, msg: &[u8]) {
 
 /// Waits for the visitor's listener and returns its address.
 async fn visitor_started(events: &mut broadcast::Receiver<Event>) -> SocketAddr {
-    visitor_started_named(events).await.1
-}
-
-/// The next visitor that started with a listener: its name and bound address.
-async fn visitor_started_named(events: &mut broadcast::Receiver<Event>) -> (String, SocketAddr) {
     tokio::time::timeout(WAIT, async {
         loop {
             match events.recv().await {
                 Ok(Event::VisitorStarted {
-                    name,
-                    bind_addr: Some(a),
-                }) => return (name, a),
+                    bind_addr: Some(a), ..
+                }) => return a,
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(e) => panic!("{e}"),
             }
@@ -212,7 +206,8 @@ async fn stcp_round_trip(mux: bool, wrap: bool) {
         .server_user("u1")
         .use_encryption(wrap)
         .use_compression(wrap);
-    let vcfg = config(&srv, "u2", mux).visitor(visitor);
+    let mut vcfg = config(&srv, "u2", mux).visitor(visitor);
+    vcfg.visitors[0].bind_port = i32::from(spare_port());
     let guest = Client::start(vcfg).unwrap();
     let mut events = guest.events();
     let addr = visitor_started(&mut events).await;
@@ -255,8 +250,7 @@ async fn stcp_refusals_are_clear_and_isolated() {
     )
     .unwrap();
     ready(&owner).await;
-    // Port 0: each visitor binds an ephemeral port and reports it, so no other test can take
-    // the port between choosing and binding it.
+    let port = |p: u16| i32::from(p);
     let visitors = [
         VisitorConfig::new("good", VisitorKind::Stcp, "open", "right", 0).server_user("u1"),
         VisitorConfig::new("wrong-key", VisitorKind::Stcp, "open", "wrong", 0).server_user("u1"),
@@ -264,20 +258,25 @@ async fn stcp_refusals_are_clear_and_isolated() {
         VisitorConfig::new("not-allowed", VisitorKind::Stcp, "mine", "right", 0).server_user("u1"),
     ];
     let mut cfg = config(&srv, "u2", true);
-    cfg.visitors.extend(visitors);
+    for mut v in visitors {
+        v.bind_port = port(spare_port());
+        cfg.visitors.push(v);
+    }
+    let bind = |name: &str| {
+        let v = cfg.visitors.iter().find(|v| v.name == name).unwrap();
+        SocketAddr::from(([127, 0, 0, 1], v.bind_port as u16))
+    };
+    let (good, wrong_key, missing, not_allowed) = (
+        bind("good"),
+        bind("wrong-key"),
+        bind("missing"),
+        bind("not-allowed"),
+    );
     let guest = Client::start(cfg).unwrap();
     let mut events = guest.events();
-    let mut bound = std::collections::HashMap::new();
-    while bound.len() < 4 {
-        let (name, addr) = visitor_started_named(&mut events).await;
-        bound.insert(name, addr);
+    for _ in 0..4 {
+        visitor_started(&mut events).await;
     }
-    let (good, wrong_key, missing, not_allowed) = (
-        bound["good"],
-        bound["wrong-key"],
-        bound["missing"],
-        bound["not-allowed"],
-    );
     for (addr, want) in [
         (wrong_key, "visitor connection of [u1.open] auth failed"),
         (missing, "custom listener for [u1.nope] doesn't exist"),
@@ -328,13 +327,14 @@ async fn stcp_same_user_needs_no_allow_list() {
         Client::start(config(&srv, "me", true).proxy(ProxyConfig::stcp("svc", echo.port(), "k")))
             .unwrap();
     ready(&owner).await;
-    let cfg = config(&srv, "me", true).visitor(VisitorConfig::new(
+    let mut cfg = config(&srv, "me", true).visitor(VisitorConfig::new(
         "svc-visitor",
         VisitorKind::Stcp,
         "svc",
         "k",
         0,
     ));
+    cfg.visitors[0].bind_port = i32::from(spare_port());
     let guest = Client::start(cfg).unwrap();
     let mut events = guest.events();
     let addr = visitor_started(&mut events).await;
@@ -357,7 +357,8 @@ async fn sudp_round_trip(mux: bool, wrap: bool) {
         .server_user("u1")
         .use_encryption(wrap)
         .use_compression(wrap);
-    let vcfg = config(&srv, "u2", mux).visitor(visitor);
+    let mut vcfg = config(&srv, "u2", mux).visitor(visitor);
+    vcfg.visitors[0].bind_port = i32::from(spare_port());
     let guest = Client::start(vcfg).unwrap();
     let mut events = guest.events();
     let addr = visitor_started(&mut events).await;

@@ -13,7 +13,7 @@ use expose::testserver::{ServerConfig, TestServer};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const TOKEN: &str = "visitor-reload-token-6e0";
 const WAIT: Duration = Duration::from_secs(20);
@@ -24,11 +24,6 @@ fn config(srv: &TestServer, user: &str) -> ClientConfig {
     cfg.user = user.into();
     cfg.tls = TlsConfig::disabled();
     cfg
-}
-
-async fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
 }
 
 fn visitor(name: &str, server: &str, port: u16) -> VisitorConfig {
@@ -99,12 +94,7 @@ async fn set_visitors_keeps_the_session_and_open_connections() {
         .await
         .unwrap()
         .unwrap();
-    let (keep, gone, change, new) = (
-        free_port().await,
-        free_port().await,
-        free_port().await,
-        free_port().await,
-    );
+    let (keep, gone, change, new) = (spare_port(), spare_port(), spare_port(), spare_port());
     let guest = Client::start(
         config(&srv, "guest")
             .visitor(visitor("keep", "svc", keep))

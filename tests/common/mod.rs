@@ -176,6 +176,23 @@ pub async fn dead_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A port on 127.0.0.1 that is free for TCP and UDP now, for a listener the code under test
+/// binds itself (a visitor). Chosen at random below the kernel's ephemeral range
+/// (32768–60999 here), so the `bind(0)` of a test running in parallel cannot take it between
+/// this call and the bind.
+pub fn spare_port() -> u16 {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    loop {
+        let port = rng.gen_range(20_000..32_000);
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers for the fault, load, evil-server and security tests (appended).
 
