@@ -2,7 +2,6 @@
 
 mod cli;
 
-use clap::Parser;
 use cli::args::{Cli, Command};
 use expose::text::escape_unsafe;
 use std::io::IsTerminal;
@@ -12,17 +11,27 @@ use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{debug_fn, Writer};
 use tracing_subscriber::EnvFilter;
 
-fn init_logging(out: &cli::args::OutputArgs) {
-    // Human output is printed by the CLI itself; logs are for diagnosis and go to stderr.
-    let level = if out.quiet {
-        "error"
-    } else {
-        match out.verbose {
-            0 => "warn",
-            1 => "info",
-            2 => "debug",
-            _ => "trace",
-        }
+/// Who the logs are for: `expose`'s own front end prints what a user needs itself (banner,
+/// notes, one `error:` line), so its logs are diagnostics and stay silent unless asked for with
+/// `-v`; frpc prints its log lines as its output, and the engine's warnings stay on there.
+#[derive(Clone, Copy, PartialEq)]
+enum LogAudience {
+    Expose,
+    Frpc,
+}
+
+fn init_logging(out: &cli::args::OutputArgs, audience: LogAudience) {
+    // Without -v only what the user must act on and that the output does not say otherwise: a
+    // tunnel that could not be deleted, a plain-http API URL, descriptor exhaustion.
+    const USER_WARNINGS: &str = "expose::tunnel=warn,expose::prime=warn,expose::nofile=warn";
+    let level = match (audience, out.quiet, out.verbose) {
+        (LogAudience::Expose, true, _) => "off,expose::tunnel=warn".to_owned(),
+        (LogAudience::Expose, false, 0) => format!("off,{USER_WARNINGS}"),
+        (LogAudience::Frpc, true, _) => "error".to_owned(),
+        (LogAudience::Frpc, false, 0) => "warn".to_owned(),
+        (_, false, 1) => "info".to_owned(),
+        (_, false, 2) => "debug".to_owned(),
+        _ => "trace".to_owned(),
     };
     let filter = EnvFilter::try_from_env("EXPOSE_LOG").unwrap_or_else(|_| {
         EnvFilter::new(format!(
@@ -89,11 +98,11 @@ fn main() -> ExitCode {
     if let Some(frpc_args) = cli::frpc::invocation(&args) {
         // frpc's own lines go to stdout; the engine's warnings (say, the open-file limit
         // reached) still reach stderr.
-        init_logging(&cli::args::OutputArgs::default());
+        init_logging(&cli::args::OutputArgs::default(), LogAudience::Frpc);
         let _ = cli::nofile::raise();
         return cli::frpc::main(frpc_args);
     }
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::parse_args(args) {
         Ok(c) => c,
         Err(e) => {
             // clap exits 2 for usage errors and 0 for --help/--version.
@@ -102,7 +111,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(&cli.output);
+    init_logging(&cli.output, LogAudience::Expose);
     // Each visitor holds a file descriptor: a soft limit of 256 would cap the tunnel long before
     // the hard limit does.
     match cli::nofile::raise() {
@@ -143,7 +152,10 @@ fn main() -> ExitCode {
         Err(e) => {
             // The chain quotes servers' own texts (a refused proxy, a login error): escaped so
             // a hostile server cannot send escape sequences to the terminal.
-            cli::console::err_essential(format!("error: {}\n", escape_unsafe(&format!("{e:#}"))));
+            cli::console::err_essential(format!(
+                "error: {}\n",
+                escape_unsafe(&cli::error_text(&e))
+            ));
             ExitCode::from(cli::exit_code(&e))
         }
     };

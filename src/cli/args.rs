@@ -24,7 +24,7 @@ See `expose frpc --help`.";
     version,
     about = "Give a local port a public HTTPS URL through Prime Intellect's tunnel service or any frps",
     after_help = EXIT_CODES_HELP,
-    args_conflicts_with_subcommands = true,
+    override_usage = "expose [OPTIONS] <PORT>\n       expose <COMMAND> [ARGS] [-v|-q] [--json]",
     subcommand_negates_reqs = true
 )]
 pub struct Cli {
@@ -40,6 +40,46 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The options of `expose <PORT>` that make no sense with a subcommand (`--output` flags are
+/// global and go anywhere).
+const PRIME_ONLY: [&str; 6] = ["port", "host", "name", "team_id", "labels", "auth_user"];
+
+impl Cli {
+    /// Parses the command line. Global flags (`-v`, `-q`, `--json`) may stand before or after
+    /// the subcommand, as in cargo and git; `expose <PORT>`'s own options may not be combined
+    /// with a subcommand. clap's `args_conflicts_with_subcommands` would forbid both, so the
+    /// second rule is checked here.
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        if let Some((sub, _)) = matches.subcommand() {
+            let given = PRIME_ONLY.iter().find(|id| {
+                matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            });
+            if let Some(id) = given {
+                let flag = match *id {
+                    "port" => "<PORT>".to_owned(),
+                    "labels" => "--label".to_owned(),
+                    "auth_user" => "--auth".to_owned(),
+                    other => format!("--{}", other.replace('_', "-")),
+                };
+                return Err(command.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "{flag} belongs to `expose <PORT>` and cannot be used with `expose {sub}`"
+                    ),
+                ));
+            }
+        }
+        Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+    }
 }
 
 /// Options of `expose <PORT>`.
@@ -134,8 +174,8 @@ pub struct StopArgs {
 /// Connection options for a self-hosted frps.
 #[derive(Debug, Args, Clone)]
 pub struct ServerArgs {
-    /// frps address as HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_server)]
+    /// frps address as HOST[:PORT] (port 7000 when none is given, as frpc).
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_server)]
     pub server: (String, u16),
     /// frps auth token (or set FRP_TOKEN).
     #[arg(long, env = "FRP_TOKEN", hide_env_values = true)]
@@ -273,7 +313,7 @@ memory can be measured alone). The test server and the load generator share the 
 client, so loopback figures are a lower bound for the client.")]
 pub struct BenchArgs {
     /// Benchmark through this frps (a tcp proxy) instead of the in-process test server.
-    #[arg(long, value_name = "HOST:PORT", value_parser = parse_server, requires = "token")]
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_server, requires = "token")]
     pub server: Option<(String, u16)>,
     /// frps auth token for --server (or set FRP_TOKEN).
     #[arg(long, env = "FRP_TOKEN", hide_env_values = true)]
@@ -335,16 +375,39 @@ pub fn parse_port(s: &str) -> Result<u16, String> {
     }
 }
 
-/// `HOST:PORT`, with IPv6 literals in brackets.
+/// frps's port when `--server` names none, as frpc's `serverPort` default.
+pub const DEFAULT_SERVER_PORT: u16 = 7000;
+
+/// `HOST[:PORT]`, with IPv6 literals in brackets (`[::1]:7000`); a bare IPv6 literal (more than
+/// one colon, no brackets) is a host alone. Without a port, frp's default 7000.
 fn parse_server(s: &str) -> Result<(String, u16), String> {
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{s:?}: expected HOST:PORT"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{s:?}: missing ']' after the IPv6 address"))?;
+        match after {
+            "" => (host, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(format!("{s:?}: expected [IPv6]:PORT")),
+            },
+        }
+    } else if s.matches(':').count() > 1 {
+        (s, None)
+    } else {
+        match s.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (s, None),
+        }
+    };
     if host.is_empty() {
         return Err(format!("{s:?}: missing host"));
     }
-    Ok((host.to_owned(), parse_port(port)?))
+    let port = match port {
+        Some(p) => parse_port(p)?,
+        None => DEFAULT_SERVER_PORT,
+    };
+    Ok((host.to_owned(), port))
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -388,8 +451,19 @@ mod tests {
             parse_server("frp.example.com:7000"),
             Ok(("frp.example.com".into(), 7000))
         );
-        assert_eq!(parse_server("[::1]:7000"), Ok(("::1".into(), 7000)));
-        assert!(parse_server("nope").is_err());
+        assert_eq!(parse_server("[::1]:7001"), Ok(("::1".into(), 7001)));
+        // No port: frp's default, as frpc's serverPort.
+        assert_eq!(
+            parse_server("frp.example.com"),
+            Ok(("frp.example.com".into(), 7000))
+        );
+        assert_eq!(parse_server("[::1]"), Ok(("::1".into(), 7000)));
+        assert_eq!(parse_server("fd00::1"), Ok(("fd00::1".into(), 7000)));
+        assert!(parse_server(":7000").is_err());
+        assert!(parse_server("h:0").is_err());
+        assert!(parse_server("h:x").is_err());
+        assert!(parse_server("[::1").is_err());
+        assert!(parse_server("[::1]x").is_err());
     }
 
     #[test]
@@ -407,5 +481,39 @@ mod tests {
             "expose", "http", "80", "--server", "h:7000", "--token", "t"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_subcommand() {
+        let tcp = ["tcp", "22", "--server", "h:7000", "--token", "t"];
+        for args in [
+            [&["expose", "-v"][..], &tcp[..]].concat(),
+            [&["expose"][..], &tcp[..], &["-v"][..]].concat(),
+            [&["expose", "--json", "-vv"][..], &tcp[..]].concat(),
+        ] {
+            let c = Cli::parse_args(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(matches!(c.command, Some(Command::Tcp(_))), "{args:?}");
+            assert!(c.output.verbose >= 1, "{args:?}");
+        }
+        let c = Cli::parse_args([&["expose", "-q"][..], &tcp[..]].concat()).unwrap();
+        assert!(c.output.quiet);
+        for args in [["expose", "-v", "8765"], ["expose", "8765", "-q"]] {
+            let c = Cli::parse_args(args).unwrap();
+            assert_eq!(c.port, Some(8765));
+        }
+        // `expose <PORT>`'s own options still do not mix with a subcommand.
+        for args in [
+            [&["expose", "--name", "x"][..], &tcp[..]].concat(),
+            [&["expose", "8765"][..], &tcp[..]].concat(),
+        ] {
+            let e = Cli::parse_args(&args).map(|_| ()).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}: {e}"
+            );
+        }
+        assert!(Cli::parse_args(["expose", "-v", "-q", "8765"]).is_err());
+        assert!(Cli::parse_args(["expose"]).is_err());
     }
 }

@@ -21,6 +21,26 @@ use expose::frp::Error as FrpError;
 use expose::prime::{ErrorKind, PrimeError};
 use expose::TunnelError;
 
+/// An error and its causes on one line, each cause once.
+///
+/// Errors that print their source in their own message *and* return it from `source()` would
+/// otherwise show it twice (`cannot connect to h: refused: refused`), and an I/O error wrapped
+/// at several layers as often; a cause whose text the line already ends with is skipped.
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// Exit status for an error, as documented in [`args::EXIT_CODES_HELP`].
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
@@ -56,5 +76,26 @@ fn frp_code(e: &FrpError) -> u8 {
     match e {
         FrpError::LoginRejected(_) | FrpError::ProxyRejected { .. } => 5,
         _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot connect to h:1: {0}")]
+    struct Connect(#[source] std::io::Error);
+
+    #[test]
+    fn every_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = anyhow::Error::new(Connect(io)).context("the tunnel did not start");
+        assert_eq!(
+            error_text(&e),
+            "the tunnel did not start: cannot connect to h:1: refused"
+        );
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&e), "outer: inner");
     }
 }

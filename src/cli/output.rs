@@ -6,6 +6,7 @@
 //! printed goes through the [`console`] writer thread, so a console that stops reading never
 //! blocks the caller.
 
+use super::args::OutputArgs;
 use super::console;
 use expose::frp::{Event, Stats};
 use serde_json::json;
@@ -75,16 +76,21 @@ pub struct Banner {
 /// Prints in the chosen mode.
 pub struct Reporter {
     json: bool,
+    /// `-q`: notes, warnings and the status line are not shown; errors, the banner (stdout)
+    /// and request lines (stdout) are.
+    quiet: bool,
     tty: bool,
     status_shown: bool,
 }
 
 impl Reporter {
     /// A reporter; status lines are drawn in place only when stderr is a terminal.
-    pub fn new(json: bool) -> Self {
+    pub fn new(out: &OutputArgs) -> Self {
+        let json = out.json;
         Reporter {
             json,
-            tty: !json && std::io::stderr().is_terminal(),
+            quiet: out.quiet,
+            tty: !json && !out.quiet && std::io::stderr().is_terminal(),
             status_shown: false,
         }
     }
@@ -101,8 +107,16 @@ impl Reporter {
         }
     }
 
-    /// A line of progress for humans (stderr), nothing in JSON mode.
+    /// A line of progress for humans (stderr), nothing in JSON mode or with `-q`.
     pub fn note(&mut self, text: &str) {
+        if !self.json && !self.quiet {
+            self.clear_status();
+            console::err(format!("{text}\n"));
+        }
+    }
+
+    /// A failure the user must see (stderr), even with `-q`; nothing in JSON mode.
+    pub fn error_note(&mut self, text: &str) {
         if !self.json {
             self.clear_status();
             console::err(format!("{text}\n"));
@@ -217,7 +231,7 @@ impl Reporter {
             )),
             Event::LoggedIn { .. } => {}
             Event::ProxyReady(_) => {}
-            Event::ProxyFailed { name, reason } => self.note(&format!(
+            Event::ProxyFailed { name, reason } => self.error_note(&format!(
                 "server refused proxy {}: {}",
                 clean(name),
                 clean(reason)
@@ -258,7 +272,7 @@ impl Reporter {
                 bind_addr: Some(addr),
             } => self.note(&format!("visitor {} listening on {addr}", clean(name))),
             Event::VisitorFailed { name, error } => {
-                self.note(&format!("visitor {}: {}", clean(name), clean(error)))
+                self.error_note(&format!("visitor {}: {}", clean(name), clean(error)))
             }
             // Connecting, Stopped and whatever the engine adds later: nothing to show.
             _ => {}
@@ -290,6 +304,8 @@ impl Reporter {
         if self.json {
             let line = json!({"event": "closed", "reason": clean(reason), "ok": ok});
             console::out_essential(format!("{line}\n"));
+        } else if ok && self.quiet {
+            // A requested stop is not an error: `-q` shows nothing for it.
         } else {
             self.clear_status();
             console::err_essential(format!("{}\n", clean(reason)));

@@ -18,7 +18,7 @@ fn api() -> anyhow::Result<PrimeClient> {
 
 /// `expose <PORT>`: create a tunnel, serve until Ctrl-C or expiry, then clean up.
 pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> anyhow::Result<()> {
-    let mut reporter = Reporter::new(out.json);
+    let mut reporter = Reporter::new(out);
     // Fail on a missing key before touching anything else.
     let api = api()?;
     run::probe_local(&args.host, port, &mut reporter).await;

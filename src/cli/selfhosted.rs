@@ -155,7 +155,7 @@ pub async fn visit(args: VisitArgs, out: &OutputArgs) -> anyhow::Result<()> {
         visitor = visitor.server_user(user.clone());
     }
     cfg.visitors.push(visitor);
-    let mut reporter = Reporter::new(out.json);
+    let mut reporter = Reporter::new(out);
     reporter.note(&format!(
         "connecting to {}:{} …",
         cfg.server_host, cfg.server_port
@@ -211,7 +211,7 @@ pub async fn visit(args: VisitArgs, out: &OutputArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: ClientConfig, out: &OutputArgs) -> anyhow::Result<()> {
-    let mut reporter = Reporter::new(out.json);
+    let mut reporter = Reporter::new(out);
     let proxy = cfg.proxies[0].clone();
     let server_host = cfg.server_host.clone();
     if !proxy.kind.is_udp() {
