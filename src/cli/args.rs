@@ -61,6 +61,8 @@ pub struct PrimeTunnelArgs {
     /// and shown once).
     #[arg(long = "auth", value_name = "USER")]
     pub auth_user: Option<String>,
+    #[command(flatten)]
+    pub inspect: super::inspect::InspectArgs,
 }
 
 /// Output options shared by every command.
@@ -208,6 +210,8 @@ pub struct HttpArgs {
     /// Rewrite the Host header sent to the local service.
     #[arg(long)]
     pub host_header: Option<String>,
+    #[command(flatten)]
+    pub inspect: super::inspect::InspectArgs,
 }
 
 /// `expose tcp`.

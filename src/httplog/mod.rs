@@ -38,6 +38,7 @@
 )]
 
 mod body;
+mod capture;
 mod limits;
 mod observer;
 mod syntax;
@@ -46,5 +47,8 @@ mod tests;
 
 pub use limits::{
     ELLIPSIS, MAX_COMPLETED, MAX_HEAD_BYTES, MAX_METHOD_BYTES, MAX_PATH_CHARS, MAX_PENDING,
+};
+pub use capture::{
+    BodyCapture, CaptureBudget, CaptureOptions, Captured, MessageCapture, Passthrough,
 };
 pub use observer::{Exchange, HttpLog};
