@@ -1,1 +1,345 @@
-//! placeholder
+//! The local inspector end to end: the real `expose http` binary against the in-process test
+//! frps and a local HTTP service; the JSON API, replay (as recorded and edited), secret
+//! masking, `--no-inspect`, a taken port, `/metrics`; and the capture store's memory bound
+//! under 10 000 requests with 1 MiB bodies.
+#![cfg(unix)]
+
+mod inspect_support;
+
+use expose::capture::{CaptureStore, StoreLimits};
+use expose::httplog::HttpLog;
+use inspect_support::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+async fn get_json(url: &str) -> Value {
+    let r = api().get(url).send().await.unwrap();
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+/// Waits until the inspector lists `n` records; returns the list.
+async fn wait_for(base: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = get_json(&format!("{base}/api/requests")).await["requests"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if list.len() >= n {
+            return list;
+        }
+        assert!(Instant::now() < deadline, "wanted {n} records, have {list:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn header<'a>(message: &'a Value, name: &str) -> Option<&'a str> {
+    message["headers"]
+        .as_array()?
+        .iter()
+        .find(|h| h[0].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+        .and_then(|h| h[1].as_str())
+}
+
+/// Checks every line of an OpenMetrics/Prometheus text exposition strictly and returns the
+/// samples as `name{labels}` → value.
+fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    let is_name = |s: &str| {
+        let mut c = s.chars();
+        c.next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
+            && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
+    };
+    let mut families: BTreeMap<String, String> = BTreeMap::new();
+    let mut samples = BTreeMap::new();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"# EOF"), "ends with # EOF");
+    for line in &lines[..lines.len() - 1] {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (kind, name, value) = (parts.next(), parts.next(), parts.next());
+            let name = name.unwrap_or_else(|| panic!("bad comment line {line:?}"));
+            assert!(is_name(name), "bad family name in {line:?}");
+            match kind {
+                Some("TYPE") => {
+                    let t = value.unwrap();
+                    assert!(
+                        ["counter", "gauge", "histogram", "info", "unknown"].contains(&t),
+                        "{line:?}"
+                    );
+                    families.insert(name.to_owned(), t.to_owned());
+                }
+                Some("HELP") | Some("UNIT") => {}
+                _ => panic!("unknown comment line {line:?}"),
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => (n, Some(l.strip_suffix('}').expect("labels end with }"))),
+            None => (series, None),
+        };
+        assert!(is_name(name), "bad sample name in {line:?}");
+        for label in labels.into_iter().flat_map(|l| l.split(',')) {
+            let (k, v) = label.split_once('=').unwrap_or_else(|| panic!("{line:?}"));
+            assert!(is_name(k), "bad label name in {line:?}");
+            assert!(v.len() >= 2 && v.starts_with('"') && v.ends_with('"'), "{line:?}");
+        }
+        let family = families
+            .iter()
+            .filter(|(f, _)| name.starts_with(f.as_str()))
+            .max_by_key(|(f, _)| f.len())
+            .unwrap_or_else(|| panic!("sample without a TYPE: {line:?}"));
+        let suffix = &name[family.0.len()..];
+        let allowed: &[&str] = match family.1.as_str() {
+            "counter" => &["_total", "_created"],
+            "histogram" => &["_bucket", "_sum", "_count", "_created"],
+            _ => &[""],
+        };
+        assert!(allowed.contains(&suffix), "{name} in a {} family", family.1);
+        assert!(name.starts_with("expose_"), "{name}");
+        samples.insert(series.to_owned(), value);
+    }
+    samples
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_lists_details_masks_and_replays_and_metrics_count() {
+    let srv = frps().await;
+    let (local, served) = echo_service().await;
+    let mut child = expose_http(&srv, local.port(), "insp", &["--inspect", "127.0.0.1:0"]);
+    let ready = ready(&mut child).await;
+    let base = ready["inspector"].as_str().expect("inspector URL in the ready event");
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+
+    let (code, body) = through_tunnel(
+        &srv,
+        "insp",
+        "POST",
+        "/hook?x=1",
+        &[
+            ("Authorization", BEARER),
+            ("Cookie", "sid=cookie-value-2"),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"event":"push","n":[1,2]}"#,
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let list = wait_for(base, 1).await;
+    let first = &list[0];
+    assert_eq!(first["kind"], "http");
+    assert_eq!(first["method"], "POST");
+    assert_eq!(first["path"], "/hook?x=1");
+    assert_eq!(first["status"], 201);
+    assert_eq!(first["request_bytes"], 26);
+    assert!(first["response_bytes"].as_u64().unwrap() > 0);
+
+    let id = first["id"].as_u64().unwrap();
+    let detail = get_json(&format!("{base}/api/requests/{id}")).await;
+    let text = detail.to_string();
+    assert!(!text.contains("s3cr3t") && !text.contains("cookie-value-2"), "{text}");
+    assert!(!text.contains("cookie-secret-9"), "Set-Cookie is masked: {text}");
+    assert_eq!(header(&detail["request"], "authorization"), Some("[masked]"));
+    assert_eq!(header(&detail["response"], "set-cookie"), Some("[masked]"));
+    assert_eq!(detail["request"]["start_line"], "POST /hook?x=1 HTTP/1.1");
+    assert_eq!(detail["request"]["body"]["encoding"], "json");
+    assert!(detail["request"]["body"]["text"].as_str().unwrap().contains("\n  \"event\": \"push\""));
+    assert_eq!(detail["response"]["body"]["encoding"], "json");
+    assert!(!text.contains(TOKEN), "the frp token never shows");
+
+    // Replay as recorded: the service sees the real (unmasked) credentials again.
+    let before = served.load(std::sync::atomic::Ordering::SeqCst);
+    let r = api()
+        .post(format!("{base}/api/requests/{id}/replay"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let replayed: Value = r.json().await.unwrap();
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), before + 1);
+    assert_eq!(replayed["status"], 201);
+    assert!(replayed["id"].as_u64().unwrap() > id);
+    let answer: Value =
+        serde_json::from_str(replayed["response"]["body"]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(answer["method"], "POST");
+    assert_eq!(answer["auth_ok"], true, "the mask stands for the recorded value");
+    assert_eq!(answer["body"], r#"{"event":"push","n":[1,2]}"#);
+
+    // Edited: another method, path and body; the masked Authorization keeps its value.
+    let edits = serde_json::json!({
+        "method": "PUT",
+        "path": "/edited",
+        "headers": [["Authorization", "[masked]"], ["X-Edited", "yes"]],
+        "body": "changed body",
+    });
+    let r = api()
+        .post(format!("{base}/api/requests/{id}/replay"))
+        .json(&edits)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let edited: Value = r.json().await.unwrap();
+    let answer: Value =
+        serde_json::from_str(edited["response"]["body"]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(answer["method"], "PUT");
+    assert_eq!(answer["path"], "/edited");
+    assert_eq!(answer["body"], "changed body");
+    assert_eq!(answer["auth_ok"], true);
+    assert_eq!(wait_for(base, 3).await.len(), 3, "replays are listed too");
+
+    // Errors are JSON with a status.
+    let r = api().get(format!("{base}/api/requests/999999")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = api()
+        .post(format!("{base}/api/requests/{id}/replay"))
+        .body("{\"method\":\"G T\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Metrics parse, and move with traffic.
+    let scrape = || async {
+        let r = api().get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        parse_metrics(&r.text().await.unwrap())
+    };
+    let m1 = scrape().await;
+    let requests = |m: &BTreeMap<String, f64>| m["expose_http_requests_total{proxy=\"insp\"}"];
+    assert_eq!(requests(&m1), 1.0, "{m1:?}");
+    assert_eq!(m1["expose_session_state{state=\"online\"}"], 1.0);
+    assert!(m1["expose_to_local_bytes_total"] > 0.0);
+    assert_eq!(m1["expose_http_request_duration_seconds_count{proxy=\"insp\"}"], 1.0);
+    assert_eq!(
+        m1["expose_http_request_duration_seconds_bucket{le=\"+Inf\",proxy=\"insp\"}"],
+        1.0,
+        "{m1:?}"
+    );
+    for _ in 0..3 {
+        let (code, _) = through_tunnel(&srv, "insp", "GET", "/again", &[], "").await;
+        assert_eq!(code, 201);
+    }
+    wait_for(base, 6).await;
+    let m2 = scrape().await;
+    assert_eq!(requests(&m2), 4.0);
+    assert!(m2["expose_proxy_connections_total{proxy=\"insp\"}"] >= 4.0);
+    assert!(m2["expose_proxy_from_local_bytes_total{proxy=\"insp\"}"] > 0.0);
+    assert!(m2["expose_to_local_bytes_total"] > m1["expose_to_local_bytes_total"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_secrets_shows_the_values() {
+    let srv = frps().await;
+    let (local, _) = echo_service().await;
+    let mut child = expose_http(
+        &srv,
+        local.port(),
+        "shown",
+        &["--inspect", "127.0.0.1:0", "--inspect-secrets"],
+    );
+    let ready = ready(&mut child).await;
+    let base = ready["inspector"].as_str().unwrap();
+    through_tunnel(&srv, "shown", "GET", "/", &[("Authorization", BEARER)], "").await;
+    let id = wait_for(base, 1).await[0]["id"].as_u64().unwrap();
+    let detail = get_json(&format!("{base}/api/requests/{id}")).await;
+    assert_eq!(header(&detail["request"], "authorization"), Some(BEARER));
+    assert_eq!(
+        header(&detail["response"], "set-cookie"),
+        Some("session=cookie-secret-9")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_inspect_serves_nothing() {
+    let srv = frps().await;
+    let (local, _) = echo_service().await;
+    let mut child = expose_http(&srv, local.port(), "off", &["--no-inspect"]);
+    let ready = ready(&mut child).await;
+    assert!(ready["inspector"].is_null(), "{ready}");
+    // The tunnel itself works as before.
+    let (code, _) = through_tunnel(&srv, "off", "GET", "/", &[], "").await;
+    assert_eq!(code, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_moves_to_the_next_free_one() {
+    let srv = frps().await;
+    let (local, _) = echo_service().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let wanted = format!("127.0.0.1:{port}");
+    let mut child = expose_http(&srv, local.port(), "moved", &["--inspect", &wanted]);
+    let ready = ready(&mut child).await;
+    let url = ready["inspector"].as_str().expect("an inspector despite the taken port");
+    let got: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(got > port && got <= port + 20, "{url} after {port}");
+    // It is the inspector that answers there.
+    let list = get_json(&format!("{url}/api/requests")).await;
+    assert!(list["requests"].is_array());
+    drop(taken);
+}
+
+/// 10 000 requests with 1 MiB bodies each way, recorded through the same observer the splice
+/// uses: the store stays within its byte cap, recordings in flight give their budget back, and
+/// the process does not grow by more than a few caps.
+#[test]
+fn memory_stays_bounded_under_ten_thousand_large_requests() {
+    let limits = StoreLimits::default();
+    let store = CaptureStore::new(limits);
+    let rss_before = rss_bytes();
+    let chunk = vec![b'x'; 64 * 1024];
+    const BODY: usize = 1024 * 1024;
+    let head = format!("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: {BODY}\r\n\r\n");
+    let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {BODY}\r\n\r\n");
+    let mut log = HttpLog::with_capture(store.capture_options());
+    let now = Instant::now();
+    let mut max_bytes = 0;
+    for i in 0..10_000 {
+        log.on_request_bytes(head.as_bytes(), now);
+        for _ in 0..BODY / chunk.len() {
+            log.on_request_bytes(&chunk, now);
+        }
+        log.on_response_bytes(resp.as_bytes(), now);
+        for _ in 0..BODY / chunk.len() {
+            log.on_response_bytes(&chunk, now);
+        }
+        for ex in log.drain() {
+            store.push_exchange("p", "127.0.0.1:1", ex);
+        }
+        max_bytes = max_bytes.max(store.bytes());
+        assert!(!log.is_passthrough(), "request {i} was followed");
+    }
+    let list = store.list();
+    assert_eq!(list.last().unwrap().id, 10_000, "every exchange was recorded");
+    assert!(max_bytes <= limits.max_bytes, "{max_bytes} > {}", limits.max_bytes);
+    assert!(list.len() <= limits.max_records);
+    assert_eq!(store.inflight_bytes(), 0, "no reservation left behind");
+    let expose::capture::RecordKind::Http { captured, .. } = &list.last().unwrap().kind else {
+        panic!("an http record");
+    };
+    assert_eq!(captured.request.body.bytes.len(), limits.body_limit);
+    assert!(captured.request.body.truncated);
+    assert_eq!(captured.request.body.total, BODY as u64);
+    if let (Some(before), Some(after)) = (rss_before, rss_bytes()) {
+        let grown = after.saturating_sub(before);
+        assert!(
+            grown < 3 * limits.max_bytes as u64,
+            "RSS grew by {grown} bytes"
+        );
+    }
+}
+
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
