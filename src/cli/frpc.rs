@@ -465,10 +465,12 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
     };
     let mut cfg = loaded.client;
     let inspector = match INSPECT.get() {
-        Some(args) => super::inspect::start(args, false).await.unwrap_or_else(|e| {
-            log.line(Level::Warn, "expose/inspect", &e);
-            Default::default()
-        }),
+        Some(args) => super::inspect::start(args, false)
+            .await
+            .unwrap_or_else(|e| {
+                log.line(Level::Warn, "expose/inspect", &e);
+                Default::default()
+            }),
         None => Default::default(),
     };
     cfg.capture = inspector.store();

@@ -45,10 +45,10 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 
-pub use limits::{
-    ELLIPSIS, MAX_COMPLETED, MAX_HEAD_BYTES, MAX_METHOD_BYTES, MAX_PATH_CHARS, MAX_PENDING,
-};
 pub use capture::{
     BodyCapture, CaptureBudget, CaptureOptions, Captured, MessageCapture, Passthrough,
+};
+pub use limits::{
+    ELLIPSIS, MAX_COMPLETED, MAX_HEAD_BYTES, MAX_METHOD_BYTES, MAX_PATH_CHARS, MAX_PENDING,
 };
 pub use observer::{Exchange, HttpLog};

@@ -16,7 +16,7 @@ mod present;
 mod replay;
 mod server;
 
-pub use present::MASK;
+pub use present::{Options, MASK};
 pub use replay::Edits;
 
 use crate::capture::CaptureStore;
@@ -33,22 +33,6 @@ pub const DEFAULT_ADDR: SocketAddr =
 
 /// How many ports after a taken one are tried.
 pub const PORT_TRIES: u16 = 20;
-
-/// What the inspector serves.
-#[derive(Clone, Default)]
-#[non_exhaustive]
-pub struct Options {
-    /// Show secret header values instead of masking them.
-    pub secrets: bool,
-}
-
-impl Options {
-    /// Shows (`true`) or masks secret header values.
-    pub fn secrets(mut self, show: bool) -> Self {
-        self.secrets = show;
-        self
-    }
-}
 
 /// Listens on `addr`, or on the next free port after it (up to [`PORT_TRIES`] more) if it is
 /// taken. Port 0 lets the system choose.

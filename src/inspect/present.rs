@@ -6,6 +6,22 @@ use crate::httplog::{BodyCapture, MessageCapture};
 use serde_json::{json, Value};
 use std::time::UNIX_EPOCH;
 
+/// What the inspector serves.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Options {
+    /// Show secret header values instead of masking them.
+    pub secrets: bool,
+}
+
+impl Options {
+    /// Shows (`true`) or masks secret header values.
+    pub fn secrets(mut self, show: bool) -> Self {
+        self.secrets = show;
+        self
+    }
+}
+
 /// What a masked header value reads as. A replay sent with this value gets the original back.
 pub const MASK: &str = "[masked]";
 
@@ -27,11 +43,10 @@ const HEX_LIMIT: usize = 4096;
 
 /// A record's line in the list.
 pub fn summary(r: &Record) -> Value {
-    let time = r
-        .at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let time =
+        r.at.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
     match &r.kind {
         RecordKind::Http { exchange, captured } => json!({
             "id": r.id,
@@ -252,10 +267,16 @@ mod tests {
         let j = body(&mk(br#"{"a":[1,2]}"#), "application/json");
         assert_eq!(j["encoding"], "json");
         assert!(j["text"].as_str().unwrap().contains("\n  \"a\": ["));
-        assert_eq!(body(&mk(b"plain words\n"), "text/plain")["encoding"], "text");
+        assert_eq!(
+            body(&mk(b"plain words\n"), "text/plain")["encoding"],
+            "text"
+        );
         let h = body(&mk(&[0, 1, 2, 0xff]), "");
         assert_eq!(h["encoding"], "hex");
-        assert!(h["text"].as_str().unwrap().starts_with("00000000  00 01 02 ff"));
+        assert!(h["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("00000000  00 01 02 ff"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The inspector's HTTP server: hyper, HTTP/1.1, one task per connection.
 
-use super::{present, replay, Options};
+use super::present::{self, Options};
+use super::replay;
 use crate::capture::CaptureStore;
 use crate::frp::ClientHandle;
 use bytes::Bytes;
@@ -100,21 +101,35 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Body> {
                 super::metrics::CONTENT_TYPE,
                 super::metrics::encode(client),
             ),
-            None => error(StatusCode::SERVICE_UNAVAILABLE, "the client is not running yet"),
+            None => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the client is not running yet",
+            ),
         },
         (&Method::GET, ["api", "requests"]) => {
-            let list: Vec<Value> = state.store.list().iter().map(|r| present::summary(r)).collect();
+            let list: Vec<Value> = state
+                .store
+                .list()
+                .iter()
+                .map(|r| present::summary(r))
+                .collect();
             json_response(StatusCode::OK, &json!({ "requests": list }))
         }
         (&Method::GET, ["api", "requests", id]) => match record(state, id) {
             Some(r) => json_response(StatusCode::OK, &present::detail(&r, state.options.secrets)),
-            None => error(StatusCode::NOT_FOUND, "no such request (it may have been dropped from the ring)"),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "no such request (it may have been dropped from the ring)",
+            ),
         },
         (&Method::POST, ["api", "requests", id, "replay"]) => {
             let Some(r) = record(state, id) else {
                 return error(StatusCode::NOT_FOUND, "no such request");
             };
-            let body = match Limited::new(req.into_body(), MAX_REPLAY_BODY).collect().await {
+            let body = match Limited::new(req.into_body(), MAX_REPLAY_BODY)
+                .collect()
+                .await
+            {
                 Ok(b) => b.to_bytes(),
                 Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "replay body too large"),
             };
@@ -123,12 +138,19 @@ async fn handle(req: Request<Incoming>, state: &State) -> Response<Body> {
             } else {
                 match serde_json::from_slice(&body) {
                     Ok(e) => e,
-                    Err(e) => return error(StatusCode::BAD_REQUEST, &format!("bad replay request: {e}")),
+                    Err(e) => {
+                        return error(StatusCode::BAD_REQUEST, &format!("bad replay request: {e}"))
+                    }
                 }
             };
             match replay::replay(&state.store, &r, edits).await {
-                Ok(new) => json_response(StatusCode::OK, &present::detail(&new, state.options.secrets)),
-                Err(e @ replay::ReplayError::Local { .. }) => error(StatusCode::BAD_GATEWAY, &e.to_string()),
+                Ok(new) => json_response(
+                    StatusCode::OK,
+                    &present::detail(&new, state.options.secrets),
+                ),
+                Err(e @ replay::ReplayError::Local { .. }) => {
+                    error(StatusCode::BAD_GATEWAY, &e.to_string())
+                }
                 Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
             }
         }
