@@ -30,7 +30,10 @@ async fn wait_for(base: &str, n: usize) -> Vec<Value> {
         if list.len() >= n {
             return list;
         }
-        assert!(Instant::now() < deadline, "wanted {n} records, have {list:?}");
+        assert!(
+            Instant::now() < deadline,
+            "wanted {n} records, have {list:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -79,7 +82,9 @@ fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
         let value: f64 = match value {
             "+Inf" => f64::INFINITY,
-            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
         };
         let (name, labels) = match series.split_once('{') {
             Some((n, l)) => (n, Some(l.strip_suffix('}').expect("labels end with }"))),
@@ -89,7 +94,10 @@ fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
         for label in labels.into_iter().flat_map(|l| l.split(',')) {
             let (k, v) = label.split_once('=').unwrap_or_else(|| panic!("{line:?}"));
             assert!(is_name(k), "bad label name in {line:?}");
-            assert!(v.len() >= 2 && v.starts_with('"') && v.ends_with('"'), "{line:?}");
+            assert!(
+                v.len() >= 2 && v.starts_with('"') && v.ends_with('"'),
+                "{line:?}"
+            );
         }
         let family = families
             .iter()
@@ -115,7 +123,9 @@ async fn the_api_lists_details_masks_and_replays_and_metrics_count() {
     let (local, served) = echo_service().await;
     let mut child = expose_http(&srv, local.port(), "insp", &["--inspect", "127.0.0.1:0"]);
     let ready = ready(&mut child).await;
-    let base = ready["inspector"].as_str().expect("inspector URL in the ready event");
+    let base = ready["inspector"]
+        .as_str()
+        .expect("inspector URL in the ready event");
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
 
     let (code, body) = through_tunnel(
@@ -144,13 +154,25 @@ async fn the_api_lists_details_masks_and_replays_and_metrics_count() {
     let id = first["id"].as_u64().unwrap();
     let detail = get_json(&format!("{base}/api/requests/{id}")).await;
     let text = detail.to_string();
-    assert!(!text.contains("s3cr3t") && !text.contains("cookie-value-2"), "{text}");
-    assert!(!text.contains("cookie-secret-9"), "Set-Cookie is masked: {text}");
-    assert_eq!(header(&detail["request"], "authorization"), Some("[masked]"));
+    assert!(
+        !text.contains("s3cr3t") && !text.contains("cookie-value-2"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("cookie-secret-9"),
+        "Set-Cookie is masked: {text}"
+    );
+    assert_eq!(
+        header(&detail["request"], "authorization"),
+        Some("[masked]")
+    );
     assert_eq!(header(&detail["response"], "set-cookie"), Some("[masked]"));
     assert_eq!(detail["request"]["start_line"], "POST /hook?x=1 HTTP/1.1");
     assert_eq!(detail["request"]["body"]["encoding"], "json");
-    assert!(detail["request"]["body"]["text"].as_str().unwrap().contains("\n  \"event\": \"push\""));
+    assert!(detail["request"]["body"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("\n  \"event\": \"push\""));
     assert_eq!(detail["response"]["body"]["encoding"], "json");
     assert!(!text.contains(TOKEN), "the frp token never shows");
 
@@ -169,7 +191,10 @@ async fn the_api_lists_details_masks_and_replays_and_metrics_count() {
     let answer: Value =
         serde_json::from_str(replayed["response"]["body"]["text"].as_str().unwrap()).unwrap();
     assert_eq!(answer["method"], "POST");
-    assert_eq!(answer["auth_ok"], true, "the mask stands for the recorded value");
+    assert_eq!(
+        answer["auth_ok"], true,
+        "the mask stands for the recorded value"
+    );
     assert_eq!(answer["body"], r#"{"event":"push","n":[1,2]}"#);
 
     // Edited: another method, path and body; the masked Authorization keeps its value.
@@ -196,7 +221,11 @@ async fn the_api_lists_details_masks_and_replays_and_metrics_count() {
     assert_eq!(wait_for(base, 3).await.len(), 3, "replays are listed too");
 
     // Errors are JSON with a status.
-    let r = api().get(format!("{base}/api/requests/999999")).send().await.unwrap();
+    let r = api()
+        .get(format!("{base}/api/requests/999999"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let r = api()
         .post(format!("{base}/api/requests/{id}/replay"))
@@ -217,10 +246,12 @@ async fn the_api_lists_details_masks_and_replays_and_metrics_count() {
     assert_eq!(requests(&m1), 1.0, "{m1:?}");
     assert_eq!(m1["expose_session_state{state=\"online\"}"], 1.0);
     assert!(m1["expose_to_local_bytes_total"] > 0.0);
-    assert_eq!(m1["expose_http_request_duration_seconds_count{proxy=\"insp\"}"], 1.0);
     assert_eq!(
-        m1["expose_http_request_duration_seconds_bucket{le=\"+Inf\",proxy=\"insp\"}"],
-        1.0,
+        m1["expose_http_request_duration_seconds_count{proxy=\"insp\"}"],
+        1.0
+    );
+    assert_eq!(
+        m1["expose_http_request_duration_seconds_bucket{le=\"+Inf\",proxy=\"insp\"}"], 1.0,
         "{m1:?}"
     );
     for _ in 0..3 {
@@ -278,7 +309,9 @@ async fn a_taken_port_moves_to_the_next_free_one() {
     let wanted = format!("127.0.0.1:{port}");
     let mut child = expose_http(&srv, local.port(), "moved", &["--inspect", &wanted]);
     let ready = ready(&mut child).await;
-    let url = ready["inspector"].as_str().expect("an inspector despite the taken port");
+    let url = ready["inspector"]
+        .as_str()
+        .expect("an inspector despite the taken port");
     let got: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
     assert!(got > port && got <= port + 20, "{url} after {port}");
     // It is the inspector that answers there.
@@ -318,8 +351,16 @@ fn memory_stays_bounded_under_ten_thousand_large_requests() {
         assert!(!log.is_passthrough(), "request {i} was followed");
     }
     let list = store.list();
-    assert_eq!(list.last().unwrap().id, 10_000, "every exchange was recorded");
-    assert!(max_bytes <= limits.max_bytes, "{max_bytes} > {}", limits.max_bytes);
+    assert_eq!(
+        list.last().unwrap().id,
+        10_000,
+        "every exchange was recorded"
+    );
+    assert!(
+        max_bytes <= limits.max_bytes,
+        "{max_bytes} > {}",
+        limits.max_bytes
+    );
     assert!(list.len() <= limits.max_records);
     assert_eq!(store.inflight_bytes(), 0, "no reservation left behind");
     let expose::capture::RecordKind::Http { captured, .. } = &list.last().unwrap().kind else {
@@ -342,4 +383,47 @@ fn rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Bytes the observer cannot follow are counted and reported as passthrough, with the reason;
+/// a websocket upgrade is one exchange (101) and then passthrough.
+#[test]
+fn unfollowed_bytes_are_reported_as_passthrough() {
+    let store = CaptureStore::new(StoreLimits::default());
+    let now = Instant::now();
+    let mut log = HttpLog::with_capture(store.capture_options());
+    log.on_request_bytes(b"\x16\x03\x01\x02\x00binary tls hello", now);
+    log.on_request_bytes(b"more", now);
+    log.on_response_bytes(b"answer!", now);
+    log.on_close(now);
+    let p = log.take_passthrough().expect("passthrough reported");
+    assert!(p.reason.contains("not HTTP"), "{}", p.reason);
+    assert_eq!((p.request_bytes, p.response_bytes), (4, 7));
+    assert_eq!(log.drain().count(), 0);
+
+    let mut log = HttpLog::with_capture(store.capture_options());
+    log.on_request_bytes(
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        now,
+    );
+    log.on_response_bytes(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi",
+        now,
+    );
+    log.on_request_bytes(b"\x81\x82abcdxy", now);
+    let ex: Vec<_> = log.drain().collect();
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].status, 101);
+    let captured = ex[0].captured.as_ref().expect("recorded");
+    assert!(captured.request.head.starts_with(b"GET /ws HTTP/1.1\r\n"));
+    let p = log
+        .take_passthrough()
+        .expect("passthrough after the switch");
+    assert!(p.reason.contains("switched"), "{}", p.reason);
+    assert_eq!(p.request_bytes, 8);
+    // Without capture nothing is counted or kept.
+    let mut plain = HttpLog::new();
+    plain.on_request_bytes(b"\x16\x03\x01", now);
+    assert!(plain.take_passthrough().is_none());
+    assert!(store.inflight_bytes() == 0);
 }
