@@ -59,7 +59,11 @@ impl Driver {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ok = match http.get(format!("{base}/status")).send().await {
-                Ok(r) => r.json::<Value>().await.ok().is_some_and(|v| v["value"]["ready"] == true),
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .is_some_and(|v| v["value"]["ready"] == true),
                 Err(_) => false,
             };
             if ok {
@@ -162,7 +166,9 @@ impl Driver {
     }
 
     async fn click(&self, element: &str) {
-        let v = self.post(&format!("/element/{element}/click"), json!({})).await;
+        let v = self
+            .post(&format!("/element/{element}/click"), json!({}))
+            .await;
         assert!(v.is_null(), "click failed: {v}");
     }
 
@@ -191,7 +197,10 @@ async fn the_page_shows_a_request_live_its_details_and_a_replay() {
         "page",
         "POST",
         "/webhook",
-        &[("Authorization", BEARER), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", BEARER),
+            ("Content-Type", "application/json"),
+        ],
         r#"{"hello":"browser"}"#,
     )
     .await;
@@ -211,7 +220,11 @@ async fn the_page_shows_a_request_live_its_details_and_a_replay() {
         .wait_text("#request", "[masked]", Duration::from_secs(5))
         .await;
     driver
-        .wait_text("#request pre", "\"hello\": \"browser\"", Duration::from_secs(5))
+        .wait_text(
+            "#request pre",
+            "\"hello\": \"browser\"",
+            Duration::from_secs(5),
+        )
         .await;
 
     let replay = driver.find("#replay").await.expect("a Replay button");
@@ -220,7 +233,11 @@ async fn the_page_shows_a_request_live_its_details_and_a_replay() {
         .wait_text("#replay-result", "Replayed: 201", Duration::from_secs(10))
         .await;
     driver
-        .wait_text("#replay-result pre", "\"auth_ok\": true", Duration::from_secs(5))
+        .wait_text(
+            "#replay-result pre",
+            "\"auth_ok\": true",
+            Duration::from_secs(5),
+        )
         .await;
     // The replay is listed as a new request too.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -234,7 +251,10 @@ async fn the_page_shows_a_request_live_its_details_and_a_replay() {
         if rows.as_array().is_some_and(|r| r.len() == 2) {
             break;
         }
-        assert!(Instant::now() < deadline, "the replay was not listed: {rows}");
+        assert!(
+            Instant::now() < deadline,
+            "the replay was not listed: {rows}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     driver.quit().await;
