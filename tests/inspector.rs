@@ -427,3 +427,86 @@ fn unfollowed_bytes_are_reported_as_passthrough() {
     assert!(plain.take_passthrough().is_none());
     assert!(store.inflight_bytes() == 0);
 }
+
+/// Stdout lines of a frpc-mode child until one contains `needle` (30 s at most).
+async fn frpc_lines_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    needle: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let hit = line.contains(needle);
+            seen.push(line);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(found, "no {needle:?} in:\n{}", seen.join("\n"));
+    seen
+}
+
+/// frpc mode stays a drop-in (no inspector, nothing new printed) unless `--inspect` asks; then
+/// its http proxies are recorded and it logs where the inspector listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frpc_mode_inspects_only_when_asked() {
+    use tokio::io::AsyncBufReadExt as _;
+    let srv = frps().await;
+    let (local, _) = echo_service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frpc.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\n\n\
+             [[proxies]]\nname = \"fr\"\ntype = \"http\"\nlocalPort = {}\nsubdomain = \"fr\"\n",
+            srv.bind_addr().port(),
+            local.port()
+        ),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let spawn = |extra: &[&str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_expose"))
+            .args(["frpc", "-c", file])
+            .args(extra)
+            .env_remove("EXPOSE_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+
+    let mut plain = spawn(&[]);
+    let mut lines = tokio::io::BufReader::new(plain.stdout.take().unwrap()).lines();
+    let seen = frpc_lines_until(&mut lines, "start proxy success").await;
+    assert!(
+        !seen.iter().any(|l| l.contains("inspector")),
+        "{}",
+        seen.join("\n")
+    );
+    drop(plain);
+
+    let mut child = spawn(&["--inspect", "127.0.0.1:0"]);
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let seen = frpc_lines_until(&mut lines, "start proxy success").await;
+    let url = seen
+        .iter()
+        .find_map(|l| {
+            l.split_once("inspector listen on ")
+                .map(|(_, u)| u.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no inspector line in:\n{}", seen.join("\n")));
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (code, _) = through_tunnel(&srv, "fr", "GET", "/from-frpc", &[], "").await;
+    assert_eq!(code, 201);
+    let list = wait_for(&url, 1).await;
+    assert_eq!(list[0]["proxy"], "fr");
+    assert_eq!(list[0]["path"], "/from-frpc");
+}
