@@ -510,3 +510,61 @@ async fn frpc_mode_inspects_only_when_asked() {
     assert_eq!(list[0]["proxy"], "fr");
     assert_eq!(list[0]["path"], "/from-frpc");
 }
+
+/// A raw HTTP/1.1 request to the inspector with the given extra head lines; returns the status.
+async fn raw_status(base: &str, method: &str, path: &str, head: &str) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req =
+        format!("{method} {path} HTTP/1.1\r\n{head}Content-Length: 0\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut resp))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&resp)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Other web pages cannot use the inspector through the user's browser: a DNS name other than
+/// localhost in Host (rebinding) and a replay from another origin are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_requests_are_refused() {
+    let srv = frps().await;
+    let (local, served) = echo_service().await;
+    let mut child = expose_http(&srv, local.port(), "xsite", &["--inspect", "127.0.0.1:0"]);
+    let ready = ready(&mut child).await;
+    let base = ready["inspector"].as_str().unwrap();
+    let host = base.trim_start_matches("http://");
+    through_tunnel(&srv, "xsite", "GET", "/", &[], "").await;
+    let id = wait_for(base, 1).await[0]["id"].as_u64().unwrap();
+    let list = "/api/requests";
+    assert_eq!(
+        raw_status(base, "GET", list, &format!("Host: {host}\r\n")).await,
+        200
+    );
+    assert_eq!(
+        raw_status(base, "GET", list, "Host: localhost:4040\r\n").await,
+        200
+    );
+    assert_eq!(
+        raw_status(base, "GET", list, "Host: evil.example:4040\r\n").await,
+        403
+    );
+    let replay = format!("/api/requests/{id}/replay");
+    let before = served.load(std::sync::atomic::Ordering::SeqCst);
+    let evil = format!("Host: {host}\r\nOrigin: http://evil.example\r\n");
+    assert_eq!(raw_status(base, "POST", &replay, &evil).await, 403);
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "not replayed"
+    );
+    let own = format!("Host: {host}\r\nOrigin: http://{host}\r\n");
+    assert_eq!(raw_status(base, "POST", &replay, &own).await, 200);
+}

@@ -72,6 +72,7 @@ impl Inspector {
             store,
             client,
             options,
+            loopback: addr.ip().is_loopback(),
         });
         tokio::spawn(server::run(listener, state, stop.clone()));
         Ok(Inspector { addr, stop })

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
@@ -35,6 +35,8 @@ pub(super) struct State {
     pub(super) store: Arc<CaptureStore>,
     pub(super) client: Arc<OnceLock<ClientHandle>>,
     pub(super) options: Options,
+    /// The listener is on a loopback address: only requests naming a local host are served.
+    pub(super) loopback: bool,
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -58,6 +60,8 @@ pub(super) async fn run(listener: TcpListener, state: Arc<State>, stop: Cancella
                 async move { Ok::<_, Infallible>(handle(req, &state).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
                 .max_buf_size(64 * 1024)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
@@ -88,7 +92,41 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
     json_response(status, &json!({ "error": message }))
 }
 
+/// Whether `host` (a Host header: name or address, optional port) names this machine.
+fn local_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// Web pages elsewhere must not drive the inspector through the user's browser: on loopback,
+/// a Host that is a DNS name other than `localhost` (DNS rebinding) is refused, and a request
+/// that changes something (replay) must come from the inspector's own page when a browser
+/// sends it (its `Origin` names the same host).
+fn same_site(req: &Request<Incoming>, loopback: bool) -> bool {
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if loopback && !local_host(host) {
+        return false;
+    }
+    if req.method() == Method::GET {
+        return true;
+    }
+    match req.headers().get(ORIGIN) {
+        None => true,
+        Some(origin) => origin.to_str().ok() == Some(format!("http://{host}").as_str()),
+    }
+}
+
 async fn handle(req: Request<Incoming>, state: &State) -> Response<Body> {
+    if !same_site(&req, state.loopback) {
+        return error(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
