@@ -568,3 +568,42 @@ async fn cross_site_requests_are_refused() {
     let own = format!("Host: {host}\r\nOrigin: http://{host}\r\n");
     assert_eq!(raw_status(base, "POST", &replay, &own).await, 200);
 }
+
+/// Recordings still in flight share one budget: pipelined requests beyond it are kept
+/// truncated, and every reservation comes back when the exchanges complete.
+#[test]
+fn the_in_flight_budget_truncates_and_is_given_back() {
+    let mut limits = StoreLimits::default();
+    limits.inflight_bytes = 2000;
+    let store = CaptureStore::new(limits);
+    let now = Instant::now();
+    let mut log = HttpLog::with_capture(store.capture_options());
+    let body = "b".repeat(800);
+    let req = format!("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 800\r\n\r\n{body}");
+    for _ in 0..3 {
+        log.on_request_bytes(req.as_bytes(), now);
+    }
+    assert!(store.inflight_bytes() <= 2000, "{}", store.inflight_bytes());
+    assert!(store.inflight_bytes() > 0);
+    for _ in 0..3 {
+        log.on_response_bytes(b"HTTP/1.1 204 No Content\r\n\r\n", now);
+    }
+    let ex: Vec<_> = log.drain().collect();
+    assert_eq!(ex.len(), 3);
+    let kept: Vec<_> = ex
+        .iter()
+        .map(|e| e.captured.as_ref().unwrap().request.body.clone())
+        .collect();
+    assert_eq!(kept[0].bytes.len(), 800);
+    assert!(!kept[0].truncated);
+    assert!(kept[2].truncated, "the third did not fit the budget");
+    assert!(kept.iter().all(|b| b.total == 800));
+    assert_eq!(store.inflight_bytes(), 0, "given back on completion");
+    // A connection that ends mid-request gives its reservation back too.
+    let mut cut = HttpLog::with_capture(store.capture_options());
+    cut.on_request_bytes(&req.as_bytes()[..200], now);
+    assert!(store.inflight_bytes() > 0);
+    cut.on_close(now);
+    drop(cut);
+    assert_eq!(store.inflight_bytes(), 0);
+}
