@@ -39,10 +39,13 @@ pub use frp_proto as proto;
 
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod capture;
 pub mod frp;
 #[cfg(feature = "frpc-config")]
 pub mod frpc;
 pub mod httplog;
+#[cfg(feature = "inspect")]
+pub mod inspect;
 mod nofile;
 pub mod prime;
 pub mod secret;

@@ -60,6 +60,7 @@ pub struct TunnelBuilder {
     api: Option<PrimeClient>,
     start_timeout: Duration,
     tune: Option<fn(&mut ClientConfig)>,
+    capture: Option<std::sync::Arc<crate::capture::CaptureStore>>,
 }
 
 impl TunnelBuilder {
@@ -119,6 +120,13 @@ impl TunnelBuilder {
         self
     }
 
+    /// Records the tunnel's exchanges into `store` for the local inspector
+    /// ([`ClientConfig::capture`]).
+    pub fn capture(mut self, store: std::sync::Arc<crate::capture::CaptureStore>) -> Self {
+        self.capture = Some(store);
+        self
+    }
+
     /// Creates the tunnel, connects, and waits until the public URL serves the local port.
     pub async fn start(self) -> Result<Tunnel, TunnelError> {
         if self.local_port == 0 {
@@ -137,6 +145,7 @@ impl TunnelBuilder {
         if let Some(tune) = self.tune {
             tune(&mut config);
         }
+        config.capture = self.capture;
         let client = match Client::start(config) {
             Ok(c) => c,
             Err(e) => {
@@ -241,6 +250,7 @@ impl Tunnel {
             api: None,
             start_timeout: DEFAULT_START_TIMEOUT,
             tune: None,
+            capture: None,
         }
     }
 
@@ -295,6 +305,11 @@ impl Tunnel {
     /// Counters: connections, bytes, reconnects.
     pub fn stats(&self) -> Stats {
         self.client.stats()
+    }
+
+    /// A handle on the tunnel's engine (state, counters, metrics) for other tasks.
+    pub fn handle(&self) -> frp::ClientHandle {
+        self.client.handle()
     }
 
     /// Waits until the engine stops by itself: a fatal rejection (for example the server says the

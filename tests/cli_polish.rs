@@ -185,5 +185,8 @@ async fn prime_options_do_not_mix_with_a_subcommand() {
     let child = expose(&["--label", "x", "tcp", "80", "--server", "127.0.0.1:1"]);
     let (_, err, code) = finish(child).await;
     assert_eq!(code, 2);
-    assert!(err.contains("--label belongs to `expose <PORT>`"), "{err}");
+    assert!(
+        err.contains("--label before `tcp` is an option of `expose <PORT>`"),
+        "{err}"
+    );
 }

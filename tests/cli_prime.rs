@@ -234,6 +234,22 @@ async fn expose_port_serves_traffic_and_cleans_up_on_ctrl_c() {
     assert_eq!(request["method"], "GET");
     assert_eq!(request["path"], "/x");
     assert_eq!(request["status"], 200);
+    // The inspector is on by default for `expose <PORT>` (4040 or the next free port) and has
+    // recorded the request.
+    let inspector = ready["inspector"].as_str().expect("an inspector URL");
+    assert!(inspector.starts_with("http://127.0.0.1:"), "{inspector}");
+    let list: Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{inspector}/api/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["requests"][0]["path"], "/x", "{list}");
 
     interrupt(&child);
     let closed = next_event(&mut lines, "closed").await;

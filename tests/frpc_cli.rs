@@ -348,6 +348,15 @@ async fn admin_api_status_and_stop_like_frpc() {
         200
     );
     assert_eq!(admin_call(admin, "GET", "/api/stop", good, "").await.0, 405);
+    // expose's addition: /metrics, behind the same auth.
+    assert_eq!(admin_call(admin, "GET", "/metrics", None, "").await.0, 401);
+    let (code, body) = admin_call(admin, "GET", "/metrics", good, "").await;
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("expose_session_state{state=\"online\"} 1"),
+        "{body}"
+    );
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
 
     // frpc's own `status` and `stop` commands, reading webServer from the same file.
     let out = frpc(

@@ -44,7 +44,17 @@ pub struct Cli {
 
 /// The options of `expose <PORT>` that make no sense with a subcommand (`--output` flags are
 /// global and go anywhere).
-const PRIME_ONLY: [&str; 6] = ["port", "host", "name", "team_id", "labels", "auth_user"];
+const PRIME_ONLY: [&str; 9] = [
+    "port",
+    "host",
+    "name",
+    "team_id",
+    "labels",
+    "auth_user",
+    "inspect",
+    "no_inspect",
+    "inspect_secrets",
+];
 
 impl Cli {
     /// Parses the command line. Global flags (`-v`, `-q`, `--json`) may stand before or after
@@ -73,7 +83,8 @@ impl Cli {
                 return Err(command.error(
                     clap::error::ErrorKind::ArgumentConflict,
                     format!(
-                        "{flag} belongs to `expose <PORT>` and cannot be used with `expose {sub}`"
+                        "{flag} before `{sub}` is an option of `expose <PORT>`; \
+                         a subcommand's own options go after it (`expose {sub} … --option`)"
                     ),
                 ));
             }
@@ -101,6 +112,8 @@ pub struct PrimeTunnelArgs {
     /// and shown once).
     #[arg(long = "auth", value_name = "USER")]
     pub auth_user: Option<String>,
+    #[command(flatten)]
+    pub inspect: super::inspect::InspectArgs,
 }
 
 /// Output options shared by every command.
@@ -248,6 +261,8 @@ pub struct HttpArgs {
     /// Rewrite the Host header sent to the local service.
     #[arg(long)]
     pub host_header: Option<String>,
+    #[command(flatten)]
+    pub inspect: super::inspect::InspectArgs,
 }
 
 /// `expose tcp`.

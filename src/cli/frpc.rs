@@ -75,9 +75,19 @@ struct FrpcArgs {
         value_delimiter = ','
     )]
     allow_unsafe: Vec<String>,
+    /// expose: serve the local inspector for http proxies on ADDR (off unless given)
+    #[arg(long = "inspect", global = true, value_name = "ADDR")]
+    inspect: Option<std::net::SocketAddr>,
+    /// expose: show secret header values in the inspector
+    #[arg(long = "inspect-secrets", global = true)]
+    inspect_secrets: bool,
     #[command(subcommand)]
     command: Option<FrpcCommand>,
 }
+
+/// The inspector flags, set once from the command line: frpc mode starts no inspector unless
+/// `--inspect` asks, so a drop-in frpc prints and listens on nothing new.
+static INSPECT: std::sync::OnceLock<super::inspect::InspectArgs> = std::sync::OnceLock::new();
 
 #[derive(Debug, Subcommand)]
 enum FrpcCommand {
@@ -168,6 +178,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         println!("{DEFAULT_FRP_VERSION}");
         return ExitCode::SUCCESS;
     }
+    let _ = INSPECT.set(super::inspect::InspectArgs {
+        inspect: cli.inspect,
+        no_inspect: false,
+        inspect_secrets: cli.inspect_secrets,
+    });
     let code = match &cli.command {
         Some(FrpcCommand::Verify) => verify(&cli),
         Some(FrpcCommand::Reload(a)) => admin(
@@ -448,7 +463,24 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
             return 1;
         }
     };
-    let cfg = loaded.client;
+    let mut cfg = loaded.client;
+    let inspector = match INSPECT.get() {
+        Some(args) => super::inspect::start(args, false)
+            .await
+            .unwrap_or_else(|e| {
+                log.line(Level::Warn, "expose/inspect", &e);
+                Default::default()
+            }),
+        None => Default::default(),
+    };
+    cfg.capture = inspector.store();
+    if let Some(url) = inspector.url() {
+        log.line(
+            Level::Info,
+            "expose/inspect",
+            &format!("inspector listen on {url}"),
+        );
+    }
     let user = cfg.user.clone();
     let wire = |name: &str| {
         if user.is_empty() {
@@ -469,6 +501,7 @@ async fn serve(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> 
             return 1;
         }
     };
+    inspector.set_client(client.handle());
     let mut events = client.events();
     let mut state = client.state();
     let stop = Arc::new(Notify::new());

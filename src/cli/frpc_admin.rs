@@ -211,7 +211,7 @@ async fn route(req: &Request<'_>, admin: &Admin) -> (u16, &'static str, String) 
     }
     let known = matches!(
         path,
-        "/api/status" | "/api/stop" | "/api/config" | "/api/reload"
+        "/api/status" | "/api/stop" | "/api/config" | "/api/reload" | "/metrics"
     );
     if !known {
         return (404, "text/plain", "404 page not found\n".into());
@@ -221,6 +221,12 @@ async fn route(req: &Request<'_>, admin: &Admin) -> (u16, &'static str, String) 
     }
     match (method, path) {
         ("GET", "/api/status") => (200, "application/json", status_json(admin).to_string()),
+        // expose's addition: the engine's metrics, behind the same auth.
+        ("GET", "/metrics") => (
+            200,
+            expose::inspect::metrics::CONTENT_TYPE,
+            expose::inspect::metrics::encode(&admin.client),
+        ),
         ("POST", "/api/stop") => (200, "text/plain", String::new()),
         ("GET", "/api/config") if admin.file.as_os_str().is_empty() => {
             (400, "text/plain", "frpc has no config file path".into())

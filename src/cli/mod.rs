@@ -11,6 +11,7 @@ pub mod frpc_events;
 pub mod frpc_log;
 pub mod frpc_logfile;
 pub mod frpc_quick;
+pub mod inspect;
 pub mod nofile;
 pub mod output;
 pub mod prime;

@@ -71,6 +71,8 @@ pub struct Banner {
     /// create answer only, so the banner (or the JSON `ready` event) is the one place the user
     /// ever sees it. Never logged.
     pub auth: Option<(String, String)>,
+    /// The local inspector's URL, when it runs.
+    pub inspector: Option<String>,
 }
 
 /// Prints in the chosen mode.
@@ -141,6 +143,7 @@ impl Reporter {
                     "expires_at": b.expires_at.as_ref().map(|(t, _)| clean(t)),
                     "http_user": b.auth.as_ref().map(|(u, _)| clean(u)),
                     "http_password": b.auth.as_ref().map(|(_, p)| clean(p)),
+                    "inspector": b.inspector,
                 })
             ));
             return;
@@ -166,6 +169,9 @@ impl Reporter {
                 clean(user),
                 clean(pass)
             );
+        }
+        if let Some(url) = &b.inspector {
+            let _ = writeln!(out, "  Inspector   {url}");
         }
         let _ = writeln!(out);
         console::out_essential(out);

@@ -32,6 +32,16 @@ pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> 
                 p.request_log = true;
             }
         });
+    let inspector = match super::inspect::start(&args.inspect, true).await {
+        Ok(running) => running,
+        Err(warning) => {
+            reporter.note(&format!("warning: {warning}"));
+            Default::default()
+        }
+    };
+    if let Some(store) = inspector.store() {
+        builder = builder.capture(store);
+    }
     if let Some(name) = &args.name {
         builder = builder.name(name.clone());
     }
@@ -67,6 +77,7 @@ pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> 
     } else {
         format!("{}:{port}", args.host)
     };
+    inspector.set_client(tunnel.handle());
     // Subscribed before the URL is shown, so the first visitor's request is reported.
     let events = tunnel.events();
     run::show_ready(
@@ -79,6 +90,7 @@ pub async fn expose_port(port: u16, args: PrimeTunnelArgs, out: &OutputArgs) -> 
                 .expires_at()
                 .map(|at| (tunnel.expires_at_text().to_owned(), at)),
             auth: one_time_credentials(&tunnel, args.auth_user.as_deref()),
+            inspector: inspector.url(),
         },
     );
     let expires = tunnel.expires_at();

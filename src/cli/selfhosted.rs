@@ -78,7 +78,15 @@ pub async fn http(args: HttpArgs, out: &OutputArgs) -> anyhow::Result<()> {
     let mut proxy = with_flags(proxy, &args.server);
     proxy.request_log = true;
     cfg.proxies.push(proxy);
-    serve(cfg, out).await
+    let inspector = match super::inspect::start(&args.inspect, true).await {
+        Ok(running) => running,
+        Err(warning) => {
+            Reporter::new(out).note(&format!("warning: {warning}"));
+            Default::default()
+        }
+    };
+    cfg.capture = inspector.store();
+    serve_with(cfg, out, inspector).await
 }
 
 /// `expose tcp PORT --server … [--remote-port N]`.
@@ -205,12 +213,21 @@ pub async fn visit(args: VisitArgs, out: &OutputArgs) -> anyhow::Result<()> {
             tunnel_id: None,
             expires_at: None,
             auth: None,
+            inspector: None,
         },
     );
     finish(client, events, reporter).await
 }
 
 async fn serve(cfg: ClientConfig, out: &OutputArgs) -> anyhow::Result<()> {
+    serve_with(cfg, out, Default::default()).await
+}
+
+async fn serve_with(
+    cfg: ClientConfig,
+    out: &OutputArgs,
+    inspector: super::inspect::Running,
+) -> anyhow::Result<()> {
     let mut reporter = Reporter::new(out);
     let proxy = cfg.proxies[0].clone();
     let server_host = cfg.server_host.clone();
@@ -222,6 +239,7 @@ async fn serve(cfg: ClientConfig, out: &OutputArgs) -> anyhow::Result<()> {
         cfg.server_host, cfg.server_port
     ));
     let client = Client::start(cfg)?;
+    inspector.set_client(client.handle());
     let Some(ready) = run::wait_ready(&client, START_TIMEOUT).await? else {
         reporter.note("closing…");
         run::exit_on_second_interrupt();
@@ -251,6 +269,7 @@ async fn serve(cfg: ClientConfig, out: &OutputArgs) -> anyhow::Result<()> {
             tunnel_id: None,
             expires_at: None,
             auth: None,
+            inspector: inspector.url(),
         },
     );
     finish(client, events, reporter).await

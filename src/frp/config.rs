@@ -110,6 +110,9 @@ pub struct ClientConfig {
     pub transport: TransportConfig,
     /// frpc's `transport.wireProtocol` (default v1), or `auto`.
     pub wire_protocol: super::wire_v2::WireProtocol,
+    /// Where http proxies record their exchanges for the local inspector; `None` records
+    /// nothing (the request log alone, when on, still reports each request).
+    pub capture: Option<std::sync::Arc<crate::capture::CaptureStore>>,
 }
 
 impl ClientConfig {
@@ -143,6 +146,7 @@ impl ClientConfig {
             visitors: Vec::new(),
             transport: TransportConfig::default(),
             wire_protocol: Default::default(),
+            capture: None,
         }
     }
 

@@ -236,6 +236,10 @@ impl Driver {
                         tracing::warn!(%error, "session lost");
                     } else {
                         tracing::warn!(%error, "login failed");
+                        self.shared
+                            .counters
+                            .login_failures
+                            .fetch_add(1, Ordering::Relaxed);
                     }
                     self.conn = None;
                     self.last_cause = Some(error);

@@ -156,9 +156,23 @@ pub(crate) struct Counters {
     pub reconnects: AtomicU64,
     pub buffered_bytes: AtomicU64,
     pub peak_buffered_bytes: AtomicU64,
+    /// Login attempts that did not end logged in.
+    pub login_failures: AtomicU64,
+    /// Work connections waiting for StartWorkConn.
+    pub pooled_work_conns: AtomicU64,
+    /// Per-proxy counters, for metrics.
+    pub proxies: super::proxy_stats::ProxyTable,
 }
 
 impl Counters {
+    pub(crate) fn metrics(&self) -> super::proxy_stats::Metrics {
+        super::proxy_stats::Metrics {
+            login_failures: self.login_failures.load(Ordering::Relaxed),
+            pooled_work_conns: self.pooled_work_conns.load(Ordering::Relaxed),
+            proxies: self.proxies.snapshot(),
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Stats {
         Stats {
             active_work_conns: self.active_work_conns.load(Ordering::Relaxed),

@@ -35,6 +35,7 @@ mod health;
 mod limit;
 mod plugin;
 mod proxy_opts;
+mod proxy_stats;
 mod reconfig;
 mod splice;
 mod state;
@@ -66,6 +67,7 @@ pub use plugin::{PluginConfig, PluginKind};
 pub use proxy_opts::{
     BandwidthError, BandwidthLimit, BandwidthLimitMode, HealthCheck, HealthCheckKind,
 };
+pub use proxy_stats::{Metrics, ProxyStats, HTTP_DURATION_BUCKETS};
 pub use reconfig::{ProxyChanges, VisitorChanges};
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
@@ -207,6 +209,12 @@ impl Client {
     /// Current counters.
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot()
+    }
+
+    /// Figures for metrics beyond [`Client::stats`]: login failures, the work-connection pool
+    /// and per-proxy counters.
+    pub fn metrics(&self) -> Metrics {
+        self.shared.counters.metrics()
     }
 
     /// The configuration the client started with (its `proxies` are the first set; see
@@ -368,6 +376,16 @@ impl ClientHandle {
     /// The live state.
     pub fn state(&self) -> watch::Receiver<ClientState> {
         self.shared.state.subscribe()
+    }
+
+    /// Current counters (as [`Client::stats`]).
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Figures for metrics (as [`Client::metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        self.shared.counters.metrics()
     }
 }
 

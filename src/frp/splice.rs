@@ -75,6 +75,8 @@ pub(crate) struct Pump<'a, P> {
     read_done: bool,
     /// Bytes written to the sink, for [`super::Stats`].
     counter: &'a AtomicU64,
+    /// Bytes written to the sink by this pump, for the per-proxy counters at the end.
+    moved: u64,
     held: Held<'a>,
     /// frps → local service; the request log sees these bytes as requests.
     inbound: bool,
@@ -91,6 +93,7 @@ impl<'a> Pump<'a, Sealer> {
             early: BytesMut::new(),
             read_done: false,
             counter,
+            moved: 0,
             held,
             inbound: false,
             throttle: None,
@@ -123,6 +126,7 @@ impl<'a> Pump<'a, Opener> {
             early,
             read_done: false,
             counter,
+            moved: 0,
             held,
             inbound: true,
             throttle: None,
@@ -131,6 +135,11 @@ impl<'a> Pump<'a, Opener> {
 }
 
 impl<P: Pipe> Pump<'_, P> {
+    /// Bytes this direction has written to its sink.
+    pub(crate) fn moved(&self) -> u64 {
+        self.moved
+    }
+
     /// Puts this direction under the proxy's bandwidth limit.
     pub(crate) fn throttled(mut self, throttle: Option<Throttle>) -> Self {
         self.throttle = throttle;
@@ -182,6 +191,7 @@ impl<P: Pipe> Pump<'_, P> {
                     log.on_request_bytes(&out[..n], Instant::now());
                 }
                 self.counter.fetch_add(n as u64, Ordering::Relaxed);
+                self.moved = self.moved.wrapping_add(n as u64);
                 if let (false, Some(t)) = (self.inbound, self.throttle.as_mut()) {
                     t.spent(n);
                 }
@@ -253,21 +263,43 @@ pub(crate) struct RequestLog<'a> {
     pub(crate) parser: Box<HttpLog>,
     pub(crate) proxy: &'a str,
     pub(crate) events: &'a broadcast::Sender<Event>,
+    /// The inspector's store, when the parser records.
+    pub(crate) capture: Option<&'a crate::capture::CaptureStore>,
+    /// The local service, recorded with each exchange for replays.
+    pub(crate) local_addr: &'a str,
+    /// The proxy's counters: one HTTP request each.
+    pub(crate) counters: &'a super::proxy_stats::ProxyCounters,
 }
 
 impl RequestLog<'_> {
-    /// Publishes the exchanges completed so far. Allocation happens per request, never per
-    /// chunk, and only while someone listens.
-    fn publish(&mut self) {
-        for ex in self.parser.drain() {
-            let _ = self.events.send(Event::HttpRequest(HttpRequest {
+    /// Publishes the exchanges completed so far (and, once `closed`, what was passed through
+    /// unfollowed). Allocation happens per request, never per chunk.
+    fn publish(&mut self, closed: bool) {
+        for mut ex in self.parser.drain() {
+            self.counters.observe_http(ex.duration);
+            let (method, path) = if self.capture.is_some() {
+                (ex.method.clone(), ex.path.clone())
+            } else {
+                (std::mem::take(&mut ex.method), std::mem::take(&mut ex.path))
+            };
+            let request = HttpRequest {
                 proxy: self.proxy.to_owned(),
-                method: ex.method,
-                path: ex.path,
+                method,
+                path,
                 status: ex.status,
                 duration: ex.duration,
                 response_bytes: ex.response_bytes,
-            }));
+            };
+            if let Some(store) = self.capture {
+                store.push_exchange(self.proxy, self.local_addr, ex);
+            }
+            let _ = self.events.send(Event::HttpRequest(request));
+        }
+        // Reported once the connection ends, with all the bytes it passed through.
+        if let (Some(store), true) = (self.capture, closed) {
+            if let Some(p) = self.parser.take_passthrough() {
+                store.push_passthrough(self.proxy, self.local_addr, p);
+            }
         }
     }
 }
@@ -297,7 +329,7 @@ impl Future for Splice<'_> {
             if result.is_ready() {
                 l.parser.on_close(Instant::now());
             }
-            l.publish();
+            l.publish(result.is_ready());
         }
         result
     }

@@ -46,6 +46,8 @@ pub(crate) struct WorkContext {
     pub udp_packet_size: usize,
     /// The login speaks wire v2: work connections open with the magic and v2 frames.
     pub wire_v2: bool,
+    /// The inspector's store: http proxies record their exchanges there.
+    pub capture: Option<Arc<crate::capture::CaptureStore>>,
 }
 
 /// One proxy as its work connections see it.
@@ -109,6 +111,7 @@ impl WorkContext {
             events,
             udp_packet_size: cfg.udp_packet_size,
             wire_v2: false,
+            capture: cfg.capture.clone(),
         };
         ctx.set_proxies(cfg, proxies);
         ctx
@@ -186,10 +189,12 @@ async fn serve_inner(
     // A pooled connection waits here until frps hands it a visitor; there is no timeout (Go has
     // none), but a session that is replaced or shut down releases it.
     let mut reader = MsgReader::for_wire(stream, ctx.wire_v2);
+    let pooled = Active::new(&ctx.counters.pooled_work_conns);
     let start = tokio::select! {
         msg = reader.read() => msg?,
         _ = session.cancelled() => return Ok(()),
     };
+    drop(pooled);
     let start = match start {
         Some(Message::StartWorkConn(s)) => s,
         // frps closes surplus pooled connections with a bare EOF: not an error.
@@ -285,20 +290,39 @@ async fn serve_inner(
 
     counters.total_work_conns.fetch_add(1, Ordering::Relaxed);
     let _active = Active::new(&counters.active_work_conns);
-    let log = proxy.request_log.then(|| RequestLog {
-        parser: Box::new(HttpLog::new()),
+    let per_proxy = counters.proxies.get(&proxy.name);
+    per_proxy.total_conns.fetch_add(1, Ordering::Relaxed);
+    let _open = Active::new(&per_proxy.open_conns);
+    // http proxies are observed for the inspector too; its recording rides on the same parser.
+    let capture = ctx.capture.as_deref().filter(|_| proxy.is_http());
+    let log = (proxy.request_log || capture.is_some()).then(|| RequestLog {
+        parser: Box::new(match capture {
+            Some(store) => HttpLog::with_capture(store.capture_options()),
+            None => HttpLog::new(),
+        }),
         proxy: &proxy.name,
         events: &ctx.events,
+        capture,
+        local_addr: &local_addr,
+        counters: &per_proxy,
     });
-    Splice {
+    let mut splice = Splice {
         remote: stream,
         local,
         up: up.throttled(throttle()),
         down: down.throttled(throttle()),
         log,
-    }
-    .await
-    .map_err(Error::from)
+    };
+    let result = (&mut splice).await;
+    // Per-proxy bytes are added once, when the connection ends.
+    let (to_local, from_local) = (splice.down.moved(), splice.up.moved());
+    per_proxy
+        .bytes_to_local
+        .fetch_add(to_local, Ordering::Relaxed);
+    per_proxy
+        .bytes_from_local
+        .fetch_add(from_local, Ordering::Relaxed);
+    result.map_err(Error::from)
 }
 
 /// A work connection handed to the proxy's plugin, seen through the payload wrapping.

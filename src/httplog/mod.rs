@@ -38,12 +38,16 @@
 )]
 
 mod body;
+mod capture;
 mod limits;
 mod observer;
 mod syntax;
 #[cfg(test)]
 mod tests;
 
+pub use capture::{
+    BodyCapture, CaptureBudget, CaptureOptions, Captured, MessageCapture, Passthrough,
+};
 pub use limits::{
     ELLIPSIS, MAX_COMPLETED, MAX_HEAD_BYTES, MAX_METHOD_BYTES, MAX_PATH_CHARS, MAX_PENDING,
 };

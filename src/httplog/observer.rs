@@ -2,6 +2,7 @@
 //! exchanges.
 
 use super::body::{BodyReader, ChunkedReader};
+use super::capture::{CaptureOptions, Captured, Passthrough, Recording};
 use super::limits::{MAX_COMPLETED, MAX_HEAD_BYTES, MAX_PENDING};
 use super::syntax::{
     advance, parse_field, parse_request_line, parse_status_line, request_prefix_plausible,
@@ -30,6 +31,9 @@ pub struct Exchange {
     /// Bytes of response content: the body length, without chunked framing or trailers. Zero
     /// for responses without a body (HEAD, 1xx, 204, 304, 101).
     pub response_bytes: u64,
+    /// The recorded heads and first body bytes, when the observer was made
+    /// [`with_capture`](HttpLog::with_capture).
+    pub captured: Option<Box<Captured>>,
 }
 
 /// The HTTP/1.x request-log observer for one connection.
@@ -47,6 +51,12 @@ pub struct HttpLog {
     dropped: u64,
     pub(super) req: RequestSide,
     pub(super) resp: ResponseSide,
+    /// Recording for the inspector; `None` (the request log alone) records nothing.
+    capture: Option<CaptureOptions>,
+    /// Why the observer went passthrough, and the bytes since, while recording.
+    passthrough_info: Option<Passthrough>,
+    /// The last response switched protocols (101, or 2xx to CONNECT).
+    switched: bool,
 }
 
 impl Default for HttpLog {
@@ -66,7 +76,25 @@ impl HttpLog {
             dropped: 0,
             req: RequestSide::default(),
             resp: ResponseSide::default(),
+            capture: None,
+            passthrough_info: None,
+            switched: false,
         }
+    }
+
+    /// An observer that also records each exchange's heads and first body bytes (see
+    /// [`Exchange::captured`]), and what it stopped following ([`Self::take_passthrough`]).
+    pub fn with_capture(options: CaptureOptions) -> Self {
+        HttpLog {
+            capture: Some(options),
+            ..Self::new()
+        }
+    }
+
+    /// While recording: what was passed through unfollowed since the observer went passthrough
+    /// (not counting a normal close). Taken once.
+    pub fn take_passthrough(&mut self) -> Option<Passthrough> {
+        self.passthrough_info.take()
     }
 
     /// Observe bytes travelling visitor → local service (requests), in any chunking.
@@ -76,10 +104,13 @@ impl HttpLog {
     /// see a response before the request that caused it.
     pub fn on_request_bytes(&mut self, data: &[u8], now: Instant) {
         if self.passthrough || data.is_empty() {
+            if let Some(p) = self.passthrough_info.as_mut() {
+                p.request_bytes = p.request_bytes.saturating_add(data.len() as u64);
+            }
             return;
         }
         if self.request_bytes(data, now).is_err() {
-            self.enter_passthrough();
+            self.stop_following("not HTTP/1.x, or beyond what the observer follows");
         }
     }
 
@@ -88,10 +119,18 @@ impl HttpLog {
     /// An exchange completes at the `now` of the chunk holding the last byte of its response.
     pub fn on_response_bytes(&mut self, data: &[u8], now: Instant) {
         if self.passthrough || data.is_empty() {
+            if let Some(p) = self.passthrough_info.as_mut() {
+                p.response_bytes = p.response_bytes.saturating_add(data.len() as u64);
+            }
             return;
         }
         if self.response_bytes(data, now).is_err() {
-            self.enter_passthrough();
+            let reason = if self.switched {
+                "protocol switched (101 or CONNECT)"
+            } else {
+                "response not HTTP/1.x, or beyond what the observer follows"
+            };
+            self.stop_following(reason);
         }
     }
 
@@ -128,6 +167,18 @@ impl HttpLog {
         self.dropped
     }
 
+    /// Goes passthrough in the middle of a connection; while recording, remembers why.
+    fn stop_following(&mut self, reason: &'static str) {
+        if self.capture.is_some() {
+            self.passthrough_info = Some(Passthrough {
+                reason,
+                request_bytes: 0,
+                response_bytes: 0,
+            });
+        }
+        self.enter_passthrough();
+    }
+
     fn enter_passthrough(&mut self) {
         self.passthrough = true;
         // Free everything but the completed exchanges, which the caller may still drain.
@@ -141,7 +192,15 @@ impl HttpLog {
             let used = match &mut self.req.state {
                 RequestState::Head => self.request_head(data, now)?,
                 RequestState::Body(body) => {
+                    let chunked = matches!(body, BodyReader::Chunked(_));
                     let progress = body.read(data)?;
+                    if let (Some(options), Some(rec)) = (
+                        self.capture.as_ref(),
+                        self.pending.back_mut().and_then(|p| p.rec.as_mut()),
+                    ) {
+                        let used = data.get(..progress.used).unwrap_or_default();
+                        rec.body(used, progress.content, options.body_limit, chunked);
+                    }
                     if progress.done {
                         self.req.state = self.req.after_message();
                     }
@@ -176,12 +235,20 @@ impl HttpLog {
                 // RFC 9112 §2.2: blank lines before the request line are ignored.
                 if !line.is_empty() {
                     self.req.line = Some(parse_request_line(line)?);
+                    if let Some(options) = self.capture.as_ref() {
+                        let mut rec = Recording::new(options);
+                        rec.head_line(line);
+                        self.req.rec = Some(rec);
+                    }
                 }
             } else if line.is_empty() {
                 self.finish_request_head(now)?;
                 return Ok(used_total);
             } else {
                 parse_field(line, &mut head.fields)?;
+                if let Some(rec) = self.req.rec.as_mut() {
+                    rec.head_line(line);
+                }
             }
         }
     }
@@ -214,6 +281,7 @@ impl HttpLog {
             is_head: line.is_head,
             is_connect: line.is_connect,
             may_switch,
+            rec: self.req.rec.take(),
         });
         if may_switch {
             self.req.awaiting_switch = true;
@@ -256,7 +324,14 @@ impl HttpLog {
             let used = match &mut self.resp.state {
                 ResponseState::Head => self.response_head(data, now)?,
                 ResponseState::Body(body) => {
+                    let chunked = matches!(body, BodyReader::Chunked(_));
                     let progress = body.read(data)?;
+                    if let (Some(options), Some(rec)) =
+                        (self.capture.as_ref(), self.resp.rec.as_mut())
+                    {
+                        let used = data.get(..progress.used).unwrap_or_default();
+                        rec.body(used, progress.content, options.body_limit, chunked);
+                    }
                     self.resp.body_bytes = self.resp.body_bytes.saturating_add(progress.content);
                     if progress.done {
                         self.complete(now);
@@ -287,12 +362,21 @@ impl HttpLog {
             if self.resp.line.is_none() {
                 if !line.is_empty() {
                     self.resp.line = Some(parse_status_line(line)?);
+                    if let Some(options) = self.capture.as_ref() {
+                        // A final response after an interim 1xx starts its recording afresh.
+                        let rec = self.resp.rec.get_or_insert_with(|| Recording::new(options));
+                        rec.reset_head();
+                        rec.head_line(line);
+                    }
                 }
             } else if line.is_empty() {
                 self.finish_response_head(now)?;
                 return Ok(used_total);
             } else {
                 parse_field(line, &mut head.fields)?;
+                if let Some(rec) = self.resp.rec.as_mut() {
+                    rec.head_line(line);
+                }
             }
         }
     }
@@ -311,6 +395,7 @@ impl HttpLog {
         // HTTP. Report the exchange, then stop following the connection.
         if status == 101 || (is_connect && (200..300).contains(&status)) {
             self.complete(now);
+            self.switched = true;
             return Err(Stop);
         }
         // Other 1xx responses are interim: the final response follows.
@@ -346,6 +431,7 @@ impl HttpLog {
     /// The response to the oldest pending request is complete.
     fn complete(&mut self, now: Instant) {
         self.resp.state = ResponseState::Head;
+        let response = self.resp.rec.take();
         let Some(request) = self.pending.pop_front() else {
             return;
         };
@@ -353,12 +439,19 @@ impl HttpLog {
             self.dropped = self.dropped.saturating_add(1);
             return;
         }
+        let captured = self.capture.as_ref().map(|_| {
+            Box::new(Captured {
+                request: request.rec.map(Recording::finish).unwrap_or_default(),
+                response: response.map(Recording::finish).unwrap_or_default(),
+            })
+        });
         self.completed.push(Exchange {
             method: request.method,
             path: request.path,
             status: self.resp.status,
             duration: now.saturating_duration_since(request.started),
             response_bytes: self.resp.body_bytes,
+            captured,
         });
     }
 }
@@ -373,6 +466,8 @@ pub(super) struct Pending {
     is_connect: bool,
     /// CONNECT or Upgrade: the response may turn the connection into a tunnel.
     may_switch: bool,
+    /// The request's recording, while capturing.
+    rec: Option<Recording>,
 }
 
 #[derive(Debug, Default)]
@@ -389,6 +484,8 @@ pub(super) struct RequestSide {
     held_since: Option<Instant>,
     /// More than [`MAX_HEAD_BYTES`] arrived while held; harmless if the protocol switches.
     held_overflow: bool,
+    /// The recording of the request head being read, while capturing.
+    rec: Option<Recording>,
 }
 
 impl RequestSide {
@@ -432,6 +529,8 @@ pub(super) struct ResponseSide {
     line: Option<StatusLine>,
     status: u16,
     body_bytes: u64,
+    /// The recording of the response being read, while capturing.
+    rec: Option<Recording>,
 }
 
 #[derive(Debug, Default)]

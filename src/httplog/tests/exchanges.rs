@@ -310,6 +310,7 @@ fn close_delimited_response_finishes_on_close() {
             status: 200,
             duration: Duration::from_millis(250),
             response_bytes: 5,
+            captured: None,
         }]
     );
     assert!(log.is_passthrough());
