@@ -147,8 +147,11 @@ async fn round_trip(case: Case) {
         None => None,
     };
     let echo = echo_server().await;
-    let mut cfg = config(&srv, case.protocol, case.tls, case.mux)
-        .proxy(ProxyConfig::tcp("echo", echo.port(), 0));
+    let mut cfg = config(&srv, case.protocol, case.tls, case.mux).proxy(ProxyConfig::tcp(
+        "echo",
+        echo.port(),
+        0,
+    ));
     cfg.wire_protocol = case.wire;
     if let Some(p) = &proxy {
         cfg.transport = cfg.transport.proxy_url(proxy_url(p));
@@ -411,9 +414,8 @@ async fn quic_without_frp_alpn_is_a_tls_error() {
             let _ = incoming.await;
         }
     });
-    let mut cfg = ClientConfig::new("127.0.0.1", addr.port(), TOKEN).proxy(ProxyConfig::tcp(
-        "echo", 9, 0,
-    ));
+    let mut cfg =
+        ClientConfig::new("127.0.0.1", addr.port(), TOKEN).proxy(ProxyConfig::tcp("echo", 9, 0));
     cfg.transport = TransportConfig::default().protocol(Quic);
     let client = Client::start(cfg).unwrap();
     let err = first_login_error(&client).await;

@@ -6,8 +6,7 @@ use super::types::{ConfigError, FrpcConfig, WebServer};
 use crate::frp::{
     BandwidthLimit, BandwidthLimitMode, ClientConfig, HealthCheck, HttpOptions, ProxyConfig,
     ProxyKind, ProxyProtocolVersion, ProxyUrl, QuicOptions, SecretOptions, TlsConfig,
-    TransportProtocol,
-    VisitorConfig, VisitorKind,
+    TransportProtocol, VisitorConfig, VisitorKind,
 };
 use std::collections::HashSet;
 use std::time::Duration;

@@ -22,7 +22,11 @@ const DRAIN_WAIT: Duration = Duration::from_secs(2);
 
 /// Binds the QUIC endpoint on `addr` with the server certificate; a fixed port still held by
 /// a just-killed server is retried for a few seconds, as the TCP listeners are.
-pub(crate) async fn bind(addr: SocketAddr, cert_der: &[u8], key_der: &[u8]) -> io::Result<Endpoint> {
+pub(crate) async fn bind(
+    addr: SocketAddr,
+    cert_der: &[u8],
+    key_der: &[u8],
+) -> io::Result<Endpoint> {
     let config = server_config(cert_der, key_der)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {

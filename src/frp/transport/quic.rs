@@ -151,7 +151,10 @@ impl QuicDialer {
     }
 
     /// One handshake with `addr`, from a fresh UDP socket of its family.
-    async fn connect_one(&self, addr: SocketAddr) -> Result<(Endpoint, Connection), HandshakeError> {
+    async fn connect_one(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(Endpoint, Connection), HandshakeError> {
         let local = match (self.local_ip, addr) {
             (Some(ip), _) => SocketAddr::new(ip, 0),
             (None, SocketAddr::V4(_)) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
