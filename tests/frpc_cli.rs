@@ -982,7 +982,19 @@ async fn quick_tcp_command_over_quic() {
     let port = srv.quic_addr().unwrap().port().to_string();
     let local = echo.port().to_string();
     let args = [
-        "frpc", "tcp", "-s", "127.0.0.1", "-P", &port, "-p", "quic", "-t", TOKEN, "-n", "q", "-l",
+        "frpc",
+        "tcp",
+        "-s",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-p",
+        "quic",
+        "-t",
+        TOKEN,
+        "-n",
+        "q",
+        "-l",
         &local,
     ];
     let mut child = frpc(expose_bin(), &args).spawn().unwrap();

@@ -153,8 +153,14 @@ async fn round_trip(case: Case) {
         0,
     ));
     cfg.wire_protocol = case.wire;
+    let dir = tempfile::tempdir().unwrap();
     if let Some(p) = &proxy {
         cfg.transport = cfg.transport.proxy_url(proxy_url(p));
+        if case.via == Some(ProxyProtocol::HttpsConnect) {
+            let ca = dir.path().join("proxy-ca.pem");
+            std::fs::write(&ca, p.cert_pem()).unwrap();
+            cfg.transport = cfg.transport.proxy_ca_file(ca);
+        }
     }
     let client = Client::start(cfg).unwrap();
     let ready = tokio::time::timeout(WAIT, client.ready())
@@ -257,6 +263,43 @@ async fn tcp_through_socks5_with_password_mux() {
 #[tokio::test]
 async fn tcp_through_socks5_with_password_no_mux() {
     round_trip(Case::new(Tcp, true, false, V1).via(ProxyProtocol::Socks5)).await;
+}
+
+/// An `https://` proxy (frpc 0.69+): TLS to the proxy, verified against the given CA under
+/// the proxy's name, then CONNECT inside it.
+#[tokio::test]
+async fn tcp_through_https_proxy_mux() {
+    round_trip(Case::new(Tcp, true, true, V1).via(ProxyProtocol::HttpsConnect)).await;
+}
+
+#[tokio::test]
+async fn wss_through_https_proxy_no_mux_v2() {
+    round_trip(Case::new(Wss, true, false, V2).via(ProxyProtocol::HttpsConnect)).await;
+}
+
+/// An `https://` proxy whose certificate the client does not trust is a TLS error naming the
+/// proxy, and nothing reaches frps.
+#[tokio::test]
+async fn untrusted_https_proxy_is_a_tls_error() {
+    let srv = server(SocketAddr::from(([127, 0, 0, 1], 0)), None, true).await;
+    let proxy = TestProxy::start(ProxyProtocol::HttpsConnect, None)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let other_ca = dir.path().join("other.pem");
+    // Some other certificate: the proxy's own is not in it.
+    std::fs::write(&other_ca, srv.cert_pem()).unwrap();
+    let mut cfg = config(&srv, Tcp, true, true).proxy(ProxyConfig::tcp("echo", 9, 0));
+    cfg.transport = cfg
+        .transport
+        .proxy_url(ProxyUrl::parse(&proxy.url()).unwrap())
+        .proxy_ca_file(&other_ca);
+    let client = Client::start(cfg).unwrap();
+    let err = first_login_error(&client).await;
+    assert!(matches!(err, Error::Tls { .. }), "{err:?}");
+    assert!(err.to_string().contains("proxy https://"), "{err}");
+    assert_eq!(proxy.stats().tunnels, 0);
+    assert_eq!(srv.snapshot().counters.connections, 0);
 }
 
 #[tokio::test]

@@ -170,7 +170,8 @@ pub struct ServerArgs {
     /// or quic (to frps's quicBindPort, given as the server's port; always TLS, no yamux).
     #[arg(long, default_value = "tcp", value_parser = ["tcp", "websocket", "wss", "quic"])]
     pub protocol: String,
-    /// Reach frps through this proxy: http://[user:password@]host:port (HTTP CONNECT) or
+    /// Reach frps through this proxy: http://[user:password@]host:port (HTTP CONNECT),
+    /// https://… (CONNECT inside TLS, the proxy verified against the system's CAs) or
     /// socks5://[user:password@]host:port.
     #[arg(long, value_name = "URL")]
     pub proxy_url: Option<String>,

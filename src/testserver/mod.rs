@@ -36,8 +36,8 @@
 //! - QUIC (`quicBindPort`, with [`ServerConfig::quic_bind`]): the same certificate with ALPN
 //!   `frp`, each bidirectional stream one frp connection (v1 or v2), frp's QUIC defaults;
 //!   [`TestServer::quic_addr`].
-//! - [`TestProxy`]: an HTTP CONNECT or SOCKS5 forward proxy on loopback, with optional
-//!   credentials, for `transport.proxyURL`.
+//! - [`TestProxy`]: an HTTP CONNECT (plain or inside TLS) or SOCKS5 forward proxy on
+//!   loopback, with optional credentials, for `transport.proxyURL`.
 //! - Observation: [`ServerState`] (logins, controls, proxies, every control message,
 //!   CloseProxy names, counters) via [`TestServer::snapshot`] and [`TestServer::wait_for`].
 //! - Disturbance: [`TestServer::kill`], [`TestServer::freeze`] / [`TestServer::thaw`],
