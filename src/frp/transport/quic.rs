@@ -115,27 +115,22 @@ impl QuicDialer {
                 addr: addr.clone(),
                 source: source.into(),
             })?;
-            connect_any(addrs, ATTEMPT_DELAY, |a| async move {
-                self.connect_one(a).await.map_err(|e| match e {
-                    HandshakeError::Io(e) => e,
-                    HandshakeError::Quic(e) => io::Error::other(QuicFailure(e)),
+            connect_any(addrs, ATTEMPT_DELAY, |a| self.connect_one(a))
+                .await
+                .map_err(|e| {
+                    let failure = e.get_ref().and_then(|r| r.downcast_ref::<QuicFailure>());
+                    match failure {
+                        // A TLS refusal (bad certificate, no common ALPN) is worth its own error.
+                        Some(QuicFailure(q)) if is_crypto(q) => Error::Tls {
+                            addr: addr.clone(),
+                            source: io::Error::other(format!("QUIC: {q}")).into(),
+                        },
+                        _ => Error::Connect {
+                            addr: addr.clone(),
+                            source: io::Error::new(e.kind(), format!("QUIC: {e}")).into(),
+                        },
+                    }
                 })
-            })
-            .await
-            .map_err(|e| {
-                let failure = e.get_ref().and_then(|r| r.downcast_ref::<QuicFailure>());
-                match failure {
-                    // A TLS refusal (bad certificate, no common ALPN) is worth its own error.
-                    Some(QuicFailure(q)) if is_crypto(q) => Error::Tls {
-                        addr: addr.clone(),
-                        source: io::Error::other(format!("QUIC: {q}")).into(),
-                    },
-                    _ => Error::Connect {
-                        addr: addr.clone(),
-                        source: io::Error::new(e.kind(), format!("QUIC: {e}")).into(),
-                    },
-                }
-            })
         };
         let (endpoint, conn) = match tokio::time::timeout(self.dial_timeout, attempt).await {
             Ok(r) => r?,
@@ -150,34 +145,27 @@ impl QuicDialer {
         })
     }
 
-    /// One handshake with `addr`, from a fresh UDP socket of its family.
-    async fn connect_one(
-        &self,
-        addr: SocketAddr,
-    ) -> Result<(Endpoint, Connection), HandshakeError> {
+    /// One handshake with `addr`, from a fresh UDP socket of its family. A failed handshake
+    /// is a [`QuicFailure`] inside the `io::Error`.
+    async fn connect_one(&self, addr: SocketAddr) -> io::Result<(Endpoint, Connection)> {
         let local = match (self.local_ip, addr) {
             (Some(ip), _) => SocketAddr::new(ip, 0),
             (None, SocketAddr::V4(_)) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             (None, SocketAddr::V6(_)) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         };
-        let endpoint = Endpoint::client(local).map_err(HandshakeError::Io)?;
+        let endpoint = Endpoint::client(local)?;
         let connecting = endpoint
             .connect_with(self.client.clone(), addr, &self.server_name)
-            .map_err(|e| HandshakeError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-        let conn = connecting.await.map_err(HandshakeError::Quic)?;
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let conn = connecting
+            .await
+            .map_err(|e| io::Error::other(QuicFailure(e)))?;
         Ok((endpoint, conn))
     }
 }
 
-/// Why one handshake failed.
-enum HandshakeError {
-    /// The socket or the parameters.
-    Io(io::Error),
-    /// The QUIC handshake itself (TLS refusal, timeout, peer's close).
-    Quic(quinn::ConnectionError),
-}
-
-/// A QUIC handshake failure carried through `io::Error` by the address race.
+/// A QUIC handshake failure (TLS refusal, timeout, the peer's close), carried through
+/// `io::Error` by the address race.
 #[derive(Debug)]
 struct QuicFailure(quinn::ConnectionError);
 
