@@ -975,3 +975,55 @@ async fn yaml_and_json_samples_with_several_proxies_of_each_type() {
         assert_eq!(status.code(), Some(0));
     }
 }
+
+/// `frpc tcp -p quic` to frps's QUIC port: login, traffic, and on Ctrl-C the CloseProxy still
+/// reaches frps before the QUIC connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_tcp_command_over_quic() {
+    let srv = TestServer::start(ServerConfig {
+        token: TOKEN.into(),
+        quic_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let echo = echo_server().await;
+    let port = srv.quic_addr().unwrap().port().to_string();
+    let local = echo.port().to_string();
+    let args = [
+        "frpc",
+        "tcp",
+        "-s",
+        "127.0.0.1",
+        "-P",
+        &port,
+        "-p",
+        "quic",
+        "-t",
+        TOKEN,
+        "-n",
+        "q",
+        "-l",
+        &local,
+    ];
+    let mut child = frpc(expose_bin(), &args).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let seen = read_until(&mut lines, "start proxy success", 1)
+        .await
+        .join("\n");
+    assert!(seen.contains("[q] start proxy success"), "{seen}");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let counters = srv.snapshot().counters;
+    assert!(counters.quic_connections >= 1, "{counters:?}");
+    assert_eq!(counters.connections, 0, "nothing over TCP: {counters:?}");
+    let remote = srv.snapshot().proxies["q"].remote_port.unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], remote).into();
+    assert_eq!(echo_roundtrip(addr, 64 * 1024, 6).await, 64 * 1024);
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(srv.snapshot().close_proxy_received("q"));
+}

@@ -219,10 +219,12 @@ pub struct ServerArgs {
     #[arg(long)]
     pub tls_first_byte: bool,
     /// How to reach frps: tcp, websocket (frp inside a websocket on the bind port; TLS inside
-    /// it unless --no-tls) or wss (TLS, then the websocket: frps behind a TLS-terminating proxy).
-    #[arg(long, default_value = "tcp", value_parser = ["tcp", "websocket", "wss"])]
+    /// it unless --no-tls), wss (TLS, then the websocket: frps behind a TLS-terminating proxy)
+    /// or quic (to frps's quicBindPort, given as the server's port; always TLS, no yamux).
+    #[arg(long, default_value = "tcp", value_parser = ["tcp", "websocket", "wss", "quic"])]
     pub protocol: String,
-    /// Reach frps through this proxy: http://[user:password@]host:port (HTTP CONNECT) or
+    /// Reach frps through this proxy: http://[user:password@]host:port (HTTP CONNECT),
+    /// https://… (CONNECT inside TLS, the proxy verified against the system's CAs) or
     /// socks5://[user:password@]host:port.
     #[arg(long, value_name = "URL")]
     pub proxy_url: Option<String>,

@@ -691,7 +691,7 @@ async fn control_closed(link: &transport::Session, logged_in: bool) -> Error {
                 .into(),
         );
     }
-    if matches!(link, transport::Session::Mux(_)) {
+    if link.is_shared() {
         if let Ok(reason) = tokio::time::timeout(MUX_REASON_WAIT, link.dead()).await {
             return Error::Mux(reason);
         }

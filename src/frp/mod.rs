@@ -52,6 +52,9 @@ pub(crate) mod wrapped;
 /// Bytes put back in front of a stream, for the test server's sniffing.
 #[cfg(feature = "testserver")]
 pub(crate) use transport::prefixed::Prefixed;
+/// The QUIC stream and ALPN, for the test server's QUIC listener.
+#[cfg(feature = "testserver")]
+pub(crate) use transport::quic;
 /// The websocket codec, for the test server's end of it.
 #[cfg(feature = "testserver")]
 pub(crate) use transport::ws;
@@ -71,7 +74,7 @@ pub use proxy_stats::{Metrics, ProxyStats, HTTP_DURATION_BUCKETS};
 pub use reconfig::{ProxyChanges, VisitorChanges};
 pub use state::{ClientState, Phase, ProxyStatus};
 pub use transport::{parse_fingerprint, MAX_MUX_STREAMS};
-pub use transport_opts::{ProxyScheme, ProxyUrl, TransportConfig, TransportProtocol};
+pub use transport_opts::{ProxyScheme, ProxyUrl, QuicOptions, TransportConfig, TransportProtocol};
 pub use wire_v2::WireProtocol;
 
 use control::Shared;

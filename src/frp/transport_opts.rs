@@ -1,10 +1,13 @@
-//! How frps is reached, above TCP: frpc's `transport.protocol` (tcp, websocket, wss) and
-//! `transport.proxyURL` (an HTTP CONNECT or SOCKS5 proxy in front of the connection).
+//! How frps is reached: frpc's `transport.protocol` (tcp, websocket, wss, quic), its
+//! `transport.quic` options and `transport.proxyURL` (an HTTP, HTTPS or SOCKS5 proxy in
+//! front of a TCP connection).
 //!
 //! A leaf module: the config holds these values, the transport acts on them.
 
 use crate::secret::Secret;
 use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// frpc's `transport.protocol`: what runs between TCP and frp's own bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,16 +23,22 @@ pub enum TransportProtocol {
     /// itself does not terminate TLS for websockets: a TLS-terminating reverse proxy in front
     /// of frps forwards the websocket to its bind port.
     Wss,
+    /// QUIC to frps's `quicBindPort` (UDP): one QUIC connection per session, each frp
+    /// connection a bidirectional stream on it, TLS 1.3 with ALPN `frp` always (`tls.enable`
+    /// only decides whether the CA and client certificate files are used), no yamux whatever
+    /// `tcp_mux` says.
+    Quic,
 }
 
 impl TransportProtocol {
     /// The protocol for frpc's name of it; `None` for names this client does not implement
-    /// (`kcp`, `quic`) or that frpc does not know.
+    /// (`kcp`: no Rust crate speaks kcp-go's FEC framing) or that frpc does not know.
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "" | "tcp" => Some(TransportProtocol::Tcp),
             "websocket" => Some(TransportProtocol::Websocket),
             "wss" => Some(TransportProtocol::Wss),
+            "quic" => Some(TransportProtocol::Quic),
             _ => None,
         }
     }
@@ -40,7 +49,52 @@ impl TransportProtocol {
             TransportProtocol::Tcp => "tcp",
             TransportProtocol::Websocket => "websocket",
             TransportProtocol::Wss => "wss",
+            TransportProtocol::Quic => "quic",
         }
+    }
+}
+
+/// frpc's `transport.quic`: the QUIC connection's timers and stream limit, frp's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QuicOptions {
+    /// `keepalivePeriod` (10 s): a PING after this long without sending, so NATs and frps's
+    /// idle timer see traffic; `None` sends none.
+    pub keepalive_period: Option<Duration>,
+    /// `maxIdleTimeout` (30 s): the connection is dead after this long without a packet.
+    pub max_idle_timeout: Duration,
+    /// `maxIncomingStreams` (100000): streams the server may open towards us at once (frps
+    /// opens none; frps's own value bounds the streams we open).
+    pub max_incoming_streams: u32,
+}
+
+impl Default for QuicOptions {
+    fn default() -> Self {
+        QuicOptions {
+            keepalive_period: Some(Duration::from_secs(10)),
+            max_idle_timeout: Duration::from_secs(30),
+            max_incoming_streams: 100_000,
+        }
+    }
+}
+
+impl QuicOptions {
+    /// Sets the keepalive period (`None`: no keepalive).
+    pub fn keepalive_period(mut self, period: Option<Duration>) -> Self {
+        self.keepalive_period = period;
+        self
+    }
+
+    /// Sets the idle timeout.
+    pub fn max_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.max_idle_timeout = timeout;
+        self
+    }
+
+    /// Sets how many streams the server may open at once.
+    pub fn max_incoming_streams(mut self, n: u32) -> Self {
+        self.max_incoming_streams = n;
+        self
     }
 }
 
@@ -50,10 +104,16 @@ impl TransportProtocol {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TransportConfig {
-    /// tcp (default), websocket or wss.
+    /// tcp (default), websocket, wss or quic.
     pub protocol: TransportProtocol,
-    /// Reach frps through this HTTP CONNECT or SOCKS5 proxy.
+    /// Reach frps through this HTTP CONNECT or SOCKS5 proxy (TCP transports only: frpc dials
+    /// QUIC directly).
     pub proxy_url: Option<ProxyUrl>,
+    /// For an `https://` proxy: trust the CA certificates in this PEM file instead of the
+    /// system's (frpc has no such setting; for private proxies and tests).
+    pub proxy_ca_file: Option<PathBuf>,
+    /// The QUIC settings (protocol quic only).
+    pub quic: QuicOptions,
 }
 
 impl TransportConfig {
@@ -68,6 +128,18 @@ impl TransportConfig {
         self.proxy_url = Some(proxy);
         self
     }
+
+    /// Trusts the CA certificates in this PEM file for an `https://` proxy.
+    pub fn proxy_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.proxy_ca_file = Some(path.into());
+        self
+    }
+
+    /// Sets the QUIC options.
+    pub fn quic(mut self, quic: QuicOptions) -> Self {
+        self.quic = quic;
+        self
+    }
 }
 
 /// The kind of proxy in `transport.proxyURL`.
@@ -80,9 +152,14 @@ pub enum ProxyScheme {
     /// `socks5://`: a SOCKS5 proxy (RFC 1928), with username/password auth (RFC 1929) when the
     /// URL carries a user. The proxy resolves the server name.
     Socks5,
+    /// `https://`: TLS to the proxy (its certificate verified against the system's CA
+    /// certificates under the proxy's host name, as frpc 0.69+ does), then `CONNECT` as for
+    /// `http://`. frpc before 0.69 refuses this scheme.
+    Https,
 }
 
-/// A parsed `transport.proxyURL`: `http://[user[:password]@]host:port` or `socks5://…`.
+/// A parsed `transport.proxyURL`: `http://[user[:password]@]host:port`, `https://…` or
+/// `socks5://…`.
 /// The password never prints: `Display` and `Debug` show `scheme://host:port` only.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProxyUrl {
@@ -109,9 +186,10 @@ impl ProxyUrl {
         let scheme = match scheme.to_ascii_lowercase().as_str() {
             "http" => ProxyScheme::Http,
             "socks5" => ProxyScheme::Socks5,
-            "https" | "ntlm" => {
+            "https" => ProxyScheme::Https,
+            "ntlm" => {
                 return Err(format!(
-                    "proxy type {scheme:?} is not supported yet (http and socks5 are)"
+                    "proxy type {scheme:?} is not supported yet (http, https and socks5 are)"
                 ))
             }
             other => {
@@ -159,6 +237,7 @@ impl fmt::Display for ProxyUrl {
         let scheme = match self.scheme {
             ProxyScheme::Http => "http",
             ProxyScheme::Socks5 => "socks5",
+            ProxyScheme::Https => "https",
         };
         write!(f, "{scheme}://{}", self.addr_text())
     }
@@ -246,9 +325,12 @@ mod tests {
             ProxyUrl::parse("ftp://h:1").unwrap_err(),
             "ProxyType must be http, https, socks5 or ntlm, not [ftp]"
         );
-        assert!(ProxyUrl::parse("https://h:1")
+        assert!(ProxyUrl::parse("ntlm://h:1")
             .unwrap_err()
             .contains("not supported yet"));
+        let u = ProxyUrl::parse("https://u:p@proxy.corp:443").unwrap();
+        assert_eq!(u.scheme, ProxyScheme::Https);
+        assert_eq!(u.to_string(), "https://proxy.corp:443");
         // The password never appears in an error.
         assert!(!ProxyUrl::parse("http://u:hunter2@h")
             .unwrap_err()
@@ -261,9 +343,15 @@ mod tests {
             TransportProtocol::Tcp,
             TransportProtocol::Websocket,
             TransportProtocol::Wss,
+            TransportProtocol::Quic,
         ] {
             assert_eq!(TransportProtocol::from_name(p.name()), Some(p));
         }
-        assert_eq!(TransportProtocol::from_name("quic"), None);
+        assert_eq!(
+            TransportProtocol::from_name("quic"),
+            Some(TransportProtocol::Quic)
+        );
+        // kcp-go's framing (FEC 10/3) has no credible Rust implementation: refused.
+        assert_eq!(TransportProtocol::from_name("kcp"), None);
     }
 }

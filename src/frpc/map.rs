@@ -5,8 +5,8 @@ use super::schema::{self, ClientFile};
 use super::types::{ConfigError, FrpcConfig, WebServer};
 use crate::frp::{
     BandwidthLimit, BandwidthLimitMode, ClientConfig, HealthCheck, HttpOptions, ProxyConfig,
-    ProxyKind, ProxyProtocolVersion, ProxyUrl, SecretOptions, TlsConfig, TransportProtocol,
-    VisitorConfig, VisitorKind,
+    ProxyKind, ProxyProtocolVersion, ProxyUrl, QuicOptions, SecretOptions, TlsConfig,
+    TransportProtocol, VisitorConfig, VisitorKind,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -388,6 +388,25 @@ fn secs(value: i64, default: Duration) -> Duration {
         .map_or(default, Duration::from_secs)
 }
 
+/// frpc's `transport.quic` with quic-go's reading of it: 0 is frp's default (10 s, 30 s,
+/// 100000); a negative keepalive sends none, a negative idle timeout is the default, and a
+/// negative stream count allows none.
+fn quic_options(q: &schema::Quic) -> QuicOptions {
+    let defaults = QuicOptions::default();
+    let keepalive = match q.keepaliveperiod {
+        k if k < 0 => None,
+        k => Some(secs(k, Duration::from_secs(10))),
+    };
+    let streams = match q.maxincomingstreams {
+        0 => defaults.max_incoming_streams,
+        n => u32::try_from(n.max(0)).unwrap_or(u32::MAX),
+    };
+    defaults
+        .keepalive_period(keepalive)
+        .max_idle_timeout(secs(q.maxidletimeout, defaults.max_idle_timeout))
+        .max_incoming_streams(streams)
+}
+
 /// Applies frpc's defaults, validation, `start` and `enabled`, and builds the engine's config.
 pub fn build(
     f: ClientFile,
@@ -492,10 +511,11 @@ pub fn build(
     let mut tls = TlsConfig::default()
         .enable(t.tls.enable.unwrap_or(true))
         .custom_first_byte(!t.tls.disablecustomtlsfirstbyte.unwrap_or(true));
+    // The name also serves QUIC, whose TLS runs whatever `tls.enable` says.
+    if !t.tls.servername.is_empty() {
+        tls = tls.server_name(t.tls.servername.clone());
+    }
     if tls.enable {
-        if !t.tls.servername.is_empty() {
-            tls = tls.server_name(t.tls.servername.clone());
-        }
         if !t.tls.trustedcafile.is_empty() {
             tls = tls.ca_file(t.tls.trustedcafile.clone());
         }
@@ -512,6 +532,7 @@ pub fn build(
     cfg.tls = tls;
     cfg.transport.protocol = TransportProtocol::from_name(&t.protocol)
         .ok_or_else(|| unsupported(format!("transport.protocol \"{}\"", t.protocol)))?;
+    cfg.transport.quic = quic_options(&t.quic);
     // frpc falls back on the `http_proxy` environment variable (that exact, lower-case name;
     // not HTTPS_PROXY, ALL_PROXY or NO_PROXY) for every transport that dials TCP.
     let proxy_url = if t.proxyurl.is_empty() {

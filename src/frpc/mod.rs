@@ -26,7 +26,7 @@
 //!
 //! What this client does not implement yet is an error naming the field ("… is not supported
 //! yet"), never silently dropped: proxy type xtcp and its visitors, the virtual_net plugin,
-//! OIDC, and the quic and kcp transports. Settings that change nothing a visitor
+//! OIDC, and the kcp transport. Settings that change nothing a visitor
 //! or frps sees (log files, the admin web server for now) load with a warning.
 
 mod annotations;

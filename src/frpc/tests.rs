@@ -1,7 +1,7 @@
 //! Loading real-world-shaped frpc files in every format, and the ways a file can be wrong.
 
 use super::*;
-use crate::frp::{ProxyKind, VisitorKind};
+use crate::frp::{ProxyKind, QuicOptions, VisitorKind};
 use std::time::Duration;
 
 fn envs() -> BTreeMap<String, String> {
@@ -362,7 +362,6 @@ fn not_supported_yet_is_named() {
             "[[proxies]]\nname = \"f\"\ntype = \"tcp\"\n[proxies.plugin]\ntype = \"virtual_net\"\n",
             "proxy f: plugin \"virtual_net\"",
         ),
-        ("transport.protocol = \"quic\"", "transport.protocol \"quic\""),
         ("auth.method = \"oidc\"", "auth.method \"oidc\""),
         (
             "webServer.port = 7400\nwebServer.tls.certFile = \"c\"\nwebServer.tls.keyFile = \"k\"",
@@ -861,7 +860,7 @@ fn websocket_wss_and_proxy_url_map_to_the_engine() {
     );
 
     // A URL that would silently bypass the proxy, or a proxy type not implemented, is refused.
-    for bad in ["127.0.0.1:3128", "https://p:1", "ntlm://p:1", "http://p"] {
+    for bad in ["127.0.0.1:3128", "ntlm://p:1", "http://p"] {
         let text = format!("transport.proxyURL = \"{bad}\"\n");
         let e = load_as("frpc.toml", &text, &strict()).unwrap_err();
         assert!(
@@ -869,6 +868,25 @@ fn websocket_wss_and_proxy_url_map_to_the_engine() {
             "{e} for {bad}"
         );
     }
+    // quic maps with frpc's defaults and the file's `transport.quic`.
+    let c = load_as("frpc.toml", "transport.protocol = \"quic\"", &strict())
+        .unwrap()
+        .client;
+    assert_eq!(c.transport.protocol, TransportProtocol::Quic);
+    assert_eq!(c.transport.quic, QuicOptions::default());
+    let text = "transport.protocol = \"quic\"\ntransport.tls.enable = false\n\
+                transport.tls.serverName = \"frps.example\"\n\
+                [transport.quic]\nkeepalivePeriod = -1\nmaxIdleTimeout = 7\nmaxIncomingStreams = 5\n";
+    let c = load_as("frpc.toml", text, &strict()).unwrap().client;
+    assert_eq!(
+        c.transport.quic,
+        QuicOptions::default()
+            .keepalive_period(None)
+            .max_idle_timeout(Duration::from_secs(7))
+            .max_incoming_streams(5)
+    );
+    // QUIC's TLS runs without `tls.enable` too, under the configured name.
+    assert_eq!(c.tls.server_name.as_deref(), Some("frps.example"));
     // kcp stays refused by name.
     let e = load_as("frpc.toml", "transport.protocol = \"kcp\"", &strict()).unwrap_err();
     assert_eq!(

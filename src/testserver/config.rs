@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// Accept wire v2 connections too (frps 0.69+); `false` is a frps before 0.69, which closes
     /// a connection that starts with the v2 magic.
     pub wire_v2: bool,
+    /// `quicBindPort`: a QUIC listener on this UDP address (port 0 picks one, see
+    /// [`super::TestServer::quic_addr`]); `None` (the default) runs none, as frps.
+    pub quic_bind: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +84,7 @@ impl Default for ServerConfig {
             new_proxy_hook: None,
             udp_packet_size: frp_proto::udp::DEFAULT_UDP_PACKET_SIZE,
             wire_v2: true,
+            quic_bind: None,
         }
     }
 }
@@ -102,6 +106,7 @@ impl fmt::Debug for ServerConfig {
             .field("new_proxy_hook", &self.new_proxy_hook.is_some())
             .field("udp_packet_size", &self.udp_packet_size)
             .field("wire_v2", &self.wire_v2)
+            .field("quic_bind", &self.quic_bind)
             .finish()
     }
 }

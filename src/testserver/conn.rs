@@ -34,14 +34,19 @@ const MAX_STREAMS: usize = 12288;
 /// rust-yamux requires at least 256 KiB per stream of connection window.
 const STREAM_CREDIT: usize = 256 * 1024;
 
-/// Generates the self-signed certificate and the acceptor. Returns (acceptor, DER, PEM).
-pub(crate) fn make_tls() -> io::Result<(tokio_rustls::TlsAcceptor, Vec<u8>, String)> {
+/// The self-signed certificate: the TLS acceptor, the certificate's DER and PEM, and the
+/// key's PKCS#8 DER (for the QUIC listener).
+pub(crate) type TestCert = (tokio_rustls::TlsAcceptor, Vec<u8>, String, Vec<u8>);
+
+/// Generates the self-signed certificate and the acceptor.
+pub(crate) fn make_tls() -> io::Result<TestCert> {
     let other = |e: &dyn std::fmt::Display| io::Error::other(e.to_string());
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".into()])
         .map_err(|e| other(&e))?;
     let der = ck.cert.der().to_vec();
     let pem = ck.cert.pem();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+    let key_der = ck.key_pair.serialize_der();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.clone()));
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -50,7 +55,12 @@ pub(crate) fn make_tls() -> io::Result<(tokio_rustls::TlsAcceptor, Vec<u8>, Stri
     .with_no_client_auth()
     .with_single_cert(vec![CertificateDer::from(der.clone())], key)
     .map_err(|e| other(&e))?;
-    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), der, pem))
+    Ok((
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        der,
+        pem,
+        key_der,
+    ))
 }
 
 /// Accepts bind-port connections until the server is killed, then closes the listener and
@@ -181,7 +191,7 @@ async fn run_mux(inner: &Arc<Inner>, io: BoxIo, peer: SocketAddr) {
 
 /// Reads the first message of a frp connection and dispatches on it. Not wrapped in the kill
 /// token (controls clean up after themselves); the first read watches it.
-async fn handle_frp_conn(inner: Arc<Inner>, mut io: BoxIo, peer: SocketAddr) {
+pub(crate) async fn handle_frp_conn(inner: Arc<Inner>, mut io: BoxIo, peer: SocketAddr) {
     let first = tokio::select! {
         _ = inner.cancel.cancelled() => return,
         r = tokio::time::timeout(CONN_READ_TIMEOUT, first_message(&inner, &mut io)) => match r {

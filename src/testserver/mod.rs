@@ -33,8 +33,11 @@
 //!   refills and StartWorkConn, `use_encryption` / `use_compression` on the payload.
 //! - wss: a websocket upgrade inside TLS is accepted too (frps leaves that to a TLS-terminating
 //!   reverse proxy in front of it; this server plays both).
-//! - [`TestProxy`]: an HTTP CONNECT or SOCKS5 forward proxy on loopback, with optional
-//!   credentials, for `transport.proxyURL`.
+//! - QUIC (`quicBindPort`, with [`ServerConfig::quic_bind`]): the same certificate with ALPN
+//!   `frp`, each bidirectional stream one frp connection (v1 or v2), frp's QUIC defaults;
+//!   [`TestServer::quic_addr`].
+//! - [`TestProxy`]: an HTTP CONNECT (plain or inside TLS) or SOCKS5 forward proxy on
+//!   loopback, with optional credentials, for `transport.proxyURL`.
 //! - Observation: [`ServerState`] (logins, controls, proxies, every control message,
 //!   CloseProxy names, counters) via [`TestServer::snapshot`] and [`TestServer::wait_for`].
 //! - Disturbance: [`TestServer::kill`], [`TestServer::freeze`] / [`TestServer::thaw`],
@@ -48,7 +51,7 @@
 //!   OIDC, auth scopes (Ping/NewWorkConn are never checked), the dashboard, metrics, bandwidth
 //!   limits, load-balancing groups, `allowPorts`, `maxPortsPerClient`, `route_by_http_user`,
 //!   `response_headers`, the 24 h port reservation (a port is remembered for the server's
-//!   lifetime), wire protocol v2, QUIC/KCP transports, mTLS.
+//!   lifetime), the KCP transport, mTLS.
 //! - The HTTP vhost is not a reverse proxy. It reads the first request head, routes it, adds
 //!   `X-Forwarded-For`, `X-Forwarded-Host` and `X-Forwarded-Proto: http` (plus the proxy's
 //!   `headers` and host rewrite) to that head, and from then on splices the whole TCP
@@ -67,7 +70,8 @@
 //! `control` (logins, control streams, the work-connection pool) → `proxy` (registration,
 //! tcp listeners) → `udp` (udp proxies); `visitor` (NewVisitorConn) beside `control`; `vhost` (HTTP routing) beside them; all of them → `shared` (server state,
 //! registry, control handles) → `splice` (payload splicing through `frp_proto::pipeline`) →
-//! `wire` (streams and plaintext frames); `ws` (the websocket upgrade) under `conn`;
+//! `wire` (streams and plaintext frames); `ws` (the websocket upgrade) under `conn`; `quic`
+//! (the QUIC listener) above `conn`, handing it streams;
 //! `proxies` (the forward proxies) stands alone; `config`, `state` and `gate` are leaves.
 
 mod config;
@@ -79,6 +83,7 @@ mod gate;
 mod https;
 mod proxies;
 mod proxy;
+mod quic;
 mod shared;
 mod splice;
 mod state;
@@ -114,6 +119,7 @@ use tokio_util::sync::CancellationToken;
 pub struct TestServer {
     inner: Arc<Inner>,
     bind_addr: SocketAddr,
+    quic_addr: Option<SocketAddr>,
     cert_der: Vec<u8>,
     cert_pem: String,
     /// Fired by the accept loops once their listeners are closed.
@@ -124,6 +130,7 @@ impl fmt::Debug for TestServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TestServer")
             .field("bind_addr", &self.bind_addr)
+            .field("quic_addr", &self.quic_addr)
             .field("vhost_http_addr", &self.inner.vhost_addr)
             .field("cfg", &self.inner.cfg)
             .finish()
@@ -152,8 +159,13 @@ impl TestServer {
     /// Binds the frp port and the HTTP vhost and starts serving. Must run inside a tokio
     /// runtime; the tasks live until [`TestServer::kill`] or drop.
     pub async fn start(cfg: ServerConfig) -> io::Result<TestServer> {
-        let (tls, cert_der, cert_pem) = conn::make_tls()?;
+        let (tls, cert_der, cert_pem, key_der) = conn::make_tls()?;
         let listener = bind_retrying(cfg.bind).await?;
+        let quic = match cfg.quic_bind {
+            Some(addr) => Some(quic::bind(addr, &cert_der, &key_der).await?),
+            None => None,
+        };
+        let quic_addr = quic.as_ref().map(|q| q.local_addr()).transpose()?;
         let bind_addr = listener.local_addr()?;
         let vhost_bind = cfg
             .vhost_http_bind
@@ -205,18 +217,35 @@ impl TestServer {
             tcpmux_listener,
             tcpmux_closed.clone(),
         ));
+        let mut listeners_closed = vec![frp_closed, vhost_closed, tcpmux_closed, https_closed];
+        if let Some(endpoint) = quic {
+            let quic_closed = CancellationToken::new();
+            tokio::spawn(quic::accept_loop(
+                inner.clone(),
+                endpoint,
+                quic_closed.clone(),
+            ));
+            listeners_closed.push(quic_closed);
+        }
         Ok(TestServer {
             inner,
             bind_addr,
+            quic_addr,
             cert_der,
             cert_pem,
-            listeners_closed: vec![frp_closed, vhost_closed, tcpmux_closed, https_closed],
+            listeners_closed,
         })
     }
 
     /// Address of the frp port (give it to the client as server address and port).
     pub fn bind_addr(&self) -> SocketAddr {
         self.bind_addr
+    }
+
+    /// Address of the QUIC listener (UDP), when [`ServerConfig::quic_bind`] asked for one: give
+    /// its port to a client with the quic transport.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.quic_addr
     }
 
     /// Address of the HTTPS vhost listener (TLS routed by its server name, passed through).

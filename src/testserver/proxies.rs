@@ -1,7 +1,10 @@
 //! Forward proxies on loopback for tests of frpc's `transport.proxyURL`: an HTTP proxy that
-//! answers `CONNECT` (optionally with basic auth) and a SOCKS5 proxy (optionally with
-//! username/password). Each tunnel is a plain byte copy to the requested address.
+//! answers `CONNECT` (optionally with basic auth), the same inside TLS (an `https://` proxy,
+//! with the test server's kind of self-signed certificate) and a SOCKS5 proxy (optionally
+//! with username/password). Each tunnel is a plain byte copy to the requested address.
 
+use super::conn::make_tls;
+use super::wire::BoxIo;
 use crate::frp::ws::read_head;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -9,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// Which proxy protocol a [`TestProxy`] speaks.
@@ -18,6 +22,9 @@ pub enum ProxyProtocol {
     HttpConnect,
     /// SOCKS5 (RFC 1928), username/password auth (RFC 1929).
     Socks5,
+    /// TLS (a self-signed certificate for `localhost` and `127.0.0.1`, see
+    /// [`TestProxy::cert_pem`]), then HTTP `CONNECT` as [`ProxyProtocol::HttpConnect`].
+    HttpsConnect,
 }
 
 /// What a [`TestProxy`] has seen.
@@ -42,6 +49,7 @@ pub struct TestProxy {
     auth: Option<(String, String)>,
     counters: Arc<Counters>,
     cancel: CancellationToken,
+    cert_pem: String,
 }
 
 impl std::fmt::Debug for TestProxy {
@@ -63,6 +71,8 @@ impl TestProxy {
         let auth = auth.map(|(u, p)| (u.to_owned(), p.to_owned()));
         let counters = Arc::new(Counters::default());
         let cancel = CancellationToken::new();
+        let (acceptor, _, cert_pem, _) = make_tls()?;
+        let tls = (protocol == ProxyProtocol::HttpsConnect).then_some(acceptor);
         let (a, c, k) = (auth.clone(), counters.clone(), cancel.clone());
         tokio::spawn(async move {
             loop {
@@ -73,11 +83,11 @@ impl TestProxy {
                         Err(_) => continue,
                     },
                 };
-                let (a, c, k) = (a.clone(), c.clone(), k.clone());
+                let (a, c, k, t) = (a.clone(), c.clone(), k.clone(), tls.clone());
                 tokio::spawn(async move {
                     tokio::select! {
                         _ = k.cancelled() => {}
-                        _ = serve(protocol, sock, a, c) => {}
+                        _ = serve(protocol, sock, t, a, c) => {}
                     }
                 });
             }
@@ -88,7 +98,13 @@ impl TestProxy {
             auth,
             counters,
             cancel,
+            cert_pem,
         })
+    }
+
+    /// PEM of the proxy's certificate (an `https://` proxy), for a client's CA file.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
     }
 
     /// The listening address.
@@ -113,6 +129,7 @@ impl TestProxy {
         match self.protocol {
             ProxyProtocol::HttpConnect => "http",
             ProxyProtocol::Socks5 => "socks5",
+            ProxyProtocol::HttpsConnect => "https",
         }
     }
 
@@ -131,17 +148,24 @@ impl Drop for TestProxy {
     }
 }
 
-/// One client connection: the handshake, then the tunnel until either side closes.
+/// One client connection: TLS for an https proxy, the handshake, then the tunnel until
+/// either side closes.
 async fn serve(
     protocol: ProxyProtocol,
     sock: TcpStream,
+    tls: Option<TlsAcceptor>,
     auth: Option<(String, String)>,
     counters: Arc<Counters>,
 ) -> io::Result<()> {
     let _ = sock.set_nodelay(true);
-    let mut client = BufReader::new(sock);
+    let mut client: BufReader<BoxIo> = match tls {
+        Some(acceptor) => BufReader::new(Box::new(acceptor.accept(sock).await?)),
+        None => BufReader::new(Box::new(sock)),
+    };
     let target = match protocol {
-        ProxyProtocol::HttpConnect => http_handshake(&mut client, &auth, &counters).await?,
+        ProxyProtocol::HttpConnect | ProxyProtocol::HttpsConnect => {
+            http_handshake(&mut client, &auth, &counters).await?
+        }
         ProxyProtocol::Socks5 => socks5_handshake(&mut client, &auth, &counters).await?,
     };
     let Some(mut upstream) = target else {
@@ -154,7 +178,7 @@ async fn serve(
 }
 
 async fn http_handshake(
-    client: &mut BufReader<TcpStream>,
+    client: &mut BufReader<BoxIo>,
     auth: &Option<(String, String)>,
     counters: &Counters,
 ) -> io::Result<Option<TcpStream>> {
@@ -204,7 +228,7 @@ async fn http_handshake(
 }
 
 async fn socks5_handshake(
-    client: &mut BufReader<TcpStream>,
+    client: &mut BufReader<BoxIo>,
     auth: &Option<(String, String)>,
     counters: &Counters,
 ) -> io::Result<Option<TcpStream>> {

@@ -176,6 +176,10 @@ pub struct Counters {
     pub heartbeat_timeouts: u64,
     /// Bind-port connections that upgraded to frp's websocket (plain or inside TLS).
     pub ws_connections: u64,
+    /// QUIC connections accepted on the QUIC port (handshake completed).
+    pub quic_connections: u64,
+    /// QUIC streams accepted (each one frp connection).
+    pub quic_streams: u64,
 }
 
 /// [`super::TestServer::wait_for`] gave up.

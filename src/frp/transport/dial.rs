@@ -4,11 +4,11 @@
 use super::dns;
 use super::proxy;
 use super::stream::{AsyncStream, BoxStream};
-use super::tls::{tls_config, CUSTOM_TLS_FIRST_BYTE};
+use super::tls::{proxy_tls_config, tls_config, CUSTOM_TLS_FIRST_BYTE};
 use super::ws::{self, Role, WsStream};
 use crate::frp::config::ClientConfig;
 use crate::frp::error::Error;
-use crate::frp::transport_opts::{ProxyUrl, TransportProtocol};
+use crate::frp::transport_opts::{ProxyScheme, ProxyUrl, TransportProtocol};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rustls::pki_types::ServerName;
 use std::future::Future;
@@ -54,6 +54,8 @@ pub(super) struct Dialer {
     protocol: TransportProtocol,
     /// Tunnel through this proxy.
     proxy: Option<ProxyUrl>,
+    /// TLS to an `https://` proxy, under the proxy's host name.
+    proxy_tls: Option<(TlsConnector, ServerName<'static>)>,
     /// wss's TLS (built whatever `tls.enable` says) and the websocket Host (the TLS name).
     wss_tls: Option<(TlsConnector, ServerName<'static>, String)>,
 }
@@ -87,7 +89,22 @@ impl Dialer {
         } else {
             None
         };
+        let proxy_tls = match &cfg.transport.proxy_url {
+            // frpc dials QUIC without the proxy: no reason to need its CA certificates then.
+            Some(p)
+                if p.scheme == ProxyScheme::Https
+                    && cfg.transport.protocol != TransportProtocol::Quic =>
+            {
+                let name = ServerName::try_from(p.host.clone()).map_err(|_| {
+                    Error::Config(format!("invalid https proxy host name {:?}", p.host))
+                })?;
+                let tls = proxy_tls_config(cfg.transport.proxy_ca_file.as_deref())?;
+                Some((TlsConnector::from(Arc::new(tls)), name))
+            }
+            _ => None,
+        };
         Ok(Dialer {
+            proxy_tls,
             host: cfg.server_host.clone(),
             port: cfg.server_port,
             tls,
@@ -157,55 +174,84 @@ impl Dialer {
         } else {
             DIRECT_TLS_READ_BUF
         };
-        let mut io = BufReader::with_capacity(read_buf, tcp);
+        let io = BufReader::with_capacity(read_buf, tcp);
         let setup = async {
-            if let Some(p) = &self.proxy {
-                proxy::establish(&mut io, p, &self.host, self.port)
-                    .await
-                    .map_err(|source| Error::Connect {
-                        addr: format!("{addr} through proxy {p}"),
-                        source: source.into(),
-                    })?;
-            }
-            let ws_failed = |source: io::Error| Error::Connect {
-                addr: addr.clone(),
-                source: io::Error::new(source.kind(), format!("websocket: {source}")).into(),
-            };
-            match self.protocol {
-                TransportProtocol::Websocket => {
-                    // frpc's Host header is the dialled `server:port`; TLS, when on, runs
-                    // inside the websocket.
-                    ws::client_handshake(&mut io, &addr)
+            match &self.proxy_tls {
+                Some((connector, name)) => {
+                    // https proxy: TLS to the proxy first, the tunnel and the rest inside it.
+                    let tls = connector
+                        .connect(name.clone(), io)
                         .await
-                        .map_err(ws_failed)?;
-                    self.secure(WsStream::new(io, Role::Client), &addr).await
+                        .map_err(|source| Error::Tls {
+                            addr: format!(
+                                "proxy {} (for {addr})",
+                                self.proxy
+                                    .as_ref()
+                                    .map(|p| p.to_string())
+                                    .unwrap_or_default()
+                            ),
+                            source: source.into(),
+                        })?;
+                    self.tunnel_and_wrap(tls, &addr).await
                 }
-                TransportProtocol::Wss => {
-                    // TLS first whatever `tls.enable` says, without the 0x17 byte; the
-                    // websocket's Host is the TLS server name, without a port, as in frpc.
-                    let (connector, server_name, name) = self
-                        .wss_tls
-                        .as_ref()
-                        .ok_or_else(|| Error::Config("wss needs a TLS configuration".into()))?;
-                    let mut tls =
-                        connector
-                            .connect(server_name.clone(), io)
-                            .await
-                            .map_err(|source| Error::Tls {
-                                addr: addr.clone(),
-                                source: source.into(),
-                            })?;
-                    ws::client_handshake(&mut tls, name)
-                        .await
-                        .map_err(ws_failed)?;
-                    Ok(Box::new(WsStream::new(tls, Role::Client)) as BoxStream)
-                }
-                _ => self.secure(io, &addr).await,
+                None => self.tunnel_and_wrap(io, &addr).await,
             }
         };
         match tokio::time::timeout(self.handshake_timeout, setup).await {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout("setting up the connection to the server")),
+        }
+    }
+
+    /// On a connection to the proxy (when one is set) or to frps: the proxy tunnel, then per
+    /// protocol the websocket and/or TLS.
+    async fn tunnel_and_wrap<S: AsyncStream + 'static>(
+        &self,
+        mut io: S,
+        addr: &str,
+    ) -> Result<BoxStream, Error> {
+        if let Some(p) = &self.proxy {
+            proxy::establish(&mut io, p, &self.host, self.port)
+                .await
+                .map_err(|source| Error::Connect {
+                    addr: format!("{addr} through proxy {p}"),
+                    source: source.into(),
+                })?;
+        }
+        let ws_failed = |source: io::Error| Error::Connect {
+            addr: addr.to_owned(),
+            source: io::Error::new(source.kind(), format!("websocket: {source}")).into(),
+        };
+        match self.protocol {
+            TransportProtocol::Websocket => {
+                // frpc's Host header is the dialled `server:port`; TLS, when on, runs inside
+                // the websocket.
+                ws::client_handshake(&mut io, addr)
+                    .await
+                    .map_err(ws_failed)?;
+                self.secure(WsStream::new(io, Role::Client), addr).await
+            }
+            TransportProtocol::Wss => {
+                // TLS first whatever `tls.enable` says, without the 0x17 byte; the websocket's
+                // Host is the TLS server name, without a port, as in frpc.
+                let (connector, server_name, name) = self
+                    .wss_tls
+                    .as_ref()
+                    .ok_or_else(|| Error::Config("wss needs a TLS configuration".into()))?;
+                let mut tls =
+                    connector
+                        .connect(server_name.clone(), io)
+                        .await
+                        .map_err(|source| Error::Tls {
+                            addr: addr.to_owned(),
+                            source: source.into(),
+                        })?;
+                ws::client_handshake(&mut tls, name)
+                    .await
+                    .map_err(ws_failed)?;
+                Ok(Box::new(WsStream::new(tls, Role::Client)) as BoxStream)
+            }
+            _ => self.secure(io, addr).await,
         }
     }
 

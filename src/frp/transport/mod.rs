@@ -1,5 +1,5 @@
 //! Reaching frps: TCP (directly or through an HTTP/SOCKS5 proxy), optional TLS, optional
-//! websocket, optional yamux.
+//! websocket, optional yamux; or QUIC.
 //!
 //! A [`Session`] is one logical connection to frps from which frp connections (the control
 //! connection, work connections) are opened:
@@ -7,7 +7,9 @@
 //!   each frp connection is a yamux stream. One driver task owns the socket and reads it
 //!   continuously, so frps's keepalive pings are answered within its 10 s deadline even when no
 //!   stream is busy;
-//! - without tcpMux every frp connection is its own TCP(+TLS) connection.
+//! - without tcpMux every frp connection is its own TCP(+TLS) connection;
+//! - with QUIC (whatever tcpMux says, as in frpc) it is one QUIC connection and each frp
+//!   connection a bidirectional QUIC stream.
 //!
 //! Inside, one role per module, each depending only on those listed before it:
 //! - `yamux`: our yamux client (frame codec, windows, driver), O(1) per stream opened;
@@ -18,6 +20,7 @@
 //! - `proxy`: the HTTP CONNECT and SOCKS5 tunnels of `transport.proxyURL`;
 //! - `dial`: name resolution, TCP with Happy Eyeballs, the proxy tunnel, TLS, the websocket;
 //! - `mux`: the yamux session and its driver task;
+//! - `quic`: the QUIC connection (quinn), its streams, frp's ALPN and timers;
 //! - this module: [`Connector`], [`Session`] and [`Opener`], which tie them together.
 
 mod dial;
@@ -27,6 +30,8 @@ mod mux;
 #[cfg(any(feature = "plugins", feature = "testserver"))]
 pub(crate) mod prefixed;
 mod proxy;
+/// The stream type is shared with the test server's QUIC listener.
+pub(crate) mod quic;
 mod stream;
 mod tls;
 pub(crate) mod ws;
@@ -42,8 +47,10 @@ pub(crate) use tls::tls_config as client_tls_config;
 
 use super::config::ClientConfig;
 use super::error::Error;
+use super::transport_opts::TransportProtocol;
 use dial::Dialer;
 use mux::{MuxOpener, MuxSession};
+use quic::{QuicDialer, QuicOpener, QuicSession};
 use std::sync::Arc;
 
 /// Dials frps as configured. Cheap to clone; the TLS configuration is built once.
@@ -51,20 +58,30 @@ use std::sync::Arc;
 pub(crate) struct Connector {
     dialer: Arc<Dialer>,
     tcp_mux: bool,
+    /// Set for the quic transport, which replaces both the dialer and tcpMux.
+    quic: Option<Arc<QuicDialer>>,
 }
 
 impl Connector {
     /// Validates the transport settings and builds the TLS client configuration.
     pub(crate) fn new(cfg: &ClientConfig) -> Result<Self, Error> {
+        let quic = match cfg.transport.protocol {
+            TransportProtocol::Quic => Some(Arc::new(QuicDialer::new(cfg)?)),
+            _ => None,
+        };
         Ok(Connector {
             dialer: Arc::new(Dialer::new(cfg)?),
             tcp_mux: cfg.tcp_mux,
+            quic,
         })
     }
 
-    /// Opens a session: the yamux connection (tcpMux) or nothing yet (each stream dials).
+    /// Opens a session: the QUIC connection, the yamux connection (tcpMux) or nothing yet
+    /// (each stream dials).
     pub(crate) async fn connect(&self) -> Result<Session, Error> {
-        if self.tcp_mux {
+        if let Some(quic) = &self.quic {
+            Ok(Session::Quic(quic.connect().await?))
+        } else if self.tcp_mux {
             let io = self.dialer.dial().await?;
             Ok(Session::Mux(MuxSession::start(io)))
         } else {
@@ -79,6 +96,8 @@ pub(crate) enum Session {
     Mux(MuxSession),
     /// One TCP(+TLS) connection per frp connection.
     Direct(Connector),
+    /// Streams on one QUIC connection.
+    Quic(QuicSession),
 }
 
 impl Session {
@@ -87,23 +106,32 @@ impl Session {
         match self {
             Session::Mux(m) => Opener::Mux(m.opener()),
             Session::Direct(c) => Opener::Direct(c.clone()),
+            Session::Quic(q) => Opener::Quic(q.opener()),
         }
     }
 
-    /// Resolves when the session can no longer carry streams (mux only; a direct session has no
-    /// shared state, its control connection's EOF is the signal).
+    /// Resolves when the session can no longer carry streams (mux and QUIC; a direct session
+    /// has no shared state, its control connection's EOF is the signal).
     pub(crate) async fn dead(&self) -> String {
         match self {
             Session::Mux(m) => m.dead().await,
             Session::Direct(_) => std::future::pending().await,
+            Session::Quic(q) => q.dead().await,
         }
     }
 
-    /// Ends the session after writing out what is queued on it (mux); a direct session has
-    /// nothing of its own to close.
+    /// Whether its streams share one connection whose end [`Session::dead`] reports.
+    pub(crate) fn is_shared(&self) -> bool {
+        !matches!(self, Session::Direct(_))
+    }
+
+    /// Ends the session after writing out what is queued on it (mux, QUIC); a direct session
+    /// has nothing of its own to close.
     pub(crate) async fn close(self) {
-        if let Session::Mux(m) = self {
-            m.close().await;
+        match self {
+            Session::Mux(m) => m.close().await,
+            Session::Direct(_) => {}
+            Session::Quic(q) => q.close().await,
         }
     }
 }
@@ -115,6 +143,8 @@ pub(crate) enum Opener {
     Mux(MuxOpener),
     /// Dial a new connection.
     Direct(Connector),
+    /// Open a QUIC stream.
+    Quic(QuicOpener),
 }
 
 impl Opener {
@@ -123,6 +153,7 @@ impl Opener {
         match self {
             Opener::Mux(m) => m.open().await.map(|s| Box::new(s) as BoxStream),
             Opener::Direct(c) => c.dialer.dial().await,
+            Opener::Quic(q) => q.open().await.map(|s| Box::new(s) as BoxStream),
         }
     }
 }

@@ -16,7 +16,8 @@ pub(super) async fn establish<S: AsyncRead + AsyncWrite + Unpin>(
     port: u16,
 ) -> io::Result<()> {
     match proxy.scheme {
-        ProxyScheme::Http => http_connect(io, proxy, host, port).await,
+        // For https the caller has put TLS to the proxy under `io` already.
+        ProxyScheme::Http | ProxyScheme::Https => http_connect(io, proxy, host, port).await,
         ProxyScheme::Socks5 => socks5_connect(io, proxy, host, port).await,
     }
 }

@@ -12,6 +12,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The byte frpc may send before the TLS ClientHello so that frps, which serves plain and TLS
@@ -84,6 +85,58 @@ pub(crate) fn tls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, Error>
     };
     // No ALPN: Go frpc sends none over TCP (the captures confirm it).
     Ok(config)
+}
+
+/// The certificate files Go reads for the system's CA certificates on Linux and the BSDs
+/// (macOS keeps one at the last path too); `SSL_CERT_FILE` replaces the list, as in Go.
+const SYSTEM_CA_FILES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The rustls client configuration for TLS to an `https://` proxy: full WebPKI verification
+/// of the proxy under its host name, against `ca_file` when given, else the system's CA
+/// certificates (`SSL_CERT_FILE`, or the first of [`SYSTEM_CA_FILES`] that exists), as Go's
+/// default TLS configuration does for frpc.
+pub(super) fn proxy_tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Error> {
+    let path = match ca_file {
+        Some(p) => p.to_path_buf(),
+        None => match std::env::var_os("SSL_CERT_FILE") {
+            Some(p) => PathBuf::from(p),
+            None => SYSTEM_CA_FILES
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.is_file())
+                .ok_or_else(|| {
+                    Error::Config(
+                        "no system CA certificates found to verify the https proxy (set SSL_CERT_FILE)"
+                            .into(),
+                    )
+                })?,
+        },
+    };
+    let pem = std::fs::read(&path)
+        .map_err(|e| Error::Config(format!("cannot read CA file {}: {e}", path.display())))?;
+    let mut roots = rustls::RootCertStore::empty();
+    // A system bundle may hold a certificate rustls cannot use; the others still count.
+    let (added, _ignored) =
+        roots.add_parsable_certificates(rustls_pemfile::certs(&mut pem.as_slice()).flatten());
+    if added == 0 {
+        return Err(Error::Config(format!(
+            "no usable certificates in CA file {}",
+            path.display()
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Server-certificate policy: WebPKI against a CA file when given, a SHA-256 pin when given,
