@@ -330,7 +330,24 @@ impl Driver {
         self.shared.emit(Event::LoggedIn { run_id });
     }
 
-    fn proxy_ready(&self, name: &str, remote_addr: &str) {
+    fn proxy_ready(&mut self, name: &str, remote_addr: &str) {
+        let started = match self.conn.as_ref().and_then(|c| c.work.as_ref()) {
+            Some(work) => work.start_plugin(&self.shared.config, name),
+            None => Ok(()),
+        };
+        if let Err(reason) = started {
+            // frpc: the proxy is closed on the server, shows "start error" and is tried
+            // again 30 s later.
+            tracing::warn!(proxy = %name, %reason, "start error");
+            self.session.proxy_start_failed(name, Instant::now());
+            self.shared
+                .set_status(name, ProxyStatus::Failed(reason.clone()));
+            self.shared.emit(Event::ProxyFailed {
+                name: name.to_owned(),
+                reason,
+            });
+            return;
+        }
         let is_vhost = self
             .shared
             .proxies()

@@ -33,6 +33,7 @@ mod error;
 mod events;
 mod health;
 mod limit;
+mod metered;
 mod plugin;
 mod proxy_opts;
 mod reconfig;

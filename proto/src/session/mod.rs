@@ -189,6 +189,24 @@ impl Session {
         true
     }
 
+    /// The driver could not start a proxy the server just registered (frpc: a plugin that
+    /// fails to start): CloseProxy is queued and the proxy counts as refused now, so its
+    /// NewProxy is sent again after [`PROXY_RETRY_AFTER`], as frpc retries a proxy
+    /// in "start error". False if the proxy is unknown or not registered.
+    pub fn proxy_start_failed(&mut self, name: &str, now: Instant) -> bool {
+        let online = self.is_online();
+        let Some(proxy) = self.proxies.iter_mut().find(|p| p.name == name) else {
+            return false;
+        };
+        if !online || proxy.status != Registration::Ready {
+            return false;
+        }
+        proxy.status = Registration::Failed(now);
+        let close = close_proxy(proxy);
+        self.transmits.push_back(close);
+        true
+    }
+
     /// The run id in force (empty before the first login).
     pub fn run_id(&self) -> &str {
         &self.run_id

@@ -53,7 +53,7 @@ struct Inner {
 }
 
 impl Reverse {
-    pub(super) async fn new(config: &PluginConfig) -> Result<Self, String> {
+    pub(super) fn new(config: &PluginConfig) -> Result<Self, String> {
         let kind = config.kind;
         let scheme = match kind {
             PluginKind::Http2Https | PluginKind::Https2Https => "https",
@@ -94,7 +94,8 @@ impl Reverse {
                 &[b"http/1.1"]
             };
             Some(TlsAcceptor::from(
-                super::tls::server_config(config, alpn).await?,
+                super::tls::server_config(config, alpn)
+                    .map_err(|e| format!("gen TLS config error: {e}"))?,
             ))
         } else {
             None
