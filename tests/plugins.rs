@@ -438,7 +438,11 @@ async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> (String, String) {
             .await
             .unwrap()
             .unwrap();
-        assert!(n == 1, "EOF inside a head: {}", String::from_utf8_lossy(&head));
+        assert!(
+            n == 1,
+            "EOF inside a head: {}",
+            String::from_utf8_lossy(&head)
+        );
         head.push(b[0]);
     }
     let head = String::from_utf8(head).unwrap();
@@ -521,7 +525,8 @@ async fn a_plugin_proxy_is_limited_and_counted() {
         }
     });
     let limit = expose::frp::BandwidthLimit::parse("64KB").unwrap();
-    let proxy = tcp_with("slow-uds", PluginConfig::unix_domain_socket(&path)).bandwidth_limit(limit);
+    let proxy =
+        tcp_with("slow-uds", PluginConfig::unix_domain_socket(&path)).bandwidth_limit(limit);
     let (_srv, client, public) = expose(proxy).await;
     let before = client.stats();
     // 96 KiB each way share one 64 KiB/s bucket that starts full: 192 KiB take about two

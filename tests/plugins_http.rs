@@ -234,7 +234,10 @@ async fn websocket_echo<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, host: &str
     let lower = head.to_ascii_lowercase();
     assert!(lower.contains("\r\nupgrade: websocket\r\n"), "{head}");
     assert!(
-        lower.contains(&format!("\r\nsec-websocket-accept: {}\r\n", WS_ACCEPT.to_ascii_lowercase())),
+        lower.contains(&format!(
+            "\r\nsec-websocket-accept: {}\r\n",
+            WS_ACCEPT.to_ascii_lowercase()
+        )),
         "{head}"
     );
     for (i, size) in [5usize, 300, 70_000].into_iter().enumerate() {
@@ -295,7 +298,10 @@ async fn two_requests<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, host: &str, 
     let (head, body) = request(s, "POST", host, "/upload", &payload).await;
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(body.starts_with(b"POST /upload HTTP/1.1\r\n"));
-    assert!(body.ends_with(&payload), "the request body reached the service");
+    assert!(
+        body.ends_with(&payload),
+        "the request body reached the service"
+    );
 }
 
 /// Accepts any server certificate: the plugins' certificates are self-signed.
@@ -388,7 +394,10 @@ async fn over_h2(addr: SocketAddr, host: &str) {
     assert_eq!(resp.status(), 200);
     let seen = resp.into_body().collect().await.unwrap().to_bytes();
     assert!(seen.starts_with(b"POST /h2/post HTTP/1.1\r\n"));
-    assert!(seen.ends_with(&payload), "the request body reached the service");
+    assert!(
+        seen.ends_with(&payload),
+        "the request body reached the service"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

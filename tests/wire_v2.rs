@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use expose::frp::{
-    Client, ClientConfig, Event, ProxyConfig, ProxyKind, ReconnectPolicy, SecretOptions,
-    TlsConfig, VisitorConfig, VisitorKind, WireProtocol,
+    Client, ClientConfig, Event, ProxyConfig, ProxyKind, ReconnectPolicy, SecretOptions, TlsConfig,
+    VisitorConfig, VisitorKind, WireProtocol,
 };
 use expose::testserver::{ServerConfig, TestServer, TlsMode};
 use std::net::SocketAddr;
@@ -276,11 +276,16 @@ async fn v2_udp_proxy_relays_datagrams() {
         let proxy = ProxyConfig::udp("dns", echo.port(), 0)
             .use_encryption(wrap)
             .use_compression(wrap);
-        let client = Client::start(config(&srv, false, mux, WireProtocol::V2).proxy(proxy)).unwrap();
+        let client =
+            Client::start(config(&srv, false, mux, WireProtocol::V2).proxy(proxy)).unwrap();
         let port = ready(&client).await[0].remote_port.expect("udp port");
         udp_users(SocketAddr::new(srv.bind_addr().ip(), port)).await;
         let state = srv.snapshot();
-        assert!(state.counters.work_conns_received >= 1, "{:?}", state.counters);
+        assert!(
+            state.counters.work_conns_received >= 1,
+            "{:?}",
+            state.counters
+        );
         assert_eq!(
             state.counters.v2_connections,
             state.counters.work_conns_received + 1,

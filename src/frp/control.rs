@@ -221,7 +221,7 @@ impl Driver {
                     self.proxy_ready(&name, &remote_addr)
                 }
                 session::Event::ProxyFailed { name, reason } => {
-                    tracing::warn!(proxy = %name, %reason, "proxy rejected");
+                    tracing::warn!(proxy = %name, %reason, "proxy rejected or failed to start");
                     self.shared
                         .set_status(&name, ProxyStatus::Failed(reason.clone()));
                     self.shared.emit(Event::ProxyFailed { name, reason });
@@ -331,22 +331,9 @@ impl Driver {
     }
 
     fn proxy_ready(&mut self, name: &str, remote_addr: &str) {
-        let started = match self.conn.as_ref().and_then(|c| c.work.as_ref()) {
-            Some(work) => work.start_plugin(&self.shared.config, name),
-            None => Ok(()),
-        };
-        if let Err(reason) = started {
-            // frpc: the proxy is closed on the server, shows "start error" and is tried
-            // again 30 s later.
-            tracing::warn!(proxy = %name, %reason, "start error");
-            self.session.proxy_start_failed(name, Instant::now());
-            self.shared
-                .set_status(name, ProxyStatus::Failed(reason.clone()));
-            self.shared.emit(Event::ProxyFailed {
-                name: name.to_owned(),
-                reason,
-            });
-            return;
+        let work = self.conn.as_ref().and_then(|c| c.work.as_ref());
+        if let Some(Err(e)) = work.map(|w| w.start_plugin(&self.shared.config, name)) {
+            return self.session.proxy_start_failed(name, e, Instant::now());
         }
         let is_vhost = self
             .shared

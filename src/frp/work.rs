@@ -57,7 +57,7 @@ pub(crate) struct WorkProxy {
     udp_current: Mutex<Option<CancellationToken>>,
     /// The client-side bandwidth limit, shared by all work connections of the proxy.
     limiter: Option<Arc<Limiter>>,
-    /// The proxy's plugin instance, made on its first connection.
+    /// The proxy's plugin instance, made when frps accepts the proxy.
     plugin: super::plugin::Slot,
 }
 

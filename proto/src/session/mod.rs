@@ -190,21 +190,25 @@ impl Session {
     }
 
     /// The driver could not start a proxy the server just registered (frpc: a plugin that
-    /// fails to start): CloseProxy is queued and the proxy counts as refused now, so its
-    /// NewProxy is sent again after [`PROXY_RETRY_AFTER`], as frpc retries a proxy
-    /// in "start error". False if the proxy is unknown or not registered.
-    pub fn proxy_start_failed(&mut self, name: &str, now: Instant) -> bool {
+    /// fails to start): CloseProxy is queued, [`Event::ProxyFailed`] comes out with `reason`,
+    /// and the proxy counts as refused now, so its NewProxy is sent again after
+    /// [`PROXY_RETRY_AFTER`], as frpc retries a proxy in "start error". Nothing happens for a
+    /// proxy that is unknown or not registered.
+    pub fn proxy_start_failed(&mut self, name: &str, reason: String, now: Instant) {
         let online = self.is_online();
         let Some(proxy) = self.proxies.iter_mut().find(|p| p.name == name) else {
-            return false;
+            return;
         };
         if !online || proxy.status != Registration::Ready {
-            return false;
+            return;
         }
         proxy.status = Registration::Failed(now);
         let close = close_proxy(proxy);
         self.transmits.push_back(close);
-        true
+        self.events.push_back(Event::ProxyFailed {
+            name: name.to_owned(),
+            reason,
+        });
     }
 
     /// The run id in force (empty before the first login).

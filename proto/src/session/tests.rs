@@ -370,13 +370,24 @@ fn a_proxy_that_fails_to_start_is_closed_then_retried_after_30_seconds() {
     let mut h = Harness::new(config(), &["a"]);
     h.online("r1");
     h.advance_to(1.0);
-    assert!(!h.s.proxy_start_failed("a", h.now), "not registered yet");
+    h.s.proxy_start_failed("a", "early".into(), h.now);
+    assert!(h.events().is_empty(), "not registered yet");
+    assert!(h.transmits().is_empty());
     h.proxy_resp("u.a", "");
     h.events();
-    assert!(h.s.proxy_start_failed("a", h.now));
+    h.s.proxy_start_failed("a", "bad plugin".into(), h.now);
     assert_eq!(names(&h.transmits()), ["CloseProxy u.a"]);
-    assert!(!h.s.proxy_start_failed("a", h.now), "only once");
-    assert!(!h.s.proxy_start_failed("nope", h.now));
+    assert_eq!(
+        h.events(),
+        [Event::ProxyFailed {
+            name: "a".into(),
+            reason: "bad plugin".into()
+        }]
+    );
+    h.s.proxy_start_failed("a", "again".into(), h.now);
+    h.s.proxy_start_failed("nope", "unknown".into(), h.now);
+    assert!(h.events().is_empty(), "only once, only for known proxies");
+    assert!(h.transmits().is_empty());
     assert!(h.s.is_online());
     h.advance_to(30.9);
     assert_eq!(names(&h.transmits()), ["Ping"]);

@@ -197,12 +197,18 @@ impl HttpProxy {
             return Ok(r);
         }
         if req.method() == Method::CONNECT {
-            let target = req.uri().authority().map(|a| a.to_string()).unwrap_or_default();
+            let target = req
+                .uri()
+                .authority()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
             let remote = TcpStream::connect(target.as_str())
                 .await
                 .map_err(|e| format!("http_proxy: dial {target}: {e}"))?;
             let _ = remote.set_nodelay(true);
-            *tunnel.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            *tunnel
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
                 Some((hyper::upgrade::on(&mut req), remote));
             return Ok(status(StatusCode::OK));
         }

@@ -3,8 +3,9 @@
 //!
 //! `work` opens the payload wrapping (`use_encryption`, `use_compression`) and passes the plain
 //! byte stream here with what StartWorkConn said about the visitor (its address, the PROXY
-//! protocol header). One plugin instance per proxy is made on the proxy's first connection
-//! (reading or generating its certificate, building its HTTP client) and shared by the rest.
+//! protocol header). One plugin instance per proxy is made when frps accepts the proxy
+//! (reading or generating its certificate, building its HTTP client) and shared by its
+//! connections; one that cannot be made is the proxy's start error, as in frpc.
 //!
 //! One file per plugin: `unix` (unix_domain_socket), `socks5`, `http_proxy`, `static_file`,
 //! `reverse` (http2http, http2https, https2http, https2https: one reverse proxy, four

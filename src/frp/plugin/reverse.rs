@@ -328,13 +328,16 @@ impl Inner {
                 let (Some(asked), Some(visitor_side), Some(slot)) =
                     (upgrade, visitor_side, upgrades)
                 else {
-                    tracing::warn!(plugin = self.kind.name(), "http: proxy error: backend switched protocols without being asked");
+                    tracing::warn!(
+                        plugin = self.kind.name(),
+                        "http: proxy error: backend switched protocols without being asked"
+                    );
                     return Ok(status(StatusCode::BAD_GATEWAY));
                 };
                 let got = resp.headers().get(UPGRADE).cloned();
-                let same = got.as_ref().is_some_and(|g| {
-                    g.as_bytes().eq_ignore_ascii_case(asked.as_bytes())
-                });
+                let same = got
+                    .as_ref()
+                    .is_some_and(|g| g.as_bytes().eq_ignore_ascii_case(asked.as_bytes()));
                 if !same {
                     tracing::warn!(
                         plugin = self.kind.name(),
