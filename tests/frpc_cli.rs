@@ -1027,3 +1027,70 @@ async fn quick_tcp_command_over_quic() {
     assert_eq!(status.code(), Some(0));
     assert!(srv.snapshot().close_proxy_received("q"));
 }
+
+/// A plugin that cannot start (https2http with a certificate file that does not exist): as
+/// frpc, the proxy is closed on the server, `[name] start error: …` is logged and the admin
+/// API shows "start error" with the plugin's error.
+#[cfg(feature = "plugins")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_cannot_start_is_a_start_error_like_frpc() {
+    let srv = frps().await;
+    let admin_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let crt = dir.path().join("missing.crt");
+    let key = dir.path().join("missing.key");
+    let file = dir.path().join("frpc.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\nuser = \"pu\"\n\
+             webServer.port = {admin_port}\n\
+             [[proxies]]\nname = \"sec\"\ntype = \"tcp\"\n\
+             [proxies.plugin]\ntype = \"https2http\"\nlocalAddr = \"127.0.0.1:1\"\n\
+             crtPath = \"{}\"\nkeyPath = \"{}\"\n",
+            srv.bind_addr().port(),
+            crt.display(),
+            key.display(),
+        ),
+    )
+    .unwrap();
+    let mut child = frpc(expose_bin(), &["frpc", "-c", file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
+    let error = format!(
+        "gen TLS config error: open {}: no such file or directory",
+        crt.display()
+    );
+    let seen = read_until(&mut lines, "start error", 1).await.join("\n");
+    assert_line(
+        &seen,
+        "[W] [client/control.go:170] ",
+        &format!("[pu.sec] start error: {error}"),
+    );
+    assert!(!seen.contains("start proxy success"), "{seen}");
+    wait_status(admin, "start error").await;
+    assert_eq!(proxy_status(admin).await, ("start error".into(), error));
+    let (_, body) = admin_call(admin, "GET", "/api/status", None, "").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["tcp"][0]["plugin"], "https2http", "{body}");
+    // Registered, then closed again: frps holds nothing for it.
+    let state = srv
+        .wait_for(
+            |s| s.close_proxies.iter().any(|c| c == "pu.sec") && !s.proxies.contains_key("pu.sec"),
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(state.is_ok(), "{:?}", srv.snapshot().close_proxies);
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

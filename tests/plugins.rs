@@ -428,3 +428,165 @@ async fn tls2raw_hands_the_plain_bytes_to_the_local_service() {
     echo_check(&mut tls, b"decrypted by the plugin").await;
     client.shutdown().await.unwrap();
 }
+
+/// Reads one response with a Content-Length body off a kept connection.
+async fn read_response<S: AsyncRead + Unpin>(s: &mut S) -> (String, String) {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(WAIT, s.read(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n == 1,
+            "EOF inside a head: {}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(b[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())
+                .flatten()
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.unwrap();
+    (head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// frpc's HTTP server takes a CONNECT that follows plain requests on one keep-alive
+/// connection: `200`, then the tunnel. A CONNECT whose target is down closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_proxy_connect_after_plain_requests_on_one_connection() {
+    let echo = echo_server().await;
+    let web = http_server().await;
+    let plugin = PluginConfig::http_proxy().auth("bob", "pw");
+    let (_srv, client, public) = expose(tcp_with("hp2", plugin)).await;
+    let auth = format!("Proxy-Authorization: Basic {}\r\n", basic("bob", "pw"));
+
+    let mut s = TcpStream::connect(public).await.unwrap();
+    for i in 0..2 {
+        let head = format!("GET http://{web}/p{i} HTTP/1.1\r\nHost: {web}\r\n{auth}\r\n");
+        s.write_all(head.as_bytes()).await.unwrap();
+        let (head, body) = read_response(&mut s).await;
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(body.starts_with(&format!("hello /p{i} via")), "{body}");
+    }
+    let head = format!("CONNECT {echo} HTTP/1.1\r\nHost: {echo}\r\n{auth}\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (head, _) = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    echo_check(&mut s, b"tunnelled after two requests").await;
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+    echo_check(&mut s, &data).await;
+
+    // Without credentials after a request: 407, as for the first request.
+    let mut s = TcpStream::connect(public).await.unwrap();
+    let head = format!("GET http://{web}/a HTTP/1.1\r\nHost: {web}\r\n{auth}\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    read_response(&mut s).await;
+    let head = format!("CONNECT {echo} HTTP/1.1\r\nHost: {echo}\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (head, _) = read_response(&mut s).await;
+    assert!(head.starts_with("HTTP/1.1 407 "), "{head}");
+
+    // A target that is down: the connection is closed without an answer.
+    let dead = dead_port().await;
+    let mut s = TcpStream::connect(public).await.unwrap();
+    let head = format!("GET http://{web}/b HTTP/1.1\r\nHost: {web}\r\n{auth}\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    read_response(&mut s).await;
+    let head = format!("CONNECT 127.0.0.1:{dead} HTTP/1.1\r\nHost: x\r\n{auth}\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(read_to_end(&mut s).await, "");
+    client.shutdown().await.unwrap();
+}
+
+/// A plugin proxy with a client-side bandwidth limit is throttled like a spliced one, and its
+/// bytes count in the client's stats.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_proxy_is_limited_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let limit = expose::frp::BandwidthLimit::parse("64KB").unwrap();
+    let proxy =
+        tcp_with("slow-uds", PluginConfig::unix_domain_socket(&path)).bandwidth_limit(limit);
+    let (_srv, client, public) = expose(proxy).await;
+    let before = client.stats();
+    // 96 KiB each way share one 64 KiB/s bucket that starts full: 192 KiB take about two
+    // seconds; under 1.2 s means the limit was not applied.
+    let data: Vec<u8> = (0..96 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let started = tokio::time::Instant::now();
+    let mut s = TcpStream::connect(public).await.unwrap();
+    echo_check(&mut s, &data).await;
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1200), "took {took:?}");
+    assert!(took < WAIT, "took {took:?}");
+    let after = client.stats();
+    assert!(
+        after.bytes_to_local - before.bytes_to_local >= data.len() as u64,
+        "{after:?}"
+    );
+    assert!(
+        after.bytes_from_local - before.bytes_from_local >= data.len() as u64,
+        "{after:?}"
+    );
+    client.shutdown().await.unwrap();
+}
+
+/// A plugin that cannot start puts its proxy in "start error" with the plugin's error (as
+/// frpc's Go text), closes it on the server, and leaves the client's other proxies alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_cannot_start_fails_its_proxy_only() {
+    let srv = TestServer::start(ServerConfig {
+        token: TOKEN.into(),
+        tls: TlsMode::Optional,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let addr = srv.bind_addr();
+    let mut cfg = ClientConfig::new(addr.ip().to_string(), addr.port(), TOKEN);
+    cfg.tls = TlsConfig::default();
+    let dir = tempfile::tempdir().unwrap();
+    let crt = dir.path().join("none.crt");
+    let bad = PluginConfig::forward(PluginKind::Tls2Raw, "127.0.0.1:1")
+        .certificate(&crt, dir.path().join("none.key"));
+    let socks = tcp_with("fine", PluginConfig::socks5());
+    let client = Client::start(cfg.proxy(tcp_with("broken", bad)).proxy(socks)).unwrap();
+    let err = tokio::time::timeout(WAIT, client.ready())
+        .await
+        .expect("an answer in time")
+        .unwrap_err();
+    let want = format!("open {}: no such file or directory", crt.display());
+    assert!(err.to_string().contains(&want), "{err}");
+    let state = client.state().borrow().clone();
+    assert_eq!(
+        state.proxies.get("broken"),
+        Some(&expose::frp::ProxyStatus::Failed(want))
+    );
+    srv.wait_for(
+        |s| s.close_proxies.iter().any(|c| c == "broken") && s.proxies.contains_key("fine"),
+        WAIT,
+    )
+    .await
+    .expect("broken closed on the server, fine registered");
+    assert!(!srv.snapshot().proxies.contains_key("broken"));
+    client.shutdown().await.unwrap();
+}

@@ -5,10 +5,14 @@
 mod common;
 
 use common::*;
-use expose::frp::{Client, ClientConfig, ProxyConfig, ReconnectPolicy, TlsConfig, WireProtocol};
+use expose::frp::{
+    Client, ClientConfig, Event, ProxyConfig, ProxyKind, ReconnectPolicy, SecretOptions, TlsConfig,
+    VisitorConfig, VisitorKind, WireProtocol,
+};
 use expose::testserver::{ServerConfig, TestServer, TlsMode};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::net::UdpSocket;
 
 const TOKEN: &str = "wire-v2-token";
 const WAIT: Duration = Duration::from_secs(20);
@@ -214,5 +218,125 @@ async fn auto_falls_back_to_v1_once_and_remembers() {
             );
         }
         client.shutdown().await.unwrap();
+    }
+}
+
+/// A UDP echo service on loopback.
+async fn udp_echo() -> SocketAddr {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            let _ = sock.send_to(&buf[..n], from).await;
+        }
+    });
+    addr
+}
+
+/// Sends `msg` until its echo comes back (UDP may be lost and the path may still be starting).
+async fn udp_ask(sock: &UdpSocket, to: SocketAddr, msg: &[u8]) {
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..100 {
+        sock.send_to(msg, to).await.unwrap();
+        if let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(300), sock.recv_from(&mut buf)).await
+        {
+            if &buf[..n] == msg {
+                return;
+            }
+        }
+    }
+    panic!("no echo for {} bytes through {to}", msg.len());
+}
+
+/// Datagrams of several users, each checked, through `to`.
+async fn udp_users(to: SocketAddr) {
+    let mut users = Vec::new();
+    for _ in 0..3 {
+        users.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    for round in 0..3u8 {
+        for (i, u) in users.iter().enumerate() {
+            let msg: Vec<u8> = (0..(100 + i * 450 + round as usize))
+                .map(|b| (b as u8).wrapping_mul(7) ^ (i as u8) ^ round)
+                .collect();
+            udp_ask(u, to, &msg).await;
+        }
+    }
+}
+
+/// A udp proxy over wire v2: its work connection opens with the magic and carries UDPPacket
+/// messages as v2 frames, with and without tcpMux, plain and wrapped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_udp_proxy_relays_datagrams() {
+    for (mux, wrap) in [(true, false), (false, true)] {
+        let srv = server(false, mux, true).await;
+        let echo = udp_echo().await;
+        let proxy = ProxyConfig::udp("dns", echo.port(), 0)
+            .use_encryption(wrap)
+            .use_compression(wrap);
+        let client =
+            Client::start(config(&srv, false, mux, WireProtocol::V2).proxy(proxy)).unwrap();
+        let port = ready(&client).await[0].remote_port.expect("udp port");
+        udp_users(SocketAddr::new(srv.bind_addr().ip(), port)).await;
+        let state = srv.snapshot();
+        assert!(
+            state.counters.work_conns_received >= 1,
+            "{:?}",
+            state.counters
+        );
+        assert_eq!(
+            state.counters.v2_connections,
+            state.counters.work_conns_received + 1,
+            "every connection spoke v2: {:?}",
+            state.counters
+        );
+        assert!(client.stats().bytes_to_local > 0);
+        client.shutdown().await.unwrap();
+    }
+}
+
+/// An sudp proxy and its visitor (a second client), both over wire v2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_sudp_proxy_and_visitor_relay_datagrams() {
+    for (mux, wrap) in [(true, false), (false, true)] {
+        let srv = server(false, mux, true).await;
+        let echo = udp_echo().await;
+        let mut options = SecretOptions::new("udp-key");
+        options.allow_users = vec!["*".into()];
+        let proxy = ProxyConfig::new("game", echo.port(), ProxyKind::Sudp(options))
+            .use_encryption(wrap)
+            .use_compression(wrap);
+        let owner = Client::start(config(&srv, false, mux, WireProtocol::V2).proxy(proxy)).unwrap();
+        ready(&owner).await;
+        let visitor = VisitorConfig::new("game-visitor", VisitorKind::Sudp, "game", "udp-key", 0)
+            .server_user("u")
+            .use_encryption(wrap)
+            .use_compression(wrap);
+        let mut vcfg = config(&srv, false, mux, WireProtocol::V2).visitor(visitor);
+        vcfg.user = "guest".into();
+        vcfg.visitors[0].bind_port = i32::from(spare_port());
+        let guest = Client::start(vcfg).unwrap();
+        let mut events = guest.events();
+        let addr = tokio::time::timeout(WAIT, async {
+            loop {
+                match events.recv().await {
+                    Ok(Event::VisitorStarted {
+                        bind_addr: Some(a), ..
+                    }) => return a,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await
+        .expect("visitor started");
+        udp_users(addr).await;
+        let state = srv.snapshot();
+        // Two controls, the proxy's work connection and the visitor's connection.
+        assert!(state.counters.v2_connections >= 3, "{:?}", state.counters);
+        guest.shutdown().await.unwrap();
+        owner.shutdown().await.unwrap();
     }
 }

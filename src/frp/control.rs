@@ -34,8 +34,7 @@ const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for CloseProxy messages on shutdown before we just close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// How long an ended control stream waits for the multiplexer's own reason (see
-/// [`control_closed`]).
+/// How long an ended control stream waits for the multiplexer's reason ([`control_closed`]).
 const MUX_REASON_WAIT: Duration = Duration::from_millis(50);
 
 /// What the engine's tasks share.
@@ -221,7 +220,7 @@ impl Driver {
                     self.proxy_ready(&name, &remote_addr)
                 }
                 session::Event::ProxyFailed { name, reason } => {
-                    tracing::warn!(proxy = %name, %reason, "proxy rejected");
+                    tracing::warn!(proxy = %name, %reason, "proxy rejected or failed to start");
                     self.shared
                         .set_status(&name, ProxyStatus::Failed(reason.clone()));
                     self.shared.emit(Event::ProxyFailed { name, reason });
@@ -236,10 +235,7 @@ impl Driver {
                         tracing::warn!(%error, "session lost");
                     } else {
                         tracing::warn!(%error, "login failed");
-                        self.shared
-                            .counters
-                            .login_failures
-                            .fetch_add(1, Ordering::Relaxed);
+                        self.shared.counters.login_failed();
                     }
                     self.conn = None;
                     self.last_cause = Some(error);
@@ -334,7 +330,11 @@ impl Driver {
         self.shared.emit(Event::LoggedIn { run_id });
     }
 
-    fn proxy_ready(&self, name: &str, remote_addr: &str) {
+    fn proxy_ready(&mut self, name: &str, remote_addr: &str) {
+        let work = self.conn.as_ref().and_then(|c| c.work.as_ref());
+        if let Some(Err(e)) = work.map(|w| w.start_plugin(&self.shared.config, name)) {
+            return self.session.proxy_start_failed(name, e, Instant::now());
+        }
         let is_vhost = self
             .shared
             .proxies()
@@ -680,10 +680,10 @@ fn set_proxies(
     changes
 }
 
-/// Why the control stream ended. With tcpMux a broken multiplexer (a yamux protocol error,
-/// GoAway) ends the control stream too, usually a moment before the driver has recorded why;
-/// that reason says more than the bare EOF, so it is awaited briefly.
-/// Before LoginResp an EOF most often means the server expects the other tcpMux setting.
+/// Why the control stream ended. A broken multiplexer (yamux protocol error, GoAway) ends the
+/// control stream too, usually a moment before the driver has recorded why; that reason says
+/// more than the bare EOF, so it is awaited briefly. Before LoginResp an EOF most often means
+/// the server expects the other tcpMux setting.
 async fn control_closed(link: &transport::Session, logged_in: bool) -> Error {
     if !logged_in {
         return Error::Protocol(

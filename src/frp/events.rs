@@ -28,11 +28,12 @@ pub enum Event {
     },
     /// A proxy is registered and reachable.
     ProxyReady(ProxyReady),
-    /// The server refused a proxy.
+    /// The server refused a proxy, or its plugin could not start (frpc's "start error"; the
+    /// proxy is closed on the server and registered again 30 s later).
     ProxyFailed {
         /// Proxy name without the user prefix.
         name: String,
-        /// The server's text.
+        /// The server's text, or the plugin's error.
         reason: String,
     },
     /// The session was lost; the next attempt comes after `delay`.
@@ -165,6 +166,11 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// One more login attempt that did not end logged in.
+    pub(crate) fn login_failed(&self) {
+        self.login_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn metrics(&self) -> super::proxy_stats::Metrics {
         super::proxy_stats::Metrics {
             login_failures: self.login_failures.load(Ordering::Relaxed),

@@ -33,6 +33,7 @@ mod error;
 mod events;
 mod health;
 mod limit;
+mod metered;
 mod plugin;
 mod proxy_opts;
 mod proxy_stats;
@@ -228,7 +229,8 @@ impl Client {
 
     /// Waits until every proxy is ready and returns them in name order.
     ///
-    /// Fails with the server's text as soon as a proxy is refused (the client keeps retrying a
+    /// Fails with the server's text as soon as a proxy is refused, or with the plugin's error
+    /// when a proxy's plugin cannot start (the client keeps retrying a
     /// non-fatal refusal every 30 s; call again to keep waiting), or with the fatal error if the
     /// client stopped. Put a timeout around it to bound a login that keeps failing.
     pub async fn ready(&self) -> Result<Vec<ProxyReady>, Error> {

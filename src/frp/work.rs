@@ -59,7 +59,7 @@ pub(crate) struct WorkProxy {
     udp_current: Mutex<Option<CancellationToken>>,
     /// The client-side bandwidth limit, shared by all work connections of the proxy.
     limiter: Option<Arc<Limiter>>,
-    /// The proxy's plugin instance, made on its first connection.
+    /// The proxy's plugin instance, made when frps accepts the proxy.
     plugin: super::plugin::Slot,
 }
 
@@ -130,6 +130,19 @@ impl WorkContext {
                 _ => Arc::new(WorkProxy::new(p.clone(), REPEAT_WINDOW)),
             };
             table.insert(wire, entry);
+        }
+    }
+
+    /// Starts the plugin of the proxy `name` (without the user prefix), if it has one: frpc
+    /// makes a proxy's plugin when frps accepts the proxy. The error is the proxy's start
+    /// error.
+    pub(crate) fn start_plugin(&self, cfg: &ClientConfig, name: &str) -> Result<(), String> {
+        let Some(proxy) = self.proxy(&cfg.wire_name(name)) else {
+            return Ok(());
+        };
+        match &proxy.config.plugin {
+            Some(plugin) => proxy.plugin.start(plugin),
+            None => Ok(()),
         }
     }
 
@@ -336,7 +349,15 @@ async fn serve_plugin(
 ) -> Result<(), Error> {
     let proxy = &work_proxy.config;
     let key = proxy.use_encryption.then_some(&ctx.key);
-    let conn = super::wrapped::Wrapped::new(stream, key, proxy.use_compression, early);
+    // Limited under the payload wrapping, counted above it: as the splice does.
+    let stream: BoxStream = match &work_proxy.limiter {
+        Some(limiter) => Box::new(super::metered::Metered::limited(stream, limiter.clone())),
+        None => stream,
+    };
+    let conn = super::metered::Metered::counted(
+        super::wrapped::Wrapped::new(stream, key, proxy.use_compression, early),
+        ctx.counters.clone(),
+    );
     let src = (!start.src_addr.is_empty() && start.src_port != 0)
         .then(|| start.src_addr.parse().ok())
         .flatten()

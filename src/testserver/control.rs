@@ -71,7 +71,12 @@ pub(crate) async fn handle_login(
     let pool_count = usize::try_from(login.pool_count)
         .unwrap_or(0)
         .min(inner.cfg.max_pool_count);
-    let (handle, rx) = ControlHandle::new(&inner, run_id.clone(), pool_count);
+    let (handle, rx) = ControlHandle::new(
+        &inner,
+        run_id.clone(),
+        pool_count,
+        matches!(wire, ControlWire::V2(_)),
+    );
 
     // Replace a live control with this run id and wait until it is completely gone.
     let mut replaced = false;

@@ -147,6 +147,8 @@ pub(crate) struct ControlHandle {
     pub(crate) run_id: String,
     pub(crate) serial: u64,
     pub(crate) pool_count: usize,
+    /// The login spoke wire v2: messages inside its udp work connections are v2 frames too.
+    pub(crate) wire_v2: bool,
     /// Messages to send on the (encrypted) control stream.
     tx: mpsc::UnboundedSender<Message>,
     /// The work-connection pool: a bounded FIFO, like frps's `workConnCh`.
@@ -165,6 +167,7 @@ impl ControlHandle {
         inner: &Inner,
         run_id: String,
         pool_count: usize,
+        wire_v2: bool,
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Message>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (pool_tx, pool_rx) = mpsc::channel(pool_count + POOL_SLACK);
@@ -172,6 +175,7 @@ impl ControlHandle {
             run_id,
             serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             pool_count,
+            wire_v2,
             tx,
             pool_tx,
             pool_rx: tokio::sync::Mutex::new(pool_rx),

@@ -1,7 +1,8 @@
 //! udp proxies: a UDP socket on the proxy's port relayed over one work connection at a time,
 //! as frps's udp proxy does: 500 ms after registration it takes a work connection, exchanges
 //! UDPPacket messages on it (inside the proxy's payload wrapping), drops it after 60 s without
-//! a message from the client (which pings every 30 s) and then takes another.
+//! a message from the client (which pings every 30 s) and then takes another. The messages
+//! are v2 frames when the client's login spoke wire v2, as frps's.
 
 use super::shared::{ControlHandle, Inner};
 use super::splice::Wrapping;
@@ -11,10 +12,11 @@ use bytes::BytesMut;
 use frp_proto::encode_frame;
 use frp_proto::msg::StartWorkConn;
 use frp_proto::udp::{self as proto_udp, WORK_CONN_READ_TIMEOUT};
+use frp_proto::v2::{frame as frame_v2, FRAME_HEADER_LEN};
 use frp_proto::Message;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -65,6 +67,7 @@ async fn relay(proxy: &UdpProxy, work: BoxIo) {
     let w = &proxy.wrapping;
     let conn = Wrapped::new(work, w.encryption.as_ref(), w.compression, BytesMut::new());
     let (mut rd, mut wr) = tokio::io::split(conn);
+    let v2 = proxy.ctl.wire_v2;
     let from_users = async {
         let mut buf = vec![0u8; proxy.packet_size];
         loop {
@@ -72,7 +75,12 @@ async fn relay(proxy: &UdpProxy, work: BoxIo) {
                 continue;
             };
             let msg = Message::from(proto_udp::encode(&buf[..n], user));
-            if write_msg(&mut wr, &msg).await.is_err() {
+            let written = if v2 {
+                write_msg_v2(&mut wr, &msg).await
+            } else {
+                write_msg(&mut wr, &msg).await
+            };
+            if written.is_err() {
                 return;
             }
         }
@@ -80,8 +88,14 @@ async fn relay(proxy: &UdpProxy, work: BoxIo) {
     let from_client = async {
         let mut payload = Vec::new();
         loop {
-            let msg = match tokio::time::timeout(WORK_CONN_READ_TIMEOUT, read_frame(&mut rd)).await
-            {
+            let read = async {
+                if v2 {
+                    read_frame_v2(&mut rd).await
+                } else {
+                    read_frame(&mut rd).await
+                }
+            };
+            let msg = match tokio::time::timeout(WORK_CONN_READ_TIMEOUT, read).await {
                 Ok(Ok(m)) => m,
                 _ => return,
             };
@@ -108,4 +122,28 @@ pub(crate) async fn write_msg<W: AsyncWrite + Unpin>(
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     w.write_all(&buf).await?;
     w.flush().await
+}
+
+/// Writes one v2 message frame (through the wrapping) and flushes.
+async fn write_msg_v2<W: AsyncWrite + Unpin>(w: &mut W, msg: &Message) -> std::io::Result<()> {
+    let mut buf = BytesMut::with_capacity(256);
+    frame_v2::encode_message(msg, &mut buf)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    w.write_all(&buf).await?;
+    w.flush().await
+}
+
+/// Reads one v2 message frame.
+async fn read_frame_v2<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Message> {
+    let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    let mut buf = BytesMut::zeroed(FRAME_HEADER_LEN);
+    r.read_exact(&mut buf).await?;
+    let header = frame_v2::FrameHeader::parse(&buf)
+        .map_err(invalid)?
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+    buf.resize(FRAME_HEADER_LEN + header.len, 0);
+    r.read_exact(&mut buf[FRAME_HEADER_LEN..]).await?;
+    frame_v2::decode_message(&mut buf)
+        .map_err(invalid)?
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
 }

@@ -189,6 +189,28 @@ impl Session {
         true
     }
 
+    /// The driver could not start a proxy the server just registered (frpc: a plugin that
+    /// fails to start): CloseProxy is queued, [`Event::ProxyFailed`] comes out with `reason`,
+    /// and the proxy counts as refused now, so its NewProxy is sent again after
+    /// [`PROXY_RETRY_AFTER`], as frpc retries a proxy in "start error". Nothing happens for a
+    /// proxy that is unknown or not registered.
+    pub fn proxy_start_failed(&mut self, name: &str, reason: String, now: Instant) {
+        let online = self.is_online();
+        let Some(proxy) = self.proxies.iter_mut().find(|p| p.name == name) else {
+            return;
+        };
+        if !online || proxy.status != Registration::Ready {
+            return;
+        }
+        proxy.status = Registration::Failed(now);
+        let close = close_proxy(proxy);
+        self.transmits.push_back(close);
+        self.events.push_back(Event::ProxyFailed {
+            name: name.to_owned(),
+            reason,
+        });
+    }
+
     /// The run id in force (empty before the first login).
     pub fn run_id(&self) -> &str {
         &self.run_id

@@ -363,6 +363,39 @@ fn refused_proxy_is_retried_every_30_seconds_until_accepted() {
         .any(|e| matches!(e, Event::ProxyReady { name, .. } if name == "a")));
 }
 
+/// A proxy the driver cannot start (a plugin that fails) is closed on the server at once and
+/// registered again 30 s later, as frpc retries a proxy in "start error".
+#[test]
+fn a_proxy_that_fails_to_start_is_closed_then_retried_after_30_seconds() {
+    let mut h = Harness::new(config(), &["a"]);
+    h.online("r1");
+    h.advance_to(1.0);
+    h.s.proxy_start_failed("a", "early".into(), h.now);
+    assert!(h.events().is_empty(), "not registered yet");
+    assert!(h.transmits().is_empty());
+    h.proxy_resp("u.a", "");
+    h.events();
+    h.s.proxy_start_failed("a", "bad plugin".into(), h.now);
+    assert_eq!(names(&h.transmits()), ["CloseProxy u.a"]);
+    assert_eq!(
+        h.events(),
+        [Event::ProxyFailed {
+            name: "a".into(),
+            reason: "bad plugin".into()
+        }]
+    );
+    h.s.proxy_start_failed("a", "again".into(), h.now);
+    h.s.proxy_start_failed("nope", "unknown".into(), h.now);
+    assert!(h.events().is_empty(), "only once, only for known proxies");
+    assert!(h.transmits().is_empty());
+    assert!(h.s.is_online());
+    h.advance_to(30.9);
+    assert_eq!(names(&h.transmits()), ["Ping"]);
+    h.pong();
+    h.advance_to(31.0);
+    assert_eq!(names(&h.transmits()), ["NewProxy u.a"]);
+}
+
 #[test]
 fn fatal_proxy_refusal_stops_the_client() {
     let mut h = Harness::new(config(), &["a"]);

@@ -1,13 +1,15 @@
 //! What every plugin shares: the connection it is handed, what is known about the visitor, and
 //! frp's join of two streams.
 
+use crate::frp::metered::Metered;
 use crate::frp::transport::BoxStream;
 use crate::frp::wrapped::Wrapped;
 use frp_proto::proxy_protocol::Header;
 use std::net::SocketAddr;
 
-/// A work connection as a plugin sees it: the visitor's plain bytes.
-pub(crate) type PluginConn = Wrapped<BoxStream>;
+/// A work connection as a plugin sees it: the visitor's plain bytes, counted (the work
+/// connection under it carries the proxy's bandwidth limit, if any).
+pub(crate) type PluginConn = Metered<Wrapped<BoxStream>>;
 
 /// What StartWorkConn said about the visitor.
 #[cfg_attr(not(feature = "plugins"), allow(dead_code))]

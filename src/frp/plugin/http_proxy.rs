@@ -3,12 +3,13 @@
 //! [`MAX_HEAD`] bytes), checked against `Proxy-Authorization`, the target dialled, and
 //! `200 OK` written before the join; a failed check gets frpc's `407 Not authorized`, a failed
 //! dial `400 Bad Request`. Anything else goes to an HTTP/1 server that forwards absolute-URI
-//! requests (with proxy headers removed) and streams the answers back.
+//! requests (with proxy headers removed) and streams the answers back, and takes a later
+//! CONNECT on the same connection as frpc's HTTP server does: `200` and the tunnel.
 
 use super::config::PluginConfig;
 use super::conn::PluginConn;
 use super::http::{
-    basic_auth_ok, error, http1_server, status, Body, AUTH_FAIL_DELAY, MAX_HEAD,
+    basic_auth_ok, error, http1_server, status, Body, BoxError, AUTH_FAIL_DELAY, MAX_HEAD,
     READ_HEADER_TIMEOUT,
 };
 use crate::frp::error::Error;
@@ -22,12 +23,15 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Incoming>;
+
+/// A CONNECT tunnel agreed inside the HTTP server: the visitor's side (once hyper lets go of
+/// it) and the dialled target.
+type Tunnel = std::sync::Mutex<Option<(hyper::upgrade::OnUpgrade, TcpStream)>>;
 
 /// frpc's answer to a CONNECT with wrong or missing credentials.
 const NOT_AUTHORIZED: &[u8] = b"HTTP/1.1 407 Not authorized\r\nContent-Length: 0\r\n\
@@ -100,11 +104,26 @@ impl HttpProxy {
             return self.connect(&first, conn).await;
         }
         let io = TokioIo::new(Prefixed::new(Bytes::copy_from_slice(&first[..n]), conn));
-        let service = hyper::service::service_fn(|req| self.forward(req));
+        let tunnel = std::sync::Mutex::new(None);
+        let service = hyper::service::service_fn(|req| self.forward(req, &tunnel));
         http1_server(Some(READ_HEADER_TIMEOUT))
             .serve_connection(io, service)
+            .with_upgrades()
             .await
-            .map_err(|e| Error::Protocol(format!("http_proxy: {e}")))
+            .map_err(|e| Error::Protocol(format!("http_proxy: {e}")))?;
+        // A CONNECT after other requests: hyper has handed the connection over once the
+        // `200` was out.
+        let taken = tunnel
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((visitor, remote)) = taken {
+            let visitor = visitor
+                .await
+                .map_err(|e| Error::Protocol(format!("http_proxy: {e}")))?;
+            super::conn::join(TokioIo::new(visitor), remote).await?;
+        }
+        Ok(())
     }
 
     /// A CONNECT tunnel: the request head, the check, the dial, then the join.
@@ -159,8 +178,15 @@ impl HttpProxy {
         Ok(())
     }
 
-    /// One absolute-URI request, forwarded.
-    async fn forward(&self, mut req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    /// One absolute-URI request, forwarded; or a CONNECT that was not the connection's first
+    /// request (frpc's `ConnectHandler`): the target dialled, then `200` and the tunnel, which
+    /// `tunnel` carries to [`HttpProxy::handle`]. A failed dial closes the connection without
+    /// an answer (frpc's has already taken the connection from its HTTP server by then).
+    async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        tunnel: &Tunnel,
+    ) -> Result<Response<Body>, BoxError> {
         if !self
             .authorized(req.headers().get(PROXY_AUTHORIZATION))
             .await
@@ -171,9 +197,20 @@ impl HttpProxy {
             return Ok(r);
         }
         if req.method() == Method::CONNECT {
-            // A CONNECT after other requests on one connection; frpc's tunnels start with the
-            // connection.
-            return Ok(error(StatusCode::BAD_REQUEST, "Failed"));
+            let target = req
+                .uri()
+                .authority()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let remote = TcpStream::connect(target.as_str())
+                .await
+                .map_err(|e| format!("http_proxy: dial {target}: {e}"))?;
+            let _ = remote.set_nodelay(true);
+            *tunnel
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((hyper::upgrade::on(&mut req), remote));
+            return Ok(status(StatusCode::OK));
         }
         if req.uri().scheme().is_none() || req.uri().authority().is_none() {
             return Ok(error(

@@ -3,8 +3,9 @@
 //!
 //! `work` opens the payload wrapping (`use_encryption`, `use_compression`) and passes the plain
 //! byte stream here with what StartWorkConn said about the visitor (its address, the PROXY
-//! protocol header). One plugin instance per proxy is made on the proxy's first connection
-//! (reading or generating its certificate, building its HTTP client) and shared by the rest.
+//! protocol header). One plugin instance per proxy is made when frps accepts the proxy
+//! (reading or generating its certificate, building its HTTP client) and shared by its
+//! connections; one that cannot be made is the proxy's start error, as in frpc.
 //!
 //! One file per plugin: `unix` (unix_domain_socket), `socks5`, `http_proxy`, `static_file`,
 //! `reverse` (http2http, http2https, https2http, https2https: one reverse proxy, four
@@ -37,17 +38,49 @@ pub(crate) use conn::{PluginConn, Visitor};
 
 use super::error::Error;
 
-/// A proxy's plugin instance, made on its first connection and kept for the rest; a failure
-/// is kept too (and reported once), so a broken plugin does not retry on every visitor.
+/// A proxy's plugin instance, made when frps accepts the proxy (as frpc makes its plugin when
+/// the proxy starts) and kept for its connections. A plugin that fails to start leaves the
+/// slot empty: the proxy is in "start error" and is tried again with its next registration.
 #[derive(Default)]
 pub(crate) struct Slot {
     #[cfg(feature = "plugins")]
-    instance: tokio::sync::OnceCell<Result<std::sync::Arc<Instance>, String>>,
+    instance: std::sync::Mutex<Option<std::sync::Arc<Instance>>>,
 }
 
 impl std::fmt::Debug for Slot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Slot")
+    }
+}
+
+impl Slot {
+    /// Makes the plugin instance unless there is one: frpc's plugin creation when the proxy
+    /// starts. The error is frpc's text for the proxy's "start error". Runs on the control task:
+    /// what it does is bounded and local (a certificate of a few KiB read, or a key
+    /// generated; no network).
+    #[cfg(feature = "plugins")]
+    pub(crate) fn start(&self, config: &PluginConfig) -> Result<(), String> {
+        self.get_or_start(config).map(drop)
+    }
+
+    /// Without the `plugins` feature there is nothing to start; connections are refused.
+    #[cfg(not(feature = "plugins"))]
+    pub(crate) fn start(&self, _config: &PluginConfig) -> Result<(), String> {
+        Ok(())
+    }
+
+    #[cfg(feature = "plugins")]
+    fn get_or_start(&self, config: &PluginConfig) -> Result<std::sync::Arc<Instance>, String> {
+        let mut slot = self
+            .instance
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = slot.as_ref() {
+            return Ok(i.clone());
+        }
+        let made = std::sync::Arc::new(Instance::new(config)?);
+        *slot = Some(made.clone());
+        Ok(made)
     }
 }
 
@@ -60,19 +93,11 @@ pub(crate) async fn serve(
     conn: PluginConn,
     visitor: Visitor,
 ) -> Result<(), Error> {
-    let instance = slot
-        .instance
-        .get_or_init(|| async {
-            Instance::new(config).await.map(std::sync::Arc::new).map_err(|e| {
-                tracing::warn!(proxy = %visitor.proxy, plugin = config.kind.name(), error = %e, "run proxy error");
-                e
-            })
-        })
-        .await;
-    let instance = match instance {
-        Ok(i) => i.clone(),
-        Err(e) => return Err(Error::Config(format!("plugin {}: {e}", config.kind.name()))),
-    };
+    // Started when frps accepted the proxy; made here only if a connection comes first.
+    let instance = slot.get_or_start(config).map_err(|e| {
+        tracing::warn!(proxy = %visitor.proxy, plugin = config.kind.name(), error = %e, "start error");
+        Error::Config(format!("plugin {}: {e}", config.kind.name()))
+    })?;
     instance.handle(conn, visitor).await
 }
 
@@ -104,7 +129,7 @@ enum Instance {
 
 #[cfg(feature = "plugins")]
 impl Instance {
-    async fn new(config: &PluginConfig) -> Result<Self, String> {
+    fn new(config: &PluginConfig) -> Result<Self, String> {
         Ok(match config.kind {
             PluginKind::UnixDomainSocket => Instance::Unix(config.unix_path.clone()),
             PluginKind::Socks5 => Instance::Socks5(socks5::Socks5::new(config)),
@@ -112,12 +137,12 @@ impl Instance {
                 Instance::HttpProxy(Box::new(http_proxy::HttpProxy::new(config)?))
             }
             PluginKind::StaticFile => Instance::StaticFile(static_file::StaticFile::new(config)),
-            PluginKind::Tls2Raw => Instance::Tls2Raw(tls::Tls2Raw::new(config).await?),
+            PluginKind::Tls2Raw => Instance::Tls2Raw(tls::Tls2Raw::new(config)?),
             PluginKind::Http2Http
             | PluginKind::Http2Https
             | PluginKind::Https2Http
             | PluginKind::Https2Https => {
-                Instance::Reverse(Box::new(reverse::Reverse::new(config).await?))
+                Instance::Reverse(Box::new(reverse::Reverse::new(config)?))
             }
         })
     }

@@ -2,7 +2,9 @@
 //! frpc's (Go's `httputil.ReverseProxy`). Requests go to `localAddr` over HTTP or HTTPS (the
 //! local certificate is not checked), keeping the visitor's Host unless `hostHeaderRewrite`
 //! is set, with `requestHeaders.set` applied and hop-by-hop headers removed; the answer streams
-//! back. The https2* plugins terminate TLS first (HTTP/2 offered by ALPN unless
+//! back; an HTTP/1.1 protocol switch (WebSocket) that the local service accepts with `101`
+//! is passed through and then spliced both ways, as Go's reverse proxy does. The https2*
+//! plugins terminate TLS first (HTTP/2 offered by ALPN unless
 //! `enableHTTP2 = false`), answer `421` when the Host differs from the TLS server name, and
 //! append the visitor's address to `X-Forwarded-For`, set `X-Forwarded-Host` and
 //! `X-Forwarded-Proto: https`. http2https passes the visitor's `X-Forwarded-*` through;
@@ -16,7 +18,7 @@ use super::http::{
 use crate::frp::error::Error;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, HOST};
+use hyper::header::{HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -53,7 +55,7 @@ struct Inner {
 }
 
 impl Reverse {
-    pub(super) async fn new(config: &PluginConfig) -> Result<Self, String> {
+    pub(super) fn new(config: &PluginConfig) -> Result<Self, String> {
         let kind = config.kind;
         let scheme = match kind {
             PluginKind::Http2Https | PluginKind::Https2Https => "https",
@@ -94,7 +96,8 @@ impl Reverse {
                 &[b"http/1.1"]
             };
             Some(TlsAcceptor::from(
-                super::tls::server_config(config, alpn).await?,
+                super::tls::server_config(config, alpn)
+                    .map_err(|e| format!("gen TLS config error: {e}"))?,
             ))
         } else {
             None
@@ -115,17 +118,21 @@ impl Reverse {
     /// Serves one connection's requests (after the TLS handshake for https2*).
     pub(super) async fn handle(&self, conn: PluginConn, visitor: Visitor) -> Result<(), Error> {
         let client_ip = visitor.src.map(|a| a.ip());
+        let upgraded = Upgrades::default();
         let Some(acceptor) = &self.tls else {
             let inner = self.inner.clone();
+            let slot = upgraded.clone();
             let service = hyper::service::service_fn(move |req| {
                 let inner = inner.clone();
-                async move { inner.forward(req, None, client_ip).await }
+                let slot = slot.clone();
+                async move { inner.forward(req, None, client_ip, Some(&slot)).await }
             });
-            return http1_server(None)
+            http1_server(None)
                 .serve_connection(TokioIo::new(conn), service)
                 .with_upgrades()
                 .await
-                .map_err(|e| Error::Protocol(format!("{}: {e}", self.inner.kind.name())));
+                .map_err(|e| Error::Protocol(format!("{}: {e}", self.inner.kind.name())))?;
+            return splice_upgrade(&upgraded).await;
         };
         let tls = match acceptor.accept(conn).await {
             Ok(s) => s,
@@ -138,10 +145,17 @@ impl Reverse {
         let sni = session.server_name().map(str::to_owned);
         let h2 = session.alpn_protocol() == Some(b"h2");
         let inner = self.inner.clone();
+        // HTTP/2 has no Upgrade: nothing to hand over there.
+        let slot = (!h2).then(|| upgraded.clone());
         let service = hyper::service::service_fn(move |req| {
             let inner = inner.clone();
             let sni = sni.clone();
-            async move { inner.forward(req, sni.as_deref(), client_ip).await }
+            let slot = slot.clone();
+            async move {
+                inner
+                    .forward(req, sni.as_deref(), client_ip, slot.as_ref())
+                    .await
+            }
         });
         let io = TokioIo::new(tls);
         let result = if h2 {
@@ -156,8 +170,52 @@ impl Reverse {
                 .with_upgrades()
                 .await
         };
-        result.map_err(|e| Error::Protocol(format!("{}: {e}", self.inner.kind.name())))
+        result.map_err(|e| Error::Protocol(format!("{}: {e}", self.inner.kind.name())))?;
+        splice_upgrade(&upgraded).await
     }
+}
+
+/// The two halves of a protocol switch (a WebSocket, say) agreed by the local service: the
+/// visitor's connection and the local one, both handed over by hyper once the `101` is out.
+type Switch = (hyper::upgrade::OnUpgrade, hyper::upgrade::OnUpgrade);
+
+/// Where a connection's service leaves its protocol switch for the connection's task, which
+/// splices it after hyper lets go of the connection (at most one per connection: an upgraded
+/// connection serves no more requests).
+type Upgrades = Arc<std::sync::Mutex<Option<Switch>>>;
+
+/// Splices a protocol switch, if the connection's last request made one, as Go's reverse proxy
+/// does after a `101`: bytes both ways until either side ends.
+async fn splice_upgrade(upgraded: &Upgrades) -> Result<(), Error> {
+    let taken = upgraded
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let Some((visitor, local)) = taken else {
+        return Ok(());
+    };
+    let (visitor, local) = match tokio::join!(visitor, local) {
+        (Ok(v), Ok(l)) => (v, l),
+        (Err(e), _) | (_, Err(e)) => return Err(Error::Protocol(format!("upgrade: {e}"))),
+    };
+    super::conn::join(TokioIo::new(visitor), TokioIo::new(local)).await?;
+    Ok(())
+}
+
+/// The protocol a request asks to switch to: its `Upgrade` header when `Connection` names
+/// `upgrade` (Go's `upgradeType`), HTTP/1.1 only.
+fn upgrade_type<B>(req: &Request<B>) -> Option<HeaderValue> {
+    if req.version() != Version::HTTP_11 {
+        return None;
+    }
+    let asks = req
+        .headers()
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| req.headers().get(UPGRADE).cloned()).flatten()
 }
 
 /// Go's `CanonicalHost`: no port, lower case, no trailing dot.
@@ -178,7 +236,9 @@ impl Inner {
         mut req: Request<Incoming>,
         sni: Option<&str>,
         client_ip: Option<IpAddr>,
+        upgrades: Option<&Upgrades>,
     ) -> Result<Response<Body>, Infallible> {
+        let upgrade = upgrades.and(upgrade_type(&req));
         let in_host = req
             .headers()
             .get(HOST)
@@ -255,9 +315,46 @@ impl Inner {
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
+        if let Some(up) = &upgrade {
+            // Hop-by-hop, but what a switch is made of: passed on, as Go's reverse proxy does.
+            headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+            headers.insert(UPGRADE, up.clone());
+        }
+        let visitor_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         *req.uri_mut() = uri;
         *req.version_mut() = Version::HTTP_11;
         match self.client.request(req).await {
+            Ok(mut resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                let (Some(asked), Some(visitor_side), Some(slot)) =
+                    (upgrade, visitor_side, upgrades)
+                else {
+                    tracing::warn!(
+                        plugin = self.kind.name(),
+                        "http: proxy error: backend switched protocols without being asked"
+                    );
+                    return Ok(status(StatusCode::BAD_GATEWAY));
+                };
+                let got = resp.headers().get(UPGRADE).cloned();
+                let same = got
+                    .as_ref()
+                    .is_some_and(|g| g.as_bytes().eq_ignore_ascii_case(asked.as_bytes()));
+                if !same {
+                    tracing::warn!(
+                        plugin = self.kind.name(),
+                        "http: proxy error: backend tried to switch protocol {:?} when {:?} was requested",
+                        got.as_ref().and_then(|g| g.to_str().ok()).unwrap_or(""),
+                        asked.to_str().unwrap_or("")
+                    );
+                    return Ok(status(StatusCode::BAD_GATEWAY));
+                }
+                let local_side = hyper::upgrade::on(&mut resp);
+                *slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some((visitor_side, local_side));
+                // The local service's 101 as it is, headers and all.
+                Ok(resp.map(|_| super::http::empty()))
+            }
             Ok(mut resp) => {
                 remove_hop_by_hop(resp.headers_mut());
                 Ok(resp.map(|b| b.map_err(Into::into).boxed_unsync()))

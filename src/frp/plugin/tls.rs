@@ -2,7 +2,7 @@
 //! tls2raw itself.
 //!
 //! As frpc: `crtPath` and `keyPath` (PEM) when both are set, otherwise a self-signed
-//! certificate without names, made when the proxy's first connection arrives (ECDSA P-256
+//! certificate without names, made when the proxy starts (ECDSA P-256
 //! where frpc makes RSA 2048; clients that accept a self-signed certificate accept either). No
 //! client certificates are asked for.
 
@@ -14,18 +14,18 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-/// The TLS server configuration for `config`, offering `alpn` (most preferred first).
-pub(super) async fn server_config(
+/// The TLS server configuration for `config`, offering `alpn` (most preferred first). Errors
+/// read as Go's `tls.LoadX509KeyPair` (`open PATH: no such file or directory`, `tls: failed
+/// to find any PEM data in certificate input`), which frpc shows as the proxy's start error.
+pub(super) fn server_config(
     config: &PluginConfig,
     alpn: &[&[u8]],
 ) -> Result<Arc<rustls::ServerConfig>, String> {
     let (certs, key) =
         if config.crt_path.as_os_str().is_empty() || config.key_path.as_os_str().is_empty() {
-            tokio::task::spawn_blocking(self_signed)
-                .await
-                .map_err(|e| e.to_string())??
+            self_signed()?
         } else {
-            load(config).await?
+            load(config)?
         };
     let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -34,7 +34,7 @@ pub(super) async fn server_config(
     .map_err(|e| e.to_string())?
     .with_no_client_auth()
     .with_single_cert(certs, key)
-    .map_err(|e| format!("gen TLS config error: {e}"))?;
+    .map_err(|e| format!("tls: {e}"))?;
     server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(server))
 }
@@ -52,31 +52,32 @@ fn self_signed() -> Result<Pair, String> {
     ))
 }
 
-async fn load(config: &PluginConfig) -> Result<Pair, String> {
-    let read = |path: std::path::PathBuf| async move {
-        tokio::fs::read(&path)
-            .await
-            .map_err(|e| format!("open {}: {e}", path.display()))
-    };
-    let cert_pem = read(config.crt_path.clone()).await?;
-    let key_pem = read(config.key_path.clone()).await?;
+/// Go's `os.ReadFile` error text.
+fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+            _ => e.to_string(),
+        };
+        format!("open {}: {why}", path.display())
+    })
+}
+
+/// The certificate chain and key files: small PEM files, read on the control task when the
+/// proxy starts.
+fn load(config: &PluginConfig) -> Result<Pair, String> {
+    let cert_pem = read(&config.crt_path)?;
+    let key_pem = read(&config.key_path)?;
     let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", config.crt_path.display()))?;
+        .map_err(|e| format!("tls: {e}"))?;
     if certs.is_empty() {
-        return Err(format!(
-            "{}: failed to find any PEM data in certificate input",
-            config.crt_path.display()
-        ));
+        return Err("tls: failed to find any PEM data in certificate input".into());
     }
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("{}: {e}", config.key_path.display()))?
-        .ok_or_else(|| {
-            format!(
-                "{}: failed to find any PEM data in key input",
-                config.key_path.display()
-            )
-        })?;
+        .map_err(|e| format!("tls: {e}"))?
+        .ok_or_else(|| "tls: failed to find any PEM data in key input".to_owned())?;
     Ok((certs, key))
 }
 
@@ -88,9 +89,9 @@ pub(super) struct Tls2Raw {
 }
 
 impl Tls2Raw {
-    pub(super) async fn new(config: &PluginConfig) -> Result<Self, String> {
+    pub(super) fn new(config: &PluginConfig) -> Result<Self, String> {
         Ok(Tls2Raw {
-            acceptor: TlsAcceptor::from(server_config(config, &[]).await?),
+            acceptor: TlsAcceptor::from(server_config(config, &[])?),
             local_addr: config.local_addr.clone(),
         })
     }
