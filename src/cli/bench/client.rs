@@ -86,12 +86,29 @@ impl ClientProc {
     }
 
     pub(super) async fn stop(mut self) {
+        if self.config.is_some() {
+            kill_group(self.pid);
+        }
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
         if let Some(path) = self.config.take() {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Kills the process group a `--client-cmd` runs in (its own): a wrapper that forks (strace,
+/// time) must not leave the client behind when it is killed.
+fn kill_group(pid: u32) {
+    #[cfg(unix)]
+    if let Some(group) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
 }
 
 /// Starts a client process, the built-in one or a `--client-cmd`, and waits until it is ready.
@@ -218,7 +235,10 @@ async fn spawn_command(
     std::fs::write(&config, fill.frpc_toml())
         .with_context(|| format!("cannot write {}", config.display()))?;
     let started = Instant::now();
-    let mut child = Command::new("sh")
+    let mut cmd = Command::new("sh");
+    #[cfg(unix)]
+    cmd.process_group(0);
+    let mut child = cmd
         .arg("-c")
         // `exec`: the measured process is the client itself, not a shell waiting for it.
         .arg(format!("exec {}", fill.apply(template)))
@@ -239,6 +259,7 @@ async fn spawn_command(
     let deadline = started + READY_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait()? {
+            kill_group(pid);
             let _ = std::fs::remove_file(&config);
             bail!("the --client-cmd process exited before its tunnel was ready ({status})");
         }
@@ -250,6 +271,7 @@ async fn spawn_command(
             break;
         }
         if Instant::now() >= deadline {
+            kill_group(pid);
             let _ = std::fs::remove_file(&config);
             bail!(
                 "the --client-cmd process was not ready within {}s",
