@@ -87,7 +87,15 @@ impl ClientProc {
 
     pub(super) async fn stop(mut self) {
         if self.config.is_some() {
-            kill_group(self.pid);
+            // Asked to end first, so that a profiler around the client (valgrind, strace -c)
+            // writes its results; killed if it is not gone by then.
+            signal_group(self.pid, rustix_signal::TERM);
+            let ended = tokio::time::timeout(GRACE, self.child.wait()).await;
+            if !matches!(ended, Ok(Ok(_))) {
+                signal_group(self.pid, rustix_signal::KILL);
+            }
+            // The rest of the group (a forking wrapper's client) does not outlive it.
+            signal_group(self.pid, rustix_signal::KILL);
         }
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
@@ -97,19 +105,39 @@ impl ClientProc {
     }
 }
 
-/// Kills the process group a `--client-cmd` runs in (its own): a wrapper that forks (strace,
-/// time) must not leave the client behind when it is killed.
-fn kill_group(pid: u32) {
-    #[cfg(unix)]
+/// How long a `--client-cmd` client may take to end after SIGTERM (a profiler writing its
+/// output) before it is killed.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// The signals sent to a `--client-cmd` client's group.
+#[cfg(unix)]
+mod rustix_signal {
+    pub(super) use rustix::process::Signal;
+    pub(super) const TERM: Signal = Signal::TERM;
+    pub(super) const KILL: Signal = Signal::KILL;
+}
+
+#[cfg(not(unix))]
+mod rustix_signal {
+    pub(super) const TERM: () = ();
+    pub(super) const KILL: () = ();
+}
+
+/// Signals the process group a `--client-cmd` runs in (its own): a wrapper that forks (strace,
+/// time) must not leave the client behind.
+#[cfg(unix)]
+fn signal_group(pid: u32, signal: rustix_signal::Signal) {
     if let Some(group) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
     {
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        let _ = rustix::process::kill_process_group(group, signal);
     }
-    #[cfg(not(unix))]
-    let _ = pid;
 }
+
+/// Elsewhere, the child alone is killed by [`ClientProc::stop`].
+#[cfg(not(unix))]
+fn signal_group(_pid: u32, _signal: ()) {}
 
 /// Starts a client process, the built-in one or a `--client-cmd`, and waits until it is ready.
 pub(super) async fn start(
@@ -259,7 +287,7 @@ async fn spawn_command(
     let deadline = started + READY_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait()? {
-            kill_group(pid);
+            signal_group(pid, rustix_signal::KILL);
             let _ = std::fs::remove_file(&config);
             bail!("the --client-cmd process exited before its tunnel was ready ({status})");
         }
@@ -271,7 +299,7 @@ async fn spawn_command(
             break;
         }
         if Instant::now() >= deadline {
-            kill_group(pid);
+            signal_group(pid, rustix_signal::KILL);
             let _ = std::fs::remove_file(&config);
             bail!(
                 "the --client-cmd process was not ready within {}s",
