@@ -119,7 +119,16 @@ fn main() -> ExitCode {
         Ok(None) => {}
         Err(e) => tracing::debug!(error = %e, "could not raise the open-file limit"),
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    #[cfg(feature = "bench")]
+    let bench = matches!(cli.command, Some(Command::Bench(_)));
+    #[cfg(not(feature = "bench"))]
+    let bench = false;
+    let runtime = if bench {
+        cli::runtime::multi_thread()
+    } else {
+        cli::runtime::client()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

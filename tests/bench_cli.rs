@@ -184,3 +184,73 @@ fn rtt_adds_latency_to_both_paths() {
         r["latency"]
     );
 }
+
+/// `--client-cmd` with `expose` itself as the other client, through its frpc drop-in and the
+/// generated config: both clients go through every phase and the figures are compared.
+#[test]
+fn client_cmd_measures_another_client_side_by_side() {
+    let out = Command::cargo_bin("expose")
+        .unwrap()
+        .args([
+            "bench",
+            "--quick",
+            "--json",
+            "--idle-conns",
+            "20",
+            "--streams",
+            "2",
+            "--client-cmd",
+            "{expose} frpc -c {config}",
+        ])
+        .env_remove("FRP_TOKEN")
+        .timeout(Duration::from_secs(240))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(r["client_cmd"], "{expose} frpc -c {config}");
+    for side in ["expose", "other"] {
+        let rows = r[side]["throughput"].as_array().unwrap();
+        assert_eq!(rows.len(), 4, "{side}");
+        for (i, row) in rows.iter().enumerate() {
+            assert!(num(row, "tunnel.bytes") > 0.0, "{side} row {i}: {row}");
+        }
+        assert!(num(&r[side], "connect_rate.tunnel_per_sec") > 0.0, "{side}");
+        if cfg!(target_os = "linux") {
+            assert!(num(&r[side], "client.idle_rss_bytes") > 0.0, "{side}");
+            assert_eq!(num(&r[side], "client.idle_conns.connections"), 20.0);
+        }
+    }
+    let figures = r["figures"].as_array().unwrap();
+    let upload = figures
+        .iter()
+        .find(|f| f["name"] == "upload x1")
+        .unwrap_or_else(|| panic!("{}", r["figures"]));
+    assert!(num(upload, "expose") > 0.0 && num(upload, "other") > 0.0);
+    assert!(num(upload, "ratio") > 0.0, "{upload}");
+}
+
+#[test]
+fn client_cmd_that_exits_is_reported() {
+    let out = Command::cargo_bin("expose")
+        .unwrap()
+        .args([
+            "bench",
+            "--quick",
+            "--idle-conns",
+            "0",
+            "--client-cmd",
+            "false {config}",
+        ])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--client-cmd process exited"), "{stderr}");
+}

@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+mod buf_pool;
 pub mod compress;
 pub mod crypto;
 pub mod frame;

@@ -13,7 +13,11 @@
 //! of [`WINDOW_LEN`] bytes and leaves the rest of the compressed input pending until the sink
 //! has taken the window. Without transforms the bytes are read and written in place; with
 //! encryption only they are decrypted or encrypted in place.
+//!
+//! Buffers are leased from process-wide pools when a pipe is about to read and go back with
+//! [`Pipe::release`] once it holds nothing: an idle connection holds no payload buffer.
 
+use crate::buf_pool::BufPool;
 use crate::compress::{
     CompressError, Compressor, Decompressor, Step, MAX_BLOCK_LEN, MAX_CHUNK_LEN,
 };
@@ -35,6 +39,28 @@ const _: () = assert!(OPEN_INPUT_LEN >= MAX_CHUNK_LEN);
 /// Upper bound of [`Pipe::buffered`] for every pipe and configuration: what one direction of
 /// one connection can hold, whatever the data and its compression ratio.
 pub const MAX_BUFFERED: usize = OPEN_INPUT_LEN + WINDOW_LEN;
+
+/// Read buffers of sealers and plain openers, and the windows of decompressing openers. 32
+/// free ones (2 MiB) cover the busy directions of a client forwarding many streams at once.
+static READ_POOL: BufPool = BufPool::new(READ_LEN, 32);
+const _: () = assert!(WINDOW_LEN == READ_LEN);
+
+/// Input buffers of decompressing openers (compression is the rarer case: fewer kept).
+static INPUT_POOL: BufPool = BufPool::new(OPEN_INPUT_LEN, 8);
+
+/// Makes sure `buf` is a buffer of `pool` (an empty box stands for "none held").
+fn hold(buf: &mut Box<[u8]>, pool: &BufPool) {
+    if buf.is_empty() {
+        *buf = pool.lease();
+    }
+}
+
+/// Gives `buf` back to `pool`, leaving the empty box that stands for "none held".
+fn give_back(buf: &mut Box<[u8]>, pool: &BufPool) {
+    if !buf.is_empty() {
+        pool.give_back(std::mem::take(buf));
+    }
+}
 
 /// One direction of a connection's payload between a source and a sink, sans I/O.
 ///
@@ -59,6 +85,11 @@ pub trait Pipe {
     /// to decode counts as it is). At most [`MAX_BUFFERED`].
     fn buffered(&self) -> usize;
 
+    /// Gives the pipe's buffers back to their pool if it holds nothing; the next
+    /// [`Pipe::space`] leases them again. A driver calls it when its source has nothing to
+    /// read, so that an idle connection holds no buffer.
+    fn release(&mut self) {}
+
     /// Feeds bytes from memory (say, bytes that arrived with the last message before the
     /// payload) as if read from the source. Returns how many were taken; 0 means: write
     /// [`Pipe::ready`] first.
@@ -76,7 +107,8 @@ pub trait Pipe {
 
 /// The outbound direction: compress, then encrypt, IV first.
 pub struct Sealer {
-    /// What the source reads into; without compression also what the sink is given.
+    /// What the source reads into; without compression also what the sink is given. Empty
+    /// while released.
     buf: Box<[u8]>,
     /// Without compression: `buf[pos..end]` is ready.
     pos: usize,
@@ -84,8 +116,10 @@ pub struct Sealer {
     /// With compression: `out[out_pos..]` is ready. Cleared, never shrunk, between reads.
     out: BytesMut,
     out_pos: usize,
-    enc: Option<Encryptor>,
-    comp: Option<Compressor>,
+    /// Boxed, as the opener's: a connection's task holds both pipes inline, and the cipher and
+    /// compressor states (3 KiB together) are only there for proxies that ask for them.
+    enc: Option<Box<Encryptor>>,
+    comp: Option<Box<Compressor>>,
 }
 
 impl Sealer {
@@ -93,13 +127,13 @@ impl Sealer {
     /// compressing when `compression` is set.
     pub fn new(encryption: Option<(&Key, [u8; BLOCK_LEN])>, compression: bool) -> Self {
         Sealer {
-            buf: vec![0u8; READ_LEN].into_boxed_slice(),
+            buf: Box::default(),
             pos: 0,
             end: 0,
             out: BytesMut::new(),
             out_pos: 0,
-            enc: encryption.map(|(key, iv)| Encryptor::new(key, iv)),
-            comp: compression.then(Compressor::new),
+            enc: encryption.map(|(key, iv)| Box::new(Encryptor::new(key, iv))),
+            comp: compression.then(|| Box::new(Compressor::new())),
         }
     }
 
@@ -129,11 +163,13 @@ impl Pipe for Sealer {
             return &mut [];
         }
         let head = self.head();
+        hold(&mut self.buf, &READ_POOL);
         &mut self.buf[head..]
     }
 
     fn fill(&mut self, n: usize) -> Result<(), CompressError> {
         let head = self.head();
+        hold(&mut self.buf, &READ_POOL);
         let n = n.min(self.buf.len() - head);
         let Some(comp) = self.comp.as_mut() else {
             if let Some(enc) = self.enc.as_mut() {
@@ -176,6 +212,20 @@ impl Pipe for Sealer {
     fn buffered(&self) -> usize {
         self.ready().len()
     }
+
+    fn release(&mut self) {
+        if self.buffered() == 0 {
+            self.pos = 0;
+            self.end = 0;
+            give_back(&mut self.buf, &READ_POOL);
+        }
+    }
+}
+
+impl Drop for Sealer {
+    fn drop(&mut self) {
+        give_back(&mut self.buf, &READ_POOL);
+    }
 }
 
 /// The inbound direction: strip the IV, decrypt, decompress.
@@ -187,6 +237,7 @@ impl Pipe for Sealer {
 pub struct Opener {
     /// What the source reads into, decrypted in place as it arrives. Without compression
     /// `buf[pos..end]` is ready; with it, `buf[pos..end]` is compressed input not decoded yet.
+    /// Empty while released, as is `window`.
     buf: Box<[u8]>,
     pos: usize,
     end: usize,
@@ -199,7 +250,7 @@ pub struct Opener {
     /// With compression: an error found behind data still in the window. The data passed its
     /// checks and is handed out first; the error comes when it has been taken.
     failed: Option<CompressError>,
-    dec: Option<Decryptor>,
+    dec: Option<Box<Decryptor>>,
     decomp: Option<Decompressor>,
 }
 
@@ -207,22 +258,26 @@ impl Opener {
     /// An opener decrypting with `key` (the peer's IV comes first on the wire) when given,
     /// and decompressing when `compression` is set.
     pub fn new(key: Option<&Key>, compression: bool) -> Self {
-        let (input, window) = if compression {
-            (OPEN_INPUT_LEN, WINDOW_LEN)
-        } else {
-            (READ_LEN, 0)
-        };
         Opener {
-            buf: vec![0u8; input].into_boxed_slice(),
+            buf: Box::default(),
             pos: 0,
             end: 0,
-            window: vec![0u8; window].into_boxed_slice(),
+            window: Box::default(),
             win_pos: 0,
             win_end: 0,
             starved: true,
             failed: None,
-            dec: key.map(Decryptor::new),
+            dec: key.map(|k| Box::new(Decryptor::new(k))),
             decomp: compression.then(Decompressor::new),
+        }
+    }
+
+    /// The pool of the input buffer.
+    fn input_pool(&self) -> &'static BufPool {
+        if self.decomp.is_some() {
+            &INPUT_POOL
+        } else {
+            &READ_POOL
         }
     }
 
@@ -235,6 +290,9 @@ impl Opener {
         let Some(decomp) = self.decomp.as_mut() else {
             return Ok(());
         };
+        if self.pos < self.end {
+            hold(&mut self.window, &READ_POOL);
+        }
         loop {
             if self.pos == self.end {
                 self.pos = 0;
@@ -292,6 +350,7 @@ impl Pipe for Opener {
             }
             self.pos = 0;
             self.end = 0;
+            hold(&mut self.buf, &READ_POOL);
             return &mut self.buf[..];
         }
         if !self.starved {
@@ -303,10 +362,13 @@ impl Pipe for Opener {
             self.end -= self.pos;
             self.pos = 0;
         }
+        hold(&mut self.buf, &INPUT_POOL);
         &mut self.buf[self.end..]
     }
 
     fn fill(&mut self, n: usize) -> Result<(), CompressError> {
+        let pool = self.input_pool();
+        hold(&mut self.buf, pool);
         let start = self.end;
         let n = n.min(self.buf.len() - start);
         let plain = match self.dec.as_mut() {
@@ -346,6 +408,24 @@ impl Pipe for Opener {
             self.end - self.pos
         }
     }
+
+    fn release(&mut self) {
+        // An error waiting behind handed-out data must still be reported: keep the state.
+        if self.buffered() == 0 && self.failed.is_none() {
+            (self.pos, self.end, self.win_pos, self.win_end) = (0, 0, 0, 0);
+            let pool = self.input_pool();
+            give_back(&mut self.buf, pool);
+            give_back(&mut self.window, &READ_POOL);
+        }
+    }
+}
+
+impl Drop for Opener {
+    fn drop(&mut self) {
+        let pool = self.input_pool();
+        give_back(&mut self.buf, pool);
+        give_back(&mut self.window, &READ_POOL);
+    }
 }
 
 #[cfg(test)]
@@ -379,6 +459,8 @@ mod tests {
             if input.is_empty() {
                 return out;
             }
+            // Drivers release whenever their source has nothing: pending input must survive.
+            pipe.release();
             let space = pipe.space();
             assert!(!space.is_empty(), "nothing ready and no space");
             let n = space.len().min(read).min(input.len());
@@ -468,6 +550,35 @@ mod tests {
             assert_eq!(delivered, zeros.len());
             assert!(peak <= MAX_BUFFERED, "{cfg:?}: held {peak} bytes");
         }
+    }
+
+    #[test]
+    fn a_drained_pipe_gives_its_buffers_back() {
+        let key = Key::derive("pipeline");
+        let data = sample();
+        for cfg in CONFIGS {
+            let mut s = sealer(&key, cfg);
+            let wire = run(&mut s, &data, READ_LEN, usize::MAX);
+            s.release();
+            assert!(s.buf.is_empty(), "{cfg:?}");
+            let mut o = opener(&key, cfg);
+            // Cut inside a chunk: a compressed opener keeps the partial chunk when released.
+            let half = wire.len() / 2 + 3;
+            let mut back = run(&mut o, &wire[..half], 5000, usize::MAX);
+            o.release();
+            back.extend(run(&mut o, &wire[half..], 5000, usize::MAX));
+            assert_eq!(back, data, "{cfg:?}");
+            o.release();
+            assert!(o.buf.is_empty() && o.window.is_empty(), "{cfg:?}");
+        }
+    }
+
+    /// A connection's task holds both pipes inline for as long as it lives, idle or not; the
+    /// cipher and compressor states (3 KiB) are boxed, only for proxies that use them.
+    #[test]
+    fn pipes_are_small_inline() {
+        let both = std::mem::size_of::<Sealer>() + std::mem::size_of::<Opener>();
+        assert!(both <= 512, "{both} bytes");
     }
 
     #[test]

@@ -371,6 +371,14 @@ pub struct BenchArgs {
     /// direct baseline, with an in-process delay-line relay.
     #[arg(long, value_name = "MS", value_parser = parse_positive)]
     pub rtt: Option<f64>,
+    /// Also measure another client: run this command (through `sh -c 'exec …'`) instead of
+    /// `expose tcp` for every client process, through the same server, service and phases, and
+    /// print both clients side by side with their ratios. Placeholders: {config} (a generated
+    /// frpc TOML file with one tcp proxy), {server_addr}, {server_port}, {token}, {local_port},
+    /// {remote_port}, {name} (proxy name), {tls} and {mux} (true/false), {expose} (this
+    /// program). Example: --client-cmd 'frpc -c {config}'.
+    #[arg(long, value_name = "TEMPLATE", conflicts_with = "prime")]
+    pub client_cmd: Option<String>,
 }
 
 /// A positive, finite number (seconds, GiB, milliseconds).

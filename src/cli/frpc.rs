@@ -278,7 +278,7 @@ fn admin(cli: &FrpcArgs, call: frpc_ctl::Call, timeout: Duration) -> u8 {
         say("web server port should be set if you want to use this feature".into());
         return 1;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime::client() {
         Ok(rt) => rt,
         Err(e) => {
             say(format!("cannot start the async runtime: {e}"));
@@ -319,7 +319,7 @@ fn run(cli: &FrpcArgs) -> u8 {
 
 /// Runs one loaded config until it ends; `path` is empty without a config file.
 fn start(loaded: FrpcConfig, path: PathBuf, allow_unsafe: Vec<String>) -> u8 {
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime::client() {
         Ok(rt) => rt,
         Err(e) => {
             say(format!("cannot start the async runtime: {e}"));
@@ -363,7 +363,7 @@ fn run_dir(cli: &FrpcArgs, dir: &Path) -> u8 {
     let mut files = Vec::new();
     walk(dir, &mut files);
     files.sort();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime::client() {
         Ok(rt) => rt,
         Err(e) => {
             say(format!("cannot start the async runtime: {e}"));

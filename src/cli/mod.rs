@@ -16,6 +16,7 @@ pub mod nofile;
 pub mod output;
 pub mod prime;
 pub mod run;
+pub mod runtime;
 pub mod selfhosted;
 
 use expose::frp::Error as FrpError;

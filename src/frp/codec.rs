@@ -20,9 +20,11 @@ pub(crate) struct MsgReader<R> {
     inner: R,
     /// Plaintext not yet parsed.
     buf: BytesMut,
-    dec: Option<Decryptor>,
+    /// Boxed, as `v2`: every pooled work connection waits in a reader, and these are only
+    /// used by the control connection (and v2).
+    dec: Option<Box<Decryptor>>,
     /// Wire v2 framing (and cipher) instead of v1's.
-    v2: Option<V2Reader>,
+    v2: Option<Box<V2Reader>>,
 }
 
 impl<R: AsyncRead + Unpin> MsgReader<R> {
@@ -47,13 +49,13 @@ impl<R: AsyncRead + Unpin> MsgReader<R> {
 
     /// Reads wire v2 frames instead of v1's.
     pub(crate) fn with_v2(mut self, v2: V2Reader) -> Self {
-        self.v2 = Some(v2);
+        self.v2 = Some(Box::new(v2));
         self
     }
 
     /// The wire v2 state, if this reader speaks v2.
     pub(crate) fn v2_mut(&mut self) -> Option<&mut V2Reader> {
-        self.v2.as_mut()
+        self.v2.as_deref_mut()
     }
 
     /// The next message; `Ok(None)` on EOF at a frame boundary.
@@ -70,7 +72,7 @@ impl<R: AsyncRead + Unpin> MsgReader<R> {
             let start = self.buf.len();
             let n = self.inner.read_buf(&mut self.buf).await?;
             if n == 0 {
-                let partial = self.v2.as_ref().is_some_and(V2Reader::has_partial);
+                let partial = self.v2.as_deref().is_some_and(V2Reader::has_partial);
                 return if self.buf.is_empty() && !partial {
                     Ok(None)
                 } else {
@@ -94,7 +96,7 @@ impl<R: AsyncRead + Unpin> MsgReader<R> {
         let mut dec = Decryptor::new(key);
         let plain = dec.open(&mut self.buf);
         self.buf.truncate(plain);
-        self.dec = Some(dec);
+        self.dec = Some(Box::new(dec));
     }
 
     /// Wire v2: reads until the ServerHello has been read and checked, without taking any
@@ -144,9 +146,10 @@ impl<R: AsyncRead + Unpin> MsgReader<R> {
 pub(crate) struct MsgWriter<W> {
     inner: W,
     buf: BytesMut,
-    enc: Option<Encryptor>,
+    /// Boxed, as `v2`: only the control connection (and v2) use them.
+    enc: Option<Box<Encryptor>>,
     /// Wire v2 framing (and cipher) instead of v1's.
-    v2: Option<V2Writer>,
+    v2: Option<Box<V2Writer>>,
 }
 
 impl<W: AsyncWrite + Unpin> MsgWriter<W> {
@@ -172,7 +175,7 @@ impl<W: AsyncWrite + Unpin> MsgWriter<W> {
 
     /// Writes wire v2 frames instead of v1's.
     pub(crate) fn with_v2(mut self, v2: V2Writer) -> Self {
-        self.v2 = Some(v2);
+        self.v2 = Some(Box::new(v2));
         self
     }
 
@@ -193,7 +196,7 @@ impl<W: AsyncWrite + Unpin> MsgWriter<W> {
     /// Encrypts everything sent from now on with a fresh random IV, sent before the first
     /// ciphertext byte. Nobody waits for the peer's IV first: each direction has its own.
     pub(crate) fn enable_encryption(&mut self, key: &Key) {
-        self.enc = Some(Encryptor::new(key, rand::random()));
+        self.enc = Some(Box::new(Encryptor::new(key, rand::random())));
     }
 
     /// Sends one message.

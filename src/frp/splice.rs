@@ -121,6 +121,12 @@ impl<'a> Pump<'a, Opener> {
         counter: &'a AtomicU64,
         held: Held<'a>,
     ) -> Self {
+        // An empty `early` is the message reader's buffer with nothing in it: not kept.
+        let early = if early.is_empty() {
+            BytesMut::new()
+        } else {
+            early
+        };
         Pump {
             pipe,
             early,
@@ -205,6 +211,10 @@ impl<P: Pipe> Pump<'_, P> {
             if !self.early.is_empty() {
                 let n = self.pipe.push(&self.early).map_err(invalid_data)?;
                 self.early.advance(n);
+                if self.early.is_empty() {
+                    // The message reader's buffer: not needed again for this connection.
+                    self.early = BytesMut::new();
+                }
                 if let (true, Some(t)) = (self.inbound, self.throttle.as_mut()) {
                     t.charge(n);
                 }
@@ -226,7 +236,10 @@ impl<P: Pipe> Pump<'_, P> {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
-                    // Nothing to read now: push out what we wrote so far before sleeping.
+                    // Nothing to read now: the pipe holds nothing, so its buffer goes back to
+                    // the pool until bytes arrive (an idle connection holds none).
+                    self.pipe.release();
+                    // Push out what we wrote so far before sleeping.
                     ready!(writer.as_mut().poll_flush(cx))?;
                     return Poll::Pending;
                 }

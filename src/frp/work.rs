@@ -185,7 +185,10 @@ async fn serve_inner(
     ctx: &WorkContext,
     session: CancellationToken,
 ) -> Result<(), Error> {
-    let stream = opener.open().await?;
+    // Boxed, as the rare paths below: a task's future is as large as its largest state, and an
+    // idle connection keeps the whole allocation (37 KiB when these were inline, against 16 KiB
+    // for everything else an idle connection holds).
+    let stream = Box::pin(opener.open()).await?;
     let mut writer = MsgWriter::for_wire(stream, ctx.wire_v2, true);
     let mut hello = NewWorkConn {
         run_id: ctx.run_id.clone(),
@@ -234,10 +237,18 @@ async fn serve_inner(
     let proxy = &work_proxy.config;
     let (stream, early) = reader.into_parts();
     if proxy.kind.is_udp() {
-        return serve_udp(ctx, &work_proxy, stream, early, &session).await;
+        return Box::pin(serve_udp(ctx, &work_proxy, stream, early, &session)).await;
     }
     if let Some(plugin) = &proxy.plugin {
-        return serve_plugin(ctx, &work_proxy, plugin, stream, early, &start).await;
+        return Box::pin(serve_plugin(
+            ctx,
+            &work_proxy,
+            plugin,
+            stream,
+            early,
+            &start,
+        ))
+        .await;
     }
 
     let counters = &ctx.counters;
@@ -265,12 +276,12 @@ async fn serve_inner(
                 e.to_string(),
                 &session,
             );
-            return answer_unreachable(proxy, &local_addr, stream, up).await;
+            return Box::pin(answer_unreachable(proxy, &local_addr, stream, up)).await;
         }
         Err(_) => {
             let error = "timed out".to_string();
             report_unreachable(&ctx.events, &work_proxy, &local_addr, error, &session);
-            return answer_unreachable(proxy, &local_addr, stream, up).await;
+            return Box::pin(answer_unreachable(proxy, &local_addr, stream, up)).await;
         }
     };
     let mut local = local;
@@ -545,6 +556,20 @@ pub(crate) fn bad_gateway_page(local_addr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every idle connection keeps its task's whole future allocated: the future is as large
+    /// as its largest state. With the plugin, udp and dial paths inline it was 37 KiB, with the
+    /// cipher and compressor states inline 10 KiB; it is about 2 KiB.
+    #[test]
+    fn a_work_connections_task_stays_small() {
+        let cfg = ClientConfig::new("127.0.0.1", 7000, "token");
+        let (events, _) = broadcast::channel(4);
+        let ctx = WorkContext::new(&cfg, &[], "run".into(), Default::default(), events);
+        let opener = Opener::Direct(crate::frp::transport::Connector::new(&cfg).unwrap());
+        let fut = serve(opener, Arc::new(ctx), CancellationToken::new());
+        let size = std::mem::size_of_val(&fut);
+        assert!(size <= 4096, "work connection future: {size} bytes");
+    }
     use tokio::sync::broadcast::error::TryRecvError;
 
     fn unreachable_events(rx: &mut broadcast::Receiver<Event>) -> Vec<(u64, String)> {

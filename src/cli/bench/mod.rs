@@ -11,12 +11,13 @@
 //! - `report`: the rows, the JSON document and the table.
 
 mod client;
+mod compare;
 mod plan;
 mod report;
 
 use super::args::{BenchArgs, OutputArgs};
 use anyhow::{bail, Context as _};
-use client::{ClientProc, Target};
+use client::{ClientProc, Launch, Target};
 use expose::bench::delay::DelayRelay;
 use expose::bench::load::{self, Direction};
 use expose::bench::proc_stat;
@@ -72,18 +73,68 @@ pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
     let setup = Setup::start(&args, &plan, rtt_delay).await?;
     rtt.applied = matches!(setup.target, Target::InProcess(_, Some(_)));
 
-    let first_byte = first_byte(&setup, &plan, &progress).await?;
-    let (idle_mem, idle_conns) = idle_memory(&setup, &plan, &progress).await?;
+    let report = measure(&args, &setup, &plan, &progress, Launch::Expose, rtt).await?;
+    let Some(template) = args.client_cmd.as_deref() else {
+        drop(setup);
+        if out.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print!("{}", table(&report));
+        }
+        return Ok(());
+    };
+    progress.say(&format!("the same phases with --client-cmd {template:?}"));
+    let rtt = RttInfo {
+        requested_ms: report.rtt.requested_ms,
+        applied: report.rtt.applied,
+        note: report.rtt.note.clone(),
+    };
+    let other = measure(
+        &args,
+        &setup,
+        &plan,
+        &progress,
+        Launch::Command(template),
+        rtt,
+    )
+    .await?;
+    drop(setup);
+    let pair = compare::Pair::new(report, other, template);
+    if out.json {
+        println!("{}", serde_json::to_string(&pair)?);
+    } else {
+        print!("{}", compare::table(&pair));
+    }
+    Ok(())
+}
+
+/// Every phase with one kind of client process.
+async fn measure(
+    args: &BenchArgs,
+    setup: &Setup,
+    plan: &Plan,
+    progress: &Progress,
+    launch: Launch<'_>,
+    rtt: RttInfo,
+) -> anyhow::Result<Report> {
+    let plan = &Plan {
+        launch_tag: match launch {
+            Launch::Expose => "",
+            Launch::Command(_) => "other-",
+        },
+        ..plan.clone()
+    };
+    let first_byte = first_byte(setup, plan, progress, launch).await?;
+    let (idle_mem, idle_conns) = idle_memory(setup, plan, progress, launch).await?;
 
     // The main client: throughput, latency, connection rate.
-    let client = setup.spawn_client(&plan, "main").await?;
-    let throughput = throughput(&setup, &client, &plan, &progress).await?;
-    let latency = latency(&setup, &client, &plan, &progress).await?;
-    let connect_rate = connect_rate(&setup, &client, &plan, &progress).await?;
+    let client = setup.spawn_client(plan, "main", launch).await?;
+    let throughput = throughput(setup, &client, plan, progress).await?;
+    let latency = latency(setup, &client, plan, progress).await?;
+    let connect_rate = connect_rate(setup, &client, plan, progress).await?;
     let peak = client.memory().map(|m| m.peak_rss_bytes);
     client.stop().await;
     let in_process = matches!(setup.target, Target::InProcess(..));
-    drop(setup);
 
     let cpu_total: Option<f64> = throughput.iter().map(|r| r.client_cpu_secs).sum();
     let bytes_total: u64 = throughput.iter().map(|r| r.tunnel.bytes).sum();
@@ -126,12 +177,7 @@ pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
             idle_conns,
         },
     };
-    if out.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print!("{}", table(&report));
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// What `--rtt` asks for, and the delay to apply (none through a remote `--server`).
@@ -218,9 +264,21 @@ impl Setup {
     }
 
     /// A fresh client process exposing the service, its proxy named `<tag>-<suffix>`.
-    async fn spawn_client(&self, plan: &Plan, suffix: &str) -> anyhow::Result<ClientProc> {
-        let name = format!("{}-{suffix}", self.tag);
-        client::spawn(&self.target, plan, self.service.addr().port(), &name).await
+    async fn spawn_client(
+        &self,
+        plan: &Plan,
+        suffix: &str,
+        launch: Launch<'_>,
+    ) -> anyhow::Result<ClientProc> {
+        let name = format!("{}-{}{suffix}", self.tag, plan.launch_tag);
+        client::start(
+            launch,
+            &self.target,
+            plan,
+            self.service.addr().port(),
+            &name,
+        )
+        .await
     }
 }
 
@@ -229,6 +287,7 @@ async fn first_byte(
     setup: &Setup,
     plan: &Plan,
     progress: &Progress,
+    launch: Launch<'_>,
 ) -> anyhow::Result<FirstByteRow> {
     progress.say("time to first byte");
     let direct_first = {
@@ -240,7 +299,9 @@ async fn first_byte(
     let mut first_ms = Vec::new();
     for i in 0..plan.ttfb_runs {
         let started = Instant::now();
-        let c = setup.spawn_client(plan, &format!("ttfb{i}")).await?;
+        let c = setup
+            .spawn_client(plan, &format!("ttfb{i}"), launch)
+            .await?;
         drop(load::open_echo(c.remote).await?);
         first_ms.push(started.elapsed().as_secs_f64() * 1e3);
         ready_ms.push(c.ready_after.as_secs_f64() * 1e3);
@@ -260,9 +321,10 @@ async fn idle_memory(
     setup: &Setup,
     plan: &Plan,
     progress: &Progress,
+    launch: Launch<'_>,
 ) -> anyhow::Result<(Option<proc_stat::Memory>, Option<IdleRow>)> {
     progress.say("idle memory");
-    let fresh = setup.spawn_client(plan, "idle").await?;
+    let fresh = setup.spawn_client(plan, "idle", launch).await?;
     tokio::time::sleep(SETTLE).await;
     let idle_mem = fresh.memory();
     let idle_conns = if plan.idle_conns > 0 {

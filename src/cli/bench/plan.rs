@@ -6,6 +6,7 @@ use expose::bench::load::Budget;
 use std::time::Duration;
 
 /// Everything the run needs to know, after defaults.
+#[derive(Clone)]
 pub(super) struct Plan {
     pub(super) budget: Budget,
     pub(super) streams: usize,
@@ -18,6 +19,9 @@ pub(super) struct Plan {
     pub(super) token: String,
     pub(super) tls: bool,
     pub(super) mux: bool,
+    /// Put in the proxy names of a `--client-cmd` client's processes, so that they never
+    /// reuse a name the built-in client registered.
+    pub(super) launch_tag: &'static str,
 }
 
 impl Plan {
@@ -55,6 +59,7 @@ impl Plan {
             token,
             tls: !a.no_tls,
             mux: !a.no_mux,
+            launch_tag: "",
         }
     }
 }
