@@ -136,7 +136,10 @@ struct AdminArgs {
 /// frpc's subcommands that this client does not have yet.
 const NOT_YET: &[&str] = &["nathole"];
 
-/// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`.
+/// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`, or
+/// with an frpc command line that means nothing to `expose` itself (`expose -c FILE`,
+/// `expose --config_dir DIR`, `expose verify -c FILE`), so that a harness handed this binary
+/// under its own name as "frpc" still gets frpc.
 pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
     let argv0 = args.first().map(Path::new)?;
     let stem = argv0.file_stem().and_then(|s| s.to_str()).unwrap_or("");
@@ -145,8 +148,18 @@ pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
     }
     match args.get(1).and_then(|a| a.to_str()) {
         Some("frpc") => Some(args[2..].to_vec()),
+        Some(first) if frpc_only(first) => Some(args[1..].to_vec()),
         _ => None,
     }
+}
+
+/// A first argument only frpc's command line has: its config flags (`-c`, `--config`,
+/// `--config_dir`, with `_` or `-`, joined to their value or not) and `verify`.
+fn frpc_only(first: &str) -> bool {
+    let flag = first.split_once('=').map_or(first, |(name, _)| name);
+    first == "verify"
+        || first.starts_with("-c")
+        || matches!(flag, "--config" | "--config_dir" | "--config-dir")
 }
 
 /// Runs frpc mode with `args` (without the program name).
