@@ -148,18 +148,32 @@ pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
     }
     match args.get(1).and_then(|a| a.to_str()) {
         Some("frpc") => Some(args[2..].to_vec()),
-        Some(first) if frpc_only(first) => Some(args[1..].to_vec()),
+        Some(first) if frpc_only(first, &args[2..]) => Some(args[1..].to_vec()),
         _ => None,
     }
 }
 
-/// A first argument only frpc's command line has: its config flags (`-c`, `--config`,
-/// `--config_dir`, with `_` or `-`, joined to their value or not) and `verify`.
-fn frpc_only(first: &str) -> bool {
+/// A command line only frpc has: its config flags first (`-c`, `--config`, `--config_dir`,
+/// with `_` or `-`, joined to their value or not); `verify`, `reload`, or a proxy type expose
+/// has no command for; `stcp|sudp|xtcp visitor`; or a proxy type with one of frpc's
+/// one-letter flags (`frpc tcp -s HOST -P PORT -l 22 …`), none of which `expose tcp` has.
+fn frpc_only(first: &str, rest: &[OsString]) -> bool {
+    const SHORT: &[&str] = &["-s", "-P", "-p", "-t", "-u", "-l", "-r", "-n", "-i", "-d"];
     let flag = first.split_once('=').map_or(first, |(name, _)| name);
-    first == "verify"
-        || first.starts_with("-c")
-        || matches!(flag, "--config" | "--config_dir" | "--config-dir")
+    let short_flag = || {
+        rest.iter()
+            .filter_map(|a| a.to_str())
+            .any(|a| a.get(..2).is_some_and(|head| SHORT.contains(&head)) && !a.starts_with("--"))
+    };
+    let second = rest.first().and_then(|a| a.to_str());
+    match first {
+        "verify" | "reload" | "https" | "tcpmux" | "xtcp" => true,
+        "stcp" | "sudp" if second == Some("visitor") => true,
+        "tcp" | "udp" | "http" | "stcp" | "sudp" => short_flag(),
+        _ => {
+            first.starts_with("-c") || matches!(flag, "--config" | "--config_dir" | "--config-dir")
+        }
+    }
 }
 
 /// Runs frpc mode with `args` (without the program name).
