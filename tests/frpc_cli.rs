@@ -1027,6 +1027,24 @@ async fn admin_router_guards_the_dashboard_paths_like_frpc() {
         405
     );
     assert_eq!(admin_call(admin, "GET", "/api/stop", None, "").await.0, 405);
+    // The heads announce the bodies' real lengths (a Go client reads exactly that many).
+    for (auth, want) in [("", 13), ("Authorization: Basic YWRtaW46YWRtaW4=\r\n", 43)] {
+        let mut s = tokio::net::TcpStream::connect(admin).await.unwrap();
+        let req = format!("GET / HTTP/1.1\r\nHost: x\r\n{auth}\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes())
+            .await
+            .unwrap();
+        let mut resp = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut s, &mut resp)
+            .await
+            .unwrap();
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("Content-Length: {want}\r\n")),
+            "{head}"
+        );
+        assert_eq!(body.len(), want);
+    }
     interrupt(&child);
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await

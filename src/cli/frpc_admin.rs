@@ -165,11 +165,20 @@ async fn handle(mut conn: TcpStream, admin: &Admin) -> std::io::Result<()> {
         // frpc's auth middleware answers a wrong or missing password after 200 ms, with Go's
         // `http.Error` body.
         tokio::time::sleep(AUTH_FAIL_DELAY).await;
-        let msg = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"Restricted\"\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 13\r\nConnection: close\r\n\r\nUnauthorized\n";
+        let body = "Unauthorized\n";
+        let msg = format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"Restricted\"\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
         return conn.write_all(msg.as_bytes()).await;
     }
     if status == 301 {
-        let msg = "HTTP/1.1 301 Moved Permanently\r\nLocation: /static/\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 44\r\nConnection: close\r\n\r\n<a href=\"/static/\">Moved Permanently</a>.\n\n";
+        // Go's `http.Redirect` body.
+        let body = "<a href=\"/static/\">Moved Permanently</a>.\n\n";
+        let msg = format!(
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: /static/\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
         return conn.write_all(msg.as_bytes()).await;
     }
     respond(&mut conn, status, kind, &body).await?;
