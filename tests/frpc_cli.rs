@@ -1094,3 +1094,89 @@ async fn a_plugin_that_cannot_start_is_a_start_error_like_frpc() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// frpc's admin router: `/healthz` open, the dashboard's `/` (any method), `/favicon.ico` and
+/// `/static/…` behind the same basic auth as the API, 405 for a known path with another method
+/// and 404 for an unknown one before any auth. frp's e2e suite checks `GET /` answers 401
+/// without credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_router_guards_the_dashboard_paths_like_frpc() {
+    let admin_port = spare_port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frpc.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "serverAddr = \"127.0.0.1\"\nserverPort = {}\nloginFailExit = false\n\
+             webServer.addr = \"0.0.0.0\"\nwebServer.port = {admin_port}\n\
+             webServer.user = \"admin\"\nwebServer.password = \"admin\"\n",
+            dead_port().await
+        ),
+    )
+    .unwrap();
+    let mut child = frpc(expose_bin(), &["frpc", "-c", file.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    read_until(&mut lines, "admin server listen on", 1).await;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let admin: SocketAddr = ([127, 0, 0, 1], admin_port).into();
+    let good = Some("YWRtaW46YWRtaW4="); // admin:admin
+    assert_eq!(
+        admin_call(admin, "GET", "/healthz", None, "").await,
+        (200, String::new())
+    );
+    assert_eq!(
+        admin_call(admin, "GET", "/", None, "").await,
+        (401, "Unauthorized\n".to_owned())
+    );
+    assert_eq!(admin_call(admin, "POST", "/", None, "").await.0, 401);
+    assert_eq!(
+        admin_call(admin, "GET", "/static/index.html", None, "")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        admin_call(admin, "GET", "/favicon.ico", None, "").await.0,
+        401
+    );
+    let (code, body) = admin_call(admin, "GET", "/", good, "").await;
+    assert_eq!(code, 301, "{body}");
+    assert_eq!(body, "<a href=\"/static/\">Moved Permanently</a>.\n\n");
+    assert_eq!(admin_call(admin, "GET", "/static/", good, "").await.0, 404);
+    assert_eq!(
+        admin_call(admin, "GET", "/nothing", None, "").await,
+        (404, "404 page not found\n".to_owned())
+    );
+    assert_eq!(
+        admin_call(admin, "POST", "/api/status", None, "").await.0,
+        405
+    );
+    assert_eq!(admin_call(admin, "GET", "/api/stop", None, "").await.0, 405);
+    // The heads announce the bodies' real lengths (a Go client reads exactly that many).
+    for (auth, want) in [("", 13), ("Authorization: Basic YWRtaW46YWRtaW4=\r\n", 43)] {
+        let mut s = tokio::net::TcpStream::connect(admin).await.unwrap();
+        let req = format!("GET / HTTP/1.1\r\nHost: x\r\n{auth}\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes())
+            .await
+            .unwrap();
+        let mut resp = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut s, &mut resp)
+            .await
+            .unwrap();
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(&format!("Content-Length: {want}\r\n")),
+            "{head}"
+        );
+        assert_eq!(body.len(), want);
+    }
+    interrupt(&child);
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -156,6 +156,59 @@ async fn proxy_protocol_over_http_names_the_visitor_and_127_0_0_1() {
     client.shutdown().await.unwrap();
 }
 
+/// What the local UDP service of a udp proxy with `proxyProtocolVersion` receives for one
+/// user datagram, and that its answer reaches the user bare. frps takes the proxy's work
+/// connection a moment after registration, so the user sends until the service hears it.
+async fn datagram_through_udp(version: ProxyProtocolVersion) -> (Vec<u8>, u16, u16) {
+    let srv = server().await;
+    let svc = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let svc_port = svc.local_addr().unwrap().port();
+    let client = Client::start(
+        config(&srv).proxy(ProxyConfig::udp("ppu", svc_port, 0).proxy_protocol(version)),
+    )
+    .unwrap();
+    let port = ready(&client).await[0].remote_port.unwrap();
+    let public = SocketAddr::new(srv.bind_addr().ip(), port);
+    let user = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let user_port = user.local_addr().unwrap().port();
+    let mut buf = vec![0u8; 2048];
+    let deadline = Instant::now() + WAIT;
+    let (got, from) = loop {
+        assert!(Instant::now() < deadline, "the local service heard nothing");
+        user.send_to(b"ping", public).await.unwrap();
+        let wait = Duration::from_millis(300);
+        if let Ok(r) = tokio::time::timeout(wait, svc.recv_from(&mut buf)).await {
+            let (n, from) = r.unwrap();
+            break (buf[..n].to_vec(), from);
+        }
+    };
+    svc.send_to(b"pong", from).await.unwrap();
+    let n = tokio::time::timeout(WAIT, user.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"pong");
+    client.shutdown().await.unwrap();
+    (got, user_port, svc_port)
+}
+
+#[tokio::test]
+async fn proxy_protocol_v2_dgram_header_precedes_each_udp_datagram() {
+    let (got, user_port, svc_port) = datagram_through_udp(ProxyProtocolVersion::V2).await;
+    let mut want = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    want.extend_from_slice(&[0x21, 0x12, 0, 12, 127, 0, 0, 1, 127, 0, 0, 1]);
+    want.extend_from_slice(&user_port.to_be_bytes());
+    want.extend_from_slice(&svc_port.to_be_bytes());
+    want.extend_from_slice(b"ping");
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn proxy_protocol_v1_on_udp_is_the_unknown_line() {
+    let (got, _, _) = datagram_through_udp(ProxyProtocolVersion::V1).await;
+    assert_eq!(got, b"PROXY UNKNOWN\r\nping");
+}
+
 fn new_proxy_of(srv: &TestServer, name: &str) -> NewProxy {
     srv.snapshot()
         .control_messages

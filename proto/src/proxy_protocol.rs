@@ -135,6 +135,27 @@ fn write_ip(out: &mut Cursor<'_>, ip: IpAddr) -> fmt::Result {
 
 /// The header for a TCP connection from `src` to `dst`.
 pub fn build(version: Version, src: SocketAddr, dst: SocketAddr) -> Result<Header, HeaderError> {
+    build_for(version, src, dst, true)
+}
+
+/// The header frpc puts before each datagram a udp or sudp proxy relays to its local service,
+/// `src` being the user's address and `dst` the local service. Version 2 has the `DGRAM`
+/// transport (otherwise the same rules as [`build`]); version 1 knows no UDP, so it is the
+/// short `PROXY UNKNOWN\r\n` line, as frpc's PROXY protocol library writes it.
+pub fn build_datagram(
+    version: Version,
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> Result<Header, HeaderError> {
+    build_for(version, src, dst, false)
+}
+
+fn build_for(
+    version: Version,
+    src: SocketAddr,
+    dst: SocketAddr,
+    stream: bool,
+) -> Result<Header, HeaderError> {
     let mut buf = [0u8; MAX_LEN];
     let mut out = Cursor {
         buf: &mut buf,
@@ -142,13 +163,16 @@ pub fn build(version: Version, src: SocketAddr, dst: SocketAddr) -> Result<Heade
     };
     let src_v4 = to_v4(src.ip());
     let dst_v4 = to_v4(dst.ip());
-    if src_v4.is_some() && dst_v4.is_none() {
+    // The short version 1 datagram line carries no addresses, so any pair goes.
+    let addresses = stream || version == Version::V2;
+    if addresses && src_v4.is_some() && dst_v4.is_none() {
         return Err(HeaderError::MixedFamilies {
             src: src.ip(),
             dst: dst.ip(),
         });
     }
     match version {
+        Version::V1 if !stream => out.put(b"PROXY UNKNOWN\r\n"),
         Version::V1 => {
             let family = if src_v4.is_some() { "TCP4" } else { "TCP6" };
             // At most 5 + 5 + 2 × 39 + 2 × 5 + 3 + 2 bytes: always fits.
@@ -163,16 +187,18 @@ pub fn build(version: Version, src: SocketAddr, dst: SocketAddr) -> Result<Heade
             out.put(&V2_SIGNATURE);
             // Version 2, command PROXY.
             out.put(&[0x21]);
+            // Low nibble of the family byte: 1 STREAM, 2 DGRAM.
+            let transport = if stream { 0x01 } else { 0x02 };
             match (src_v4, dst_v4) {
                 (Some(s), Some(d)) => {
-                    // AF_INET, STREAM; 12 bytes of addresses and ports.
-                    out.put(&[0x11, 0, 12]);
+                    // AF_INET; 12 bytes of addresses and ports.
+                    out.put(&[0x10 | transport, 0, 12]);
                     out.put(&s.octets());
                     out.put(&d.octets());
                 }
                 _ => {
-                    // AF_INET6, STREAM; 36 bytes of addresses and ports.
-                    out.put(&[0x21, 0, 36]);
+                    // AF_INET6; 36 bytes of addresses and ports.
+                    out.put(&[0x20 | transport, 0, 36]);
                     out.put(&to_v6(src.ip()).octets());
                     out.put(&to_v6(dst.ip()).octets());
                 }
@@ -291,6 +317,27 @@ mod tests {
         want.extend_from_slice(&[0x01, 0xbb, 0x1f, 0x90]);
         assert_eq!(h.as_bytes(), &want[..]);
         assert_eq!(h.as_bytes().len(), 52);
+    }
+
+    #[test]
+    fn v2_udp4_and_udp6_are_byte_exact() {
+        let h = build_datagram(Version::V2, addr("127.0.0.1:12345"), addr("10.0.0.1:80")).unwrap();
+        let mut want = V2_SIGNATURE.to_vec();
+        want.extend_from_slice(&[0x21, 0x12, 0x00, 0x0c]);
+        want.extend_from_slice(&[127, 0, 0, 1, 10, 0, 0, 1]);
+        want.extend_from_slice(&[0x30, 0x39, 0x00, 0x50]);
+        assert_eq!(h.as_bytes(), &want[..]);
+        let h = build_datagram(Version::V2, addr("[2001:db8::1]:443"), addr("[::1]:53")).unwrap();
+        assert_eq!(&h.as_bytes()[12..16], &[0x21, 0x22, 0x00, 0x24]);
+        assert_eq!(h.as_bytes().len(), 52);
+    }
+
+    #[test]
+    fn v1_udp_is_the_short_unknown_line() {
+        for dst in ["10.0.0.1:80", "[::1]:53"] {
+            let h = build_datagram(Version::V1, addr("1.2.3.4:5"), addr(dst)).unwrap();
+            assert_eq!(h.as_bytes(), b"PROXY UNKNOWN\r\n");
+        }
     }
 
     #[test]

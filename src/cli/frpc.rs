@@ -146,7 +146,10 @@ struct AdminArgs {
 /// frpc's subcommands that this client does not have yet.
 const NOT_YET: &[&str] = &["nathole"];
 
-/// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`.
+/// The arguments for frpc mode: the binary was started as `frpc`, or as `expose frpc …`, or
+/// with an frpc command line that means nothing to `expose` itself (`expose -c FILE`,
+/// `expose --config_dir DIR`, `expose verify -c FILE`), so that a harness handed this binary
+/// under its own name as "frpc" still gets frpc.
 pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
     let argv0 = args.first().map(Path::new)?;
     let stem = argv0.file_stem().and_then(|s| s.to_str()).unwrap_or("");
@@ -155,7 +158,31 @@ pub fn invocation(args: &[OsString]) -> Option<Vec<OsString>> {
     }
     match args.get(1).and_then(|a| a.to_str()) {
         Some("frpc") => Some(args[2..].to_vec()),
+        Some(first) if frpc_only(first, &args[2..]) => Some(args[1..].to_vec()),
         _ => None,
+    }
+}
+
+/// A command line only frpc has: its config flags first (`-c`, `--config`, `--config_dir`,
+/// with `_` or `-`, joined to their value or not); `verify`, `reload`, or a proxy type expose
+/// has no command for; `stcp|sudp|xtcp visitor`; or a proxy type with one of frpc's
+/// one-letter flags (`frpc tcp -s HOST -P PORT -l 22 …`), none of which `expose tcp` has.
+fn frpc_only(first: &str, rest: &[OsString]) -> bool {
+    const SHORT: &[&str] = &["-s", "-P", "-p", "-t", "-u", "-l", "-r", "-n", "-i", "-d"];
+    let flag = first.split_once('=').map_or(first, |(name, _)| name);
+    let short_flag = || {
+        rest.iter()
+            .filter_map(|a| a.to_str())
+            .any(|a| a.get(..2).is_some_and(|head| SHORT.contains(&head)) && !a.starts_with("--"))
+    };
+    let second = rest.first().and_then(|a| a.to_str());
+    match first {
+        "verify" | "reload" | "https" | "tcpmux" | "xtcp" => true,
+        "stcp" | "sudp" if second == Some("visitor") => true,
+        "tcp" | "udp" | "http" | "stcp" | "sudp" => short_flag(),
+        _ => {
+            first.starts_with("-c") || matches!(flag, "--config" | "--config_dir" | "--config-dir")
+        }
     }
 }
 

@@ -33,6 +33,9 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// current dial attempt at the latest).
 const HANDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// frpc's auth middleware waits this long before answering a failed login.
+const AUTH_FAIL_DELAY: Duration = Duration::from_millis(200);
+
 /// One of frpc's log lines, written by the owner of the log.
 pub struct Line {
     /// Warning (`[W]`) rather than info.
@@ -159,7 +162,23 @@ async fn handle(mut conn: TcpStream, admin: &Admin) -> std::io::Result<()> {
     }
     let (status, kind, body) = route(&req, admin).await;
     if status == 401 {
-        let msg = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"Restricted\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        // frpc's auth middleware answers a wrong or missing password after 200 ms, with Go's
+        // `http.Error` body.
+        tokio::time::sleep(AUTH_FAIL_DELAY).await;
+        let body = "Unauthorized\n";
+        let msg = format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"Restricted\"\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        return conn.write_all(msg.as_bytes()).await;
+    }
+    if status == 301 {
+        // Go's `http.Redirect` body.
+        let body = "<a href=\"/static/\">Moved Permanently</a>.\n\n";
+        let msg = format!(
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: /static/\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
         return conn.write_all(msg.as_bytes()).await;
     }
     respond(&mut conn, status, kind, &body).await?;
@@ -203,23 +222,59 @@ async fn read_body(conn: &mut TcpStream, body: &mut Vec<u8>, length: usize) {
     }
 }
 
+/// How frpc's router (gorilla/mux) places a request before any handler runs.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// `/healthz`: any method, no auth.
+    Open,
+    /// A route behind the auth middleware.
+    Guarded,
+    /// The path has routes, none for this method: 405 before the auth middleware.
+    WrongMethod,
+    /// No route: 404 before the auth middleware.
+    Unknown,
+}
+
+/// Places `method path` as frpc 0.66's admin router does: `/healthz` open; the API routes,
+/// `/favicon.ico`, `/static/…` and `/` (the dashboard, any method) behind basic auth; a known
+/// path with another method is a 405 and any other path a 404, both without asking for auth.
+pub(crate) fn place(method: &str, path: &str) -> Placement {
+    let allowed: &[&str] = match path {
+        "/healthz" => return Placement::Open,
+        "/" => return Placement::Guarded,
+        "/api/reload" | "/api/status" => &["GET"],
+        "/api/stop" => &["POST"],
+        "/api/config" => &["GET", "PUT"],
+        // expose's addition (not in frpc): the engine's metrics.
+        "/metrics" => &["GET"],
+        "/favicon.ico" => &["GET"],
+        p if p.starts_with("/static/") => &["GET"],
+        _ => return Placement::Unknown,
+    };
+    if allowed.contains(&method) {
+        Placement::Guarded
+    } else {
+        Placement::WrongMethod
+    }
+}
+
 /// The response for one request: status, content type, body.
 async fn route(req: &Request<'_>, admin: &Admin) -> (u16, &'static str, String) {
     let (method, path) = (req.method, req.path);
-    if path == "/healthz" {
-        return (200, "text/plain", String::new());
-    }
-    let known = matches!(
-        path,
-        "/api/status" | "/api/stop" | "/api/config" | "/api/reload" | "/metrics"
-    );
-    if !known {
-        return (404, "text/plain", "404 page not found\n".into());
+    match place(method, path) {
+        Placement::Open => return (200, "text/plain", String::new()),
+        Placement::Unknown => return (404, "text/plain", "404 page not found\n".into()),
+        Placement::WrongMethod => return (405, "text/plain", String::new()),
+        Placement::Guarded => {}
     }
     if !authorized(req.auth.as_deref(), &admin.web) {
         return (401, "text/plain", String::new());
     }
     match (method, path) {
+        // The dashboard's entry point redirects to its pages, which this build does not carry.
+        (_, "/") => (301, "text/html", String::new()),
+        (_, "/favicon.ico") => (404, "text/plain", "404 page not found\n".into()),
+        (_, p) if p.starts_with("/static/") => (404, "text/plain", "404 page not found\n".into()),
         ("GET", "/api/status") => (200, "application/json", status_json(admin).to_string()),
         // expose's addition: the engine's metrics, behind the same auth.
         ("GET", "/metrics") => (

@@ -9,15 +9,20 @@
 //!   [`LOCAL_READ_TIMEOUT`] is closed; the next datagram from that user opens a new one.
 //! - A Ping goes on the work connection every [`HEARTBEAT_INTERVAL`], since frps drops a udp
 //!   work connection that is silent for 60 s.
+//! - With `proxyProtocolVersion` each datagram to the local service starts with a PROXY
+//!   header naming the user's address (version 2 `DGRAM`; version 1, which has no UDP, the
+//!   short `PROXY UNKNOWN` line), as frpc does.
 //! - Datagrams wait in a queue of [`QUEUE_LEN`]; when it is full new ones are dropped, as UDP
 //!   may, and nobody else waits. A datagram from the local service larger than
 //!   `udp_packet_size` is dropped with a warning (Go frpc would cut it to that size).
 
 use super::codec::{MsgReader, MsgWriter};
+use super::config::ProxyProtocolVersion;
 use super::error::Error;
 use super::events::Counters;
 use super::wrapped::Wrapped;
 use frp_proto::msg::{Ping, UdpPacket};
+use frp_proto::proxy_protocol;
 use frp_proto::udp::{self as proto_udp, HEARTBEAT_INTERVAL, LOCAL_READ_TIMEOUT, QUEUE_LEN};
 use frp_proto::Message;
 use std::collections::HashMap;
@@ -42,6 +47,9 @@ pub(crate) struct Relay<'a> {
     pub counters: &'a Arc<Counters>,
     /// UDPPacket messages in wire v2 frames (as frpc does when the login speaks v2).
     pub wire_v2: bool,
+    /// `transport.proxyProtocolVersion`: a PROXY header (user → local service) before each
+    /// datagram to the local service, as frpc's forwarder writes it.
+    pub proxy_protocol: Option<ProxyProtocolVersion>,
 }
 
 /// Relays datagrams between `conn` and the local service until the connection ends or `stop`
@@ -78,6 +86,8 @@ pub(crate) async fn serve(
     };
     let receive = async {
         let mut payload = Vec::with_capacity(relay.packet_size);
+        // Header and payload of one datagram, reused (only with a PROXY header).
+        let mut framed = Vec::new();
         loop {
             let packet = match reader.read().await? {
                 Some(Message::UdpPacket(p)) => p,
@@ -98,7 +108,20 @@ pub(crate) async fn serve(
                     continue;
                 }
             };
-            if socket.send(&payload).await.is_ok() {
+            let datagram = match relay.proxy_protocol {
+                // frpc sends the bare payload when no header can be built.
+                Some(v) => match proxy_protocol::build_datagram(v, user, relay.local) {
+                    Ok(header) => {
+                        framed.clear();
+                        framed.extend_from_slice(header.as_bytes());
+                        framed.extend_from_slice(&payload);
+                        &framed
+                    }
+                    Err(_) => &payload,
+                },
+                None => &payload,
+            };
+            if socket.send(datagram).await.is_ok() {
                 relay
                     .counters
                     .bytes_to_local

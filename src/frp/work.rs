@@ -439,6 +439,7 @@ async fn serve_udp(
         packet_size: ctx.udp_packet_size,
         counters: &ctx.counters,
         wire_v2: ctx.wire_v2,
+        proxy_protocol: proxy.proxy_protocol,
     };
     super::udp::serve(relay, conn, stop).await
 }

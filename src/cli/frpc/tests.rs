@@ -19,6 +19,69 @@ fn frpc_mode_by_name_or_subcommand() {
     assert_eq!(invocation(&os(&["frpc-helper"])), None);
 }
 
+/// A harness may run this binary under its own name as frpc (`expose -c FILE`): frpc's config
+/// flags and `verify` mean nothing to `expose`, so they select frpc mode; expose's own
+/// commands and flags keep theirs.
+#[test]
+fn frpc_only_command_lines_select_frpc_mode_under_any_name() {
+    for args in [
+        &["expose", "-c", "f.toml"][..],
+        &["expose", "-cf.toml"],
+        &["expose", "--config", "f.toml"],
+        &[
+            "expose",
+            "--config=f.toml",
+            "--allow-unsafe=TokenSourceExec",
+        ],
+        &["expose", "--config_dir", "d"],
+        &["expose", "--config-dir=d"],
+        &["expose", "verify", "-c", "f.toml"],
+        &["expose", "reload", "-c", "f.toml"],
+        &["expose", "https", "-n", "web"],
+        &["expose", "stcp", "visitor", "--sk", "k"],
+        &[
+            "expose",
+            "tcp",
+            "-s",
+            "127.0.0.1",
+            "-P",
+            "7000",
+            "-t",
+            "123",
+            "-l",
+            "22",
+            "-r",
+            "6000",
+            "-n",
+            "ssh",
+        ],
+        &["expose", "udp", "-l53", "-r", "6053"],
+        &[
+            "expose",
+            "http",
+            "-l",
+            "80",
+            "--custom-domain",
+            "a.example.com",
+        ],
+    ] {
+        assert_eq!(invocation(&os(args)), Some(os(&args[1..])), "{args:?}");
+    }
+    for args in [
+        &["expose", "8080"][..],
+        &["expose", "tcp", "22"],
+        &["expose", "tcp", "--server", "h", "--token", "t", "-v", "22"],
+        &["expose", "http", "--remote-port", "0", "-q", "8080"],
+        &["expose", "stcp", "--sk", "k", "22"],
+        &["expose", "--json", "list"],
+        &["expose", "--configuration"],
+        &["expose", "status"],
+        &["expose"],
+    ] {
+        assert_eq!(invocation(&os(args)), None, "{args:?}");
+    }
+}
+
 #[test]
 fn frpc_flags() {
     use clap::CommandFactory;
