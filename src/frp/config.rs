@@ -16,7 +16,7 @@ pub use frp_proto::session::ReconnectPolicy;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-pub use super::visitor_config::{VisitorConfig, VisitorKind};
+pub use super::visitor_config::{VisitorConfig, VisitorKind, XtcpVisitorOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -110,6 +110,9 @@ pub struct ClientConfig {
     pub transport: TransportConfig,
     /// frpc's `transport.wireProtocol` (default v1), or `auto`.
     pub wire_protocol: super::wire_v2::WireProtocol,
+    /// frpc's `natHoleStunServer`: where xtcp proxies and visitors learn their public UDP
+    /// address (default `stun.easyvoip.com:3478`).
+    pub nat_hole_stun_server: String,
 }
 
 impl ClientConfig {
@@ -143,6 +146,7 @@ impl ClientConfig {
             visitors: Vec::new(),
             transport: TransportConfig::default(),
             wire_protocol: Default::default(),
+            nat_hole_stun_server: frp_proto::nathole::DEFAULT_STUN_SERVER.to_owned(),
         }
     }
 
@@ -332,6 +336,15 @@ impl ProxyConfig {
         )
     }
 
+    /// An xtcp proxy: reachable only through xtcp visitors that know `secret_key`.
+    pub fn xtcp(name: impl Into<String>, local_port: u16, secret_key: impl Into<Secret>) -> Self {
+        Self::new(
+            name,
+            local_port,
+            ProxyKind::Xtcp(SecretOptions::new(secret_key)),
+        )
+    }
+
     /// A proxy of any kind to 127.0.0.1:`local_port`.
     pub fn new(name: impl Into<String>, local_port: u16, kind: ProxyKind) -> Self {
         ProxyConfig {
@@ -476,6 +489,9 @@ pub enum ProxyKind {
     Stcp(SecretOptions),
     /// No public port: sudp visitors holding the secret key reach the local UDP service.
     Sudp(SecretOptions),
+    /// No public port: xtcp visitors holding the secret key reach the local TCP service
+    /// directly, over a UDP path punched through both NATs.
+    Xtcp(SecretOptions),
 }
 
 impl ProxyKind {
@@ -489,6 +505,7 @@ impl ProxyKind {
             ProxyKind::Udp { .. } => "udp",
             ProxyKind::Stcp(_) => "stcp",
             ProxyKind::Sudp(_) => "sudp",
+            ProxyKind::Xtcp(_) => "xtcp",
         }
     }
 
@@ -514,6 +531,9 @@ pub struct SecretOptions {
     pub secret_key: Secret,
     /// frp users allowed to visit (`allowUsers`); empty means only our own user, `"*"` anyone.
     pub allow_users: Vec<String>,
+    /// xtcp only: tell visitors no local addresses, only the public ones
+    /// (`natTraversal.disableAssistedAddrs`).
+    pub disable_assisted_addrs: bool,
 }
 
 impl SecretOptions {
@@ -522,6 +542,7 @@ impl SecretOptions {
         SecretOptions {
             secret_key: secret_key.into(),
             allow_users: Vec::new(),
+            disable_assisted_addrs: false,
         }
     }
 

@@ -15,6 +15,7 @@ use super::state::{ClientState, Phase, ProxyStatus};
 use super::switch::{self, SwitchReceiver, SwitchSender};
 use super::transport::{self, BoxStream, Connector};
 use super::visitor::{self, Running};
+use super::xtcp;
 use super::wire;
 use super::wire_v2::{self, WireChoice};
 use super::work::{self, WorkContext};
@@ -228,7 +229,11 @@ impl Driver {
                 }
                 session::Event::WorkConnRequested => self.spawn_work(),
                 session::Event::Message(msg) => {
-                    tracing::debug!(kind = msg.message_type().name(), "ignoring control message")
+                    let kind = msg.message_type().name();
+                    let link = self.conn.as_ref().and_then(|c| c.work.as_ref()?.xtcp.clone());
+                    if !link.is_some_and(|l| l.deliver(*msg)) {
+                        tracing::debug!(kind, "ignoring control message");
+                    }
                 }
                 session::Event::Lost { cause, logged_in } => {
                     let error = self.error_for(cause);
@@ -296,6 +301,13 @@ impl Driver {
             self.shared.events.clone(),
         );
         work.wire_v2 = v2;
+        let xtcp = Arc::new(xtcp::Link::new(
+            self.shared.switches.clone(),
+            xtcp::Settings {
+                stun_server: self.shared.config.nat_hole_stun_server.clone(),
+            },
+        ));
+        work.xtcp = Some(xtcp.clone());
         conn.work = Some(Arc::new(work));
         conn.visitors = Some(Running::start_all(
             &self.shared.config,
@@ -308,6 +320,8 @@ impl Driver {
                 udp_packet_size: self.shared.config.udp_packet_size,
                 stop: conn.work_token.clone(),
                 wire_v2: v2,
+                xtcp: Some(xtcp),
+                peers: Default::default(),
             },
         ));
         if reconnected {

@@ -47,6 +47,7 @@ mod visitor_config;
 mod wire;
 mod wire_v2;
 mod work;
+mod xtcp;
 pub(crate) mod wrapped;
 /// Bytes put back in front of a stream, for the test server's sniffing.
 #[cfg(feature = "testserver")]
@@ -57,7 +58,7 @@ pub(crate) use transport::ws;
 
 pub use config::{
     ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ProxyProtocolVersion, ReconnectPolicy,
-    SecretOptions, TlsConfig, VisitorConfig, VisitorKind, DEFAULT_FRP_VERSION,
+    SecretOptions, TlsConfig, VisitorConfig, VisitorKind, XtcpVisitorOptions, DEFAULT_FRP_VERSION,
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
 };
 pub use error::Error;
@@ -413,7 +414,8 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
             ProxyKind::Tcp { .. }
             | ProxyKind::Udp { .. }
             | ProxyKind::Stcp(_)
-            | ProxyKind::Sudp(_) => None,
+            | ProxyKind::Sudp(_)
+            | ProxyKind::Xtcp(_) => None,
         };
         if let Some((sub, domains)) = vhost_names {
             if sub.as_deref().unwrap_or("").is_empty() && domains.is_empty() {

@@ -16,6 +16,8 @@ pub(crate) enum Switch {
     On(String),
     /// Deregister the proxy (its health check failed).
     Off(String),
+    /// Queue a control message of the engine's own (xtcp's NatHole messages).
+    Send(frp_proto::Message),
 }
 
 /// Where switches are sent; the control task holds the receiving end.
@@ -50,6 +52,11 @@ pub(crate) fn apply(
                 state.send_modify(|s| {
                     s.proxies.insert(name, ProxyStatus::Pending);
                 });
+            }
+        }
+        Switch::Send(msg) => {
+            if !session.send(msg) {
+                tracing::debug!("control message dropped: not online");
             }
         }
         Switch::Off(name) => {

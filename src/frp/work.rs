@@ -46,6 +46,8 @@ pub(crate) struct WorkContext {
     pub udp_packet_size: usize,
     /// The login speaks wire v2: work connections open with the magic and v2 frames.
     pub wire_v2: bool,
+    /// The control connection as xtcp proxies use it; set once logged in.
+    pub xtcp: Option<Arc<super::xtcp::Link>>,
 }
 
 /// One proxy as its work connections see it.
@@ -109,6 +111,7 @@ impl WorkContext {
             events,
             udp_packet_size: cfg.udp_packet_size,
             wire_v2: false,
+            xtcp: None,
         };
         ctx.set_proxies(cfg, proxies);
         ctx
@@ -166,7 +169,7 @@ pub(crate) async fn serve(opener: Opener, ctx: Arc<WorkContext>, session: Cancel
 
 async fn serve_inner(
     opener: Opener,
-    ctx: &WorkContext,
+    ctx: &Arc<WorkContext>,
     session: CancellationToken,
 ) -> Result<(), Error> {
     let stream = opener.open().await?;
@@ -214,17 +217,74 @@ async fn serve_inner(
         )));
     };
     let proxy = &work_proxy.config;
+    if let super::config::ProxyKind::Xtcp(opts) = &proxy.kind {
+        return serve_xtcp(ctx, &work_proxy, opts, reader, start, session).await;
+    }
     let (stream, early) = reader.into_parts();
     if proxy.kind.is_udp() {
         return serve_udp(ctx, &work_proxy, stream, early, &session).await;
     }
+    let key = proxy.use_encryption.then_some(&ctx.key);
+    to_local(ctx, &work_proxy, stream, early, &start, &session, key).await
+}
+
+/// An xtcp work connection: it only brings the punch's session id; the visitor's connections
+/// come as streams of the punched QUIC connection, each served as a work connection whose
+/// payload is wrapped with the proxy's secret key (as frpc does).
+async fn serve_xtcp(
+    ctx: &Arc<WorkContext>,
+    work_proxy: &Arc<WorkProxy>,
+    opts: &super::config::SecretOptions,
+    reader: MsgReader<BoxStream>,
+    start: frp_proto::msg::StartWorkConn,
+    session: CancellationToken,
+) -> Result<(), Error> {
+    let Some(link) = ctx.xtcp.clone() else {
+        return Err(Error::Protocol("xtcp work connection without a control link".into()));
+    };
+    let key = Arc::new(Key::derive(opts.secret_key.expose()));
+    let proxy = super::xtcp::proxy::XtcpProxy {
+        wire_name: start.proxy_name.clone(),
+        secret_key: opts.secret_key.expose(),
+        disable_assisted: opts.disable_assisted_addrs,
+    };
+    let start = Arc::new(start);
+    let on_stream = |stream: BoxStream| {
+        let (ctx, wp, start, key) = (ctx.clone(), work_proxy.clone(), start.clone(), key.clone());
+        let session = session.clone();
+        tokio::spawn(async move {
+            let key = wp.config.use_encryption.then_some(&*key);
+            let early = bytes::BytesMut::new();
+            if let Err(e) = to_local(&ctx, &wp, stream, early, &start, &session, key).await {
+                tracing::debug!(error = %e, "xtcp connection ended");
+            }
+        });
+    };
+    let served = super::xtcp::proxy::serve(&link, proxy, reader, &session, on_stream).await;
+    if let Err(e) = &served {
+        tracing::warn!(proxy = %work_proxy.config.name, error = %e, "xtcp");
+    }
+    served
+}
+
+/// A started work connection (or xtcp stream) to the local service or the proxy's plugin,
+/// its payload wrapped with `key` when encrypted.
+async fn to_local(
+    ctx: &WorkContext,
+    work_proxy: &Arc<WorkProxy>,
+    stream: BoxStream,
+    early: bytes::BytesMut,
+    start: &frp_proto::msg::StartWorkConn,
+    session: &CancellationToken,
+    key: Option<&Key>,
+) -> Result<(), Error> {
+    let proxy = &work_proxy.config;
     if let Some(plugin) = &proxy.plugin {
-        return serve_plugin(ctx, &work_proxy, plugin, stream, early, &start).await;
+        return serve_plugin(ctx, work_proxy, plugin, stream, early, start, key).await;
     }
 
     let counters = &ctx.counters;
     let held = || Held::new(&counters.buffered_bytes, &counters.peak_buffered_bytes);
-    let key = proxy.use_encryption.then_some(&ctx.key);
     let up = Pump::outbound(
         Sealer::new(key.map(|k| (k, rand::random())), proxy.use_compression),
         &counters.bytes_from_local,
@@ -242,16 +302,16 @@ async fn serve_inner(
             crate::nofile::warn_once(&e);
             report_unreachable(
                 &ctx.events,
-                &work_proxy,
+                work_proxy,
                 &local_addr,
                 e.to_string(),
-                &session,
+                session,
             );
             return answer_unreachable(proxy, &local_addr, stream, up).await;
         }
         Err(_) => {
             let error = "timed out".to_string();
-            report_unreachable(&ctx.events, &work_proxy, &local_addr, error, &session);
+            report_unreachable(&ctx.events, work_proxy, &local_addr, error, session);
             return answer_unreachable(proxy, &local_addr, stream, up).await;
         }
     };
@@ -309,9 +369,9 @@ async fn serve_plugin(
     stream: BoxStream,
     early: bytes::BytesMut,
     start: &frp_proto::msg::StartWorkConn,
+    key: Option<&Key>,
 ) -> Result<(), Error> {
     let proxy = &work_proxy.config;
-    let key = proxy.use_encryption.then_some(&ctx.key);
     let conn = super::wrapped::Wrapped::new(stream, key, proxy.use_compression, early);
     let src = (!start.src_addr.is_empty() && start.src_port != 0)
         .then(|| start.src_addr.parse().ok())

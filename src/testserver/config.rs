@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// Accept wire v2 connections too (frps 0.69+); `false` is a frps before 0.69, which closes
     /// a connection that starts with the v2 magic.
     pub wire_v2: bool,
+    /// xtcp: hand both ends these candidate addresses (and no local ones) instead of the
+    /// peer's, e.g. an address nobody answers on, so the punch cannot finish.
+    pub nathole_candidates: Option<Vec<String>>,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +84,7 @@ impl Default for ServerConfig {
             new_proxy_hook: None,
             udp_packet_size: frp_proto::udp::DEFAULT_UDP_PACKET_SIZE,
             wire_v2: true,
+            nathole_candidates: None,
         }
     }
 }

@@ -77,6 +77,7 @@ mod dns;
 mod domains;
 mod gate;
 mod https;
+mod nathole;
 mod proxies;
 mod proxy;
 mod shared;
@@ -116,6 +117,7 @@ pub struct TestServer {
     bind_addr: SocketAddr,
     cert_der: Vec<u8>,
     cert_pem: String,
+    stun_addr: SocketAddr,
     /// Fired by the accept loops once their listeners are closed.
     listeners_closed: Vec<CancellationToken>,
 }
@@ -179,8 +181,10 @@ impl TestServer {
             vhost_addr,
             tcpmux_addr,
             https_addr,
+            nathole: Mutex::new(Default::default()),
             cfg,
         });
+        let stun_addr = nathole::start_stun(inner.cancel.clone()).await?;
         let frp_closed = CancellationToken::new();
         let vhost_closed = CancellationToken::new();
         tokio::spawn(conn::accept_loop(
@@ -210,6 +214,7 @@ impl TestServer {
             bind_addr,
             cert_der,
             cert_pem,
+            stun_addr,
             listeners_closed: vec![frp_closed, vhost_closed, tcpmux_closed, https_closed],
         })
     }
@@ -227,6 +232,11 @@ impl TestServer {
     /// Address of the tcpmux `httpconnect` listener (send `CONNECT host:port` here).
     pub fn tcpmux_httpconnect_addr(&self) -> SocketAddr {
         self.inner.tcpmux_addr
+    }
+
+    /// Address of the STUN responder (give it to xtcp clients as `natHoleStunServer`).
+    pub fn stun_addr(&self) -> SocketAddr {
+        self.stun_addr
     }
 
     /// Address of the HTTP vhost listener (send requests here with the proxy's Host).

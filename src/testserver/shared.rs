@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) vhost_addr: SocketAddr,
     pub(crate) tcpmux_addr: SocketAddr,
     pub(crate) https_addr: SocketAddr,
+    /// xtcp's hole-punching controller.
+    pub(crate) nathole: Mutex<super::nathole::NatHole>,
 }
 
 impl Inner {
@@ -56,6 +58,10 @@ impl Inner {
 
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn nathole(&self) -> MutexGuard<'_, super::nathole::NatHole> {
+        self.nathole.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn hooks(&self) -> MutexGuard<'_, Hooks> {
@@ -125,6 +131,8 @@ pub(crate) struct SecretProxy {
     /// Empty in NewProxy means the owner's own user, as frps fills it in.
     pub(crate) allow_users: Vec<String>,
     pub(crate) ctl: Arc<ControlHandle>,
+    /// An xtcp proxy (hole punching only; stcp/sudp visitors cannot reach it).
+    pub(crate) xtcp: bool,
     /// The proxy's payload wrapping on its work connections.
     pub(crate) wrapping: Wrapping,
 }
