@@ -108,6 +108,14 @@ pub(crate) fn new_transaction_id() -> String {
     )
 }
 
+/// An error's text as frpc words it: our own protocol errors without their kind in front.
+pub(crate) fn text(e: Error) -> String {
+    match e {
+        Error::Protocol(text) => text,
+        other => other.to_string(),
+    }
+}
+
 /// What frpc checks in every `NatHoleResp` before punching (its error texts).
 pub(crate) fn check_resp(resp: NatHoleResp) -> Result<NatHoleResp, Error> {
     if !resp.error.is_empty() {

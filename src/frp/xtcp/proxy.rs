@@ -67,7 +67,7 @@ pub(crate) async fn serve(
         .exchange(hello.into(), &transaction_id, EXCHANGE_TIMEOUT)
         .await
         .and_then(check_resp)
-        .map_err(|e| Error::Protocol(format!("nathole exchange info error: {e}")))?;
+        .map_err(|e| Error::Protocol(format!("nathole exchange info error: {}", super::text(e))))?;
     tracing::info!(
         proxy = %proxy.wire_name,
         sid = %resp.sid,

@@ -146,8 +146,10 @@ impl Tunnel {
         match self.make_hole().await {
             Ok(session) => *self.lock() = Some(session),
             Err(e) => {
-                tracing::warn!(visitor = %self.config.name, error = %e, "xtcp tunnel not established");
-                (self.on_error)(e.to_string());
+                // frpc's own texts, without our error kind in front.
+                let text = super::text(e);
+                tracing::warn!(visitor = %self.config.name, error = %text, "xtcp tunnel not established");
+                (self.on_error)(text);
             }
         }
     }
@@ -165,7 +167,7 @@ impl Tunnel {
             .link
             .exchange(pre.into(), &id, EXCHANGE_TIMEOUT)
             .await
-            .map_err(|e| Error::Protocol(format!("nathole precheck error: {e}")))?;
+            .map_err(|e| Error::Protocol(format!("nathole precheck error: {}", super::text(e))))?;
         if !resp.error.is_empty() {
             return Err(Error::Protocol(format!(
                 "nathole precheck error: {}",
@@ -194,13 +196,13 @@ impl Tunnel {
             .exchange(hello.into(), &id, EXCHANGE_TIMEOUT)
             .await
             .and_then(check_resp)
-            .map_err(|e| Error::Protocol(format!("nathole exchange info error: {e}")))?;
+            .map_err(|e| Error::Protocol(format!("nathole exchange info error: {}", super::text(e))))?;
         let (socket, peer) =
             punch::make_hole(prepared.socket, &resp, &Key::derive(secret)).await?;
         tracing::info!(visitor = %self.config.name, sid = %resp.sid, remote = %peer, "establishing nat hole connection successful");
         quic::connect(socket, peer)
             .await
-            .map_err(|e| Error::Protocol(format!("init tunnel session error: {e}")))
+            .map_err(|e| Error::Protocol(format!("init tunnel session error: {}", super::text(e))))
     }
 
     /// `keepTunnelOpen`: punch now, then check every `minRetryInterval`; a failed check waits
