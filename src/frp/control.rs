@@ -15,7 +15,6 @@ use super::state::{ClientState, Phase, ProxyStatus};
 use super::switch::{self, SwitchReceiver, SwitchSender};
 use super::transport::{self, BoxStream, Connector};
 use super::visitor::{self, Running};
-use super::xtcp;
 use super::wire;
 use super::wire_v2::{self, WireChoice};
 use super::work::{self, WorkContext};
@@ -229,11 +228,7 @@ impl Driver {
                 }
                 session::Event::WorkConnRequested => self.spawn_work(),
                 session::Event::Message(msg) => {
-                    let kind = msg.message_type().name();
-                    let link = self.conn.as_ref().and_then(|c| c.work.as_ref()?.xtcp.clone());
-                    if !link.is_some_and(|l| l.deliver(*msg)) {
-                        tracing::debug!(kind, "ignoring control message");
-                    }
+                    work::deliver(self.conn.as_ref().and_then(|c| c.work.as_deref()), *msg)
                 }
                 session::Event::Lost { cause, logged_in } => {
                     let error = self.error_for(cause);
@@ -301,13 +296,7 @@ impl Driver {
             self.shared.events.clone(),
         );
         work.wire_v2 = v2;
-        let xtcp = Arc::new(xtcp::Link::new(
-            self.shared.switches.clone(),
-            xtcp::Settings {
-                stun_server: self.shared.config.nat_hole_stun_server.clone(),
-            },
-        ));
-        work.xtcp = Some(xtcp.clone());
+        let xtcp = work.link_xtcp(&self.shared.switches, &self.shared.config);
         conn.work = Some(Arc::new(work));
         conn.visitors = Some(Running::start_all(
             &self.shared.config,
@@ -320,8 +309,7 @@ impl Driver {
                 udp_packet_size: self.shared.config.udp_packet_size,
                 stop: conn.work_token.clone(),
                 wire_v2: v2,
-                xtcp: Some(xtcp),
-                peers: Default::default(),
+                xtcp,
             },
         ));
         if reconnected {

@@ -47,8 +47,8 @@ mod visitor_config;
 mod wire;
 mod wire_v2;
 mod work;
-mod xtcp;
 pub(crate) mod wrapped;
+mod xtcp;
 /// Bytes put back in front of a stream, for the test server's sniffing.
 #[cfg(feature = "testserver")]
 pub(crate) use transport::prefixed::Prefixed;

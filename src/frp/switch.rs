@@ -16,8 +16,9 @@ pub(crate) enum Switch {
     On(String),
     /// Deregister the proxy (its health check failed).
     Off(String),
-    /// Queue a control message of the engine's own (xtcp's NatHole messages).
-    Send(frp_proto::Message),
+    /// Queue a control message of the engine's own (xtcp's NatHole messages; boxed, as a
+    /// `Message` is large and these are rare).
+    Send(Box<frp_proto::Message>),
 }
 
 /// Where switches are sent; the control task holds the receiving end.
@@ -55,7 +56,7 @@ pub(crate) fn apply(
             }
         }
         Switch::Send(msg) => {
-            if !session.send(msg) {
+            if !session.send(*msg) {
                 tracing::debug!("control message dropped: not online");
             }
         }

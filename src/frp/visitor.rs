@@ -100,8 +100,16 @@ pub(crate) struct VisitorContext {
     pub wire_v2: bool,
     /// The control connection as xtcp visitors use it.
     pub xtcp: Option<Arc<Link>>,
-    /// The running visitors by name, for xtcp's `fallbackTo`.
-    pub peers: Mutex<HashMap<String, Arc<Visitor>>>,
+}
+
+/// The running visitors by name, for xtcp's `fallbackTo`.
+#[derive(Default)]
+pub(crate) struct Peers(Mutex<HashMap<String, Arc<Visitor>>>);
+
+impl Peers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Visitor>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// One visitor as its tasks see it.
@@ -117,6 +125,7 @@ pub(crate) struct Running {
     ctx: Arc<VisitorContext>,
     /// Per visitor: its stop token (a child of the login's) and its task.
     tasks: HashMap<String, (CancellationToken, JoinHandle<()>)>,
+    peers: Arc<Peers>,
 }
 
 impl Running {
@@ -129,6 +138,7 @@ impl Running {
         let mut running = Running {
             ctx: Arc::new(ctx),
             tasks: HashMap::new(),
+            peers: Arc::default(),
         };
         for v in visitors {
             running.start(cfg, v, None);
@@ -141,7 +151,7 @@ impl Running {
     pub(crate) fn stop(&mut self, name: &str) -> Option<JoinHandle<()>> {
         let (token, task) = self.tasks.remove(name)?;
         token.cancel();
-        self.ctx.peers().remove(name);
+        self.peers.lock().remove(name);
         Some(task)
     }
 
@@ -164,7 +174,8 @@ impl Running {
             wire_target,
         });
         let ctx = self.ctx.clone();
-        ctx.peers().insert(v.name.clone(), visitor.clone());
+        self.peers.lock().insert(v.name.clone(), visitor.clone());
+        let peers = self.peers.clone();
         let token = ctx.stop.child_token();
         let stop = token.clone();
         let task = tokio::spawn(async move {
@@ -174,23 +185,22 @@ impl Running {
             let run_stop = stop.clone();
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = run(visitor, ctx, run_stop) => {}
+                _ = run(visitor, ctx, peers, run_stop) => {}
             }
         });
         self.tasks.insert(v.name.clone(), (token, task));
     }
 }
 
-impl VisitorContext {
-    fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Visitor>>> {
-        self.peers.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-async fn run(v: Arc<Visitor>, ctx: Arc<VisitorContext>, stop: CancellationToken) {
+async fn run(
+    v: Arc<Visitor>,
+    ctx: Arc<VisitorContext>,
+    peers: Arc<Peers>,
+    stop: CancellationToken,
+) {
     let cfg = &v.config;
     if cfg.kind == VisitorKind::Xtcp {
-        return xtcp_run(v, ctx, stop).await;
+        return xtcp_run(v, ctx, peers, stop).await;
     }
     if cfg.bind_port < 0 {
         // Only other visitors hand connections to this one; nothing listens.
@@ -241,7 +251,12 @@ async fn run(v: Arc<Visitor>, ctx: Arc<VisitorContext>, stop: CancellationToken)
 
 /// An xtcp visitor: its tunnel (punched on demand, or at once with `keepTunnelOpen`) and,
 /// unless `bindPort < 0`, a listener whose connections become streams of the tunnel.
-async fn xtcp_run(v: Arc<Visitor>, ctx: Arc<VisitorContext>, stop: CancellationToken) {
+async fn xtcp_run(
+    v: Arc<Visitor>,
+    ctx: Arc<VisitorContext>,
+    peers: Arc<Peers>,
+    stop: CancellationToken,
+) {
     let cfg = &v.config;
     let Some(link) = ctx.xtcp.clone() else {
         failed(&v, &ctx, "xtcp visitor without a control link".into());
@@ -254,23 +269,32 @@ async fn xtcp_run(v: Arc<Visitor>, ctx: Arc<VisitorContext>, stop: CancellationT
     let tunnel = Tunnel::start(link, cfg.clone(), v.wire_target.clone(), on_error, stop);
     if cfg.bind_port < 0 {
         tracing::info!(visitor = %cfg.name, "start visitor success (no listener)");
-        emit(&ctx, Event::VisitorStarted { name: cfg.name.clone(), bind_addr: None });
+        emit(
+            &ctx,
+            Event::VisitorStarted {
+                name: cfg.name.clone(),
+                bind_addr: None,
+            },
+        );
         return std::future::pending().await;
     }
     let port = cfg.bind_port as u16;
-    let listener = bind_until(&v, &ctx, || TcpListener::bind((cfg.bind_addr.as_str(), port))).await;
+    let listener = bind_until(&v, &ctx, || {
+        TcpListener::bind((cfg.bind_addr.as_str(), port))
+    })
+    .await;
     started(&v, &ctx, listener.local_addr().ok());
     loop {
         let Ok((user, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
-        let (v, ctx, tunnel) = (v.clone(), ctx.clone(), tunnel.clone());
+        let (v, ctx, tunnel, peers) = (v.clone(), ctx.clone(), tunnel.clone(), peers.clone());
         tokio::spawn(async move {
             let stop = ctx.stop.clone();
             tokio::select! {
                 _ = stop.cancelled() => {}
-                r = xtcp_conn(&v, &ctx, &tunnel, user) => if let Err(e) = r {
+                r = xtcp_conn(&v, &ctx, &peers, &tunnel, user) => if let Err(e) = r {
                     tracing::debug!(visitor = %v.config.name, error = %e, "visitor connection ended");
                 },
             }
@@ -283,6 +307,7 @@ async fn xtcp_run(v: Arc<Visitor>, ctx: Arc<VisitorContext>, stop: CancellationT
 async fn xtcp_conn(
     v: &Visitor,
     ctx: &Arc<VisitorContext>,
+    peers: &Peers,
     tunnel: &Tunnel,
     user: TcpStream,
 ) -> Result<(), Error> {
@@ -296,7 +321,7 @@ async fn xtcp_conn(
         }
         Err(e) => {
             tracing::debug!(visitor = %v.config.name, error = %e, to = %opts.fallback_to, "try to transfer connection to visitor");
-            let peer = ctx.peers().get(&opts.fallback_to).cloned();
+            let peer = peers.lock().get(&opts.fallback_to).cloned();
             match peer {
                 Some(peer) if peer.config.kind == VisitorKind::Stcp => {
                     stcp_conn(&peer, ctx, user).await

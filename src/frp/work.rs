@@ -133,12 +133,36 @@ impl WorkContext {
         }
     }
 
+    /// Gives this login's xtcp proxies their control link; returns it for the visitors.
+    pub(crate) fn link_xtcp(
+        &mut self,
+        switches: &super::switch::SwitchSender,
+        cfg: &ClientConfig,
+    ) -> Option<Arc<super::xtcp::Link>> {
+        let settings = super::xtcp::Settings {
+            stun_server: cfg.nat_hole_stun_server.clone(),
+        };
+        let link = Arc::new(super::xtcp::Link::new(switches.clone(), settings));
+        self.xtcp = Some(link.clone());
+        Some(link)
+    }
+
     fn proxy(&self, wire_name: &str) -> Option<Arc<WorkProxy>> {
         self.proxies
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(wire_name)
             .cloned()
+    }
+}
+
+/// Hands a control message the session does not own to xtcp (a `NatHoleResp` somebody
+/// waits for); anything else is logged and dropped.
+pub(crate) fn deliver(ctx: Option<&WorkContext>, msg: Message) {
+    let kind = msg.message_type().name();
+    let link = ctx.and_then(|c| c.xtcp.as_ref());
+    if !link.is_some_and(|l| l.deliver(msg)) {
+        tracing::debug!(kind, "ignoring control message");
     }
 }
 
@@ -240,7 +264,9 @@ async fn serve_xtcp(
     session: CancellationToken,
 ) -> Result<(), Error> {
     let Some(link) = ctx.xtcp.clone() else {
-        return Err(Error::Protocol("xtcp work connection without a control link".into()));
+        return Err(Error::Protocol(
+            "xtcp work connection without a control link".into(),
+        ));
     };
     let key = Arc::new(Key::derive(opts.secret_key.expose()));
     let proxy = super::xtcp::proxy::XtcpProxy {
@@ -300,13 +326,7 @@ async fn to_local(
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             crate::nofile::warn_once(&e);
-            report_unreachable(
-                &ctx.events,
-                work_proxy,
-                &local_addr,
-                e.to_string(),
-                session,
-            );
+            report_unreachable(&ctx.events, work_proxy, &local_addr, e.to_string(), session);
             return answer_unreachable(proxy, &local_addr, stream, up).await;
         }
         Err(_) => {

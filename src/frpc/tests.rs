@@ -795,7 +795,10 @@ bindPort = 6001
     let ProxyKind::Xtcp(o) = &c.proxies[0].kind else {
         panic!("{:?}", c.proxies[0].kind)
     };
-    assert_eq!((o.secret_key.expose(), o.allow_users.as_slice()), ("k1", &["*".to_owned()][..]));
+    assert_eq!(
+        (o.secret_key.expose(), o.allow_users.as_slice()),
+        ("k1", &["*".to_owned()][..])
+    );
     assert!(o.disable_assisted_addrs);
     let x = &c.visitors[0].xtcp;
     assert_eq!(c.visitors[0].kind, VisitorKind::Xtcp);
@@ -807,10 +810,15 @@ bindPort = 6001
     assert_eq!(x.fallback_timeout, std::time::Duration::from_millis(200));
     // frpc's defaults.
     let d = &c.visitors[1].xtcp;
-    assert_eq!((d.max_retries_an_hour, d.fallback_timeout.as_millis()), (8, 1000));
+    assert_eq!(
+        (d.max_retries_an_hour, d.fallback_timeout.as_millis()),
+        (8, 1000)
+    );
     assert_eq!(d.min_retry_interval, std::time::Duration::from_secs(90));
     assert!(!d.keep_tunnel_open && !d.disable_assisted_addrs);
-    let c = load_as("d.toml", "serverAddr = \"x\"", &strict()).unwrap().client;
+    let c = load_as("d.toml", "serverAddr = \"x\"", &strict())
+        .unwrap()
+        .client;
     assert_eq!(c.nat_hole_stun_server, "stun.easyvoip.com:3478");
 }
 

@@ -18,9 +18,8 @@ use super::wire::{close, write_frame};
 use frp_proto::msg::{
     NatHoleClient, NatHoleReport, NatHoleResp, NatHoleSid, NatHoleVisitor, StartWorkConn,
 };
-use frp_proto::nathole::analysis::{Analyzer, Plan};
+use frp_proto::nathole::analysis::Plan;
 use frp_proto::nathole::{stun, CLIENT_WAIT_TIMEOUT, ROLE_SENDER};
-use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -28,16 +27,6 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-
-/// What the controller remembers.
-#[derive(Default)]
-pub(crate) struct NatHole {
-    analyzer: Analyzer,
-    /// Sessions waiting for the proxy's `NatHoleClient`, by sid.
-    waiting: HashMap<String, oneshot::Sender<(NatHoleClient, Arc<ControlHandle>)>>,
-    /// Analysed sessions, for their report.
-    planned: HashMap<String, (String, i64, usize)>,
-}
 
 fn resp_error(transaction_id: &str, error: String) -> NatHoleResp {
     NatHoleResp {
@@ -130,7 +119,10 @@ pub(crate) async fn handle_visitor(inner: Arc<Inner>, ctl: Arc<ControlHandle>, m
             mode,
             index,
         }) => {
-            inner.nathole().planned.insert(sid.clone(), (key, mode, index));
+            inner
+                .nathole()
+                .planned
+                .insert(sid.clone(), (key, mode, index));
             (visitor, client)
         }
         Err(e) => (

@@ -47,7 +47,7 @@ pub(crate) struct Inner {
     pub(crate) tcpmux_addr: SocketAddr,
     pub(crate) https_addr: SocketAddr,
     /// xtcp's hole-punching controller.
-    pub(crate) nathole: Mutex<super::nathole::NatHole>,
+    pub(crate) nathole: Mutex<NatHole>,
 }
 
 impl Inner {
@@ -60,7 +60,7 @@ impl Inner {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn nathole(&self) -> MutexGuard<'_, super::nathole::NatHole> {
+    pub(crate) fn nathole(&self) -> MutexGuard<'_, NatHole> {
         self.nathole.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -85,6 +85,19 @@ impl Inner {
             .vhost_http_public_port
             .unwrap_or(self.vhost_addr.port())
     }
+}
+
+/// What the xtcp hole-punching controller (`nathole`) remembers.
+#[derive(Default)]
+pub(crate) struct NatHole {
+    pub(crate) analyzer: frp_proto::nathole::analysis::Analyzer,
+    /// Sessions waiting for the proxy's `NatHoleClient`, by sid.
+    pub(crate) waiting: HashMap<
+        String,
+        tokio::sync::oneshot::Sender<(frp_proto::msg::NatHoleClient, Arc<ControlHandle>)>,
+    >,
+    /// Analysed sessions, for their report: the pair's key, the mode and the variant.
+    pub(crate) planned: HashMap<String, (String, i64, usize)>,
 }
 
 /// Server-wide proxy and routing tables.

@@ -119,14 +119,28 @@ fn stcp_proxy_and_visitor_commands() {
     // xtcp: a proxy and a visitor, as frpc builds them.
     let a = secret_cmd(&["frpc", "xtcp", "-n", "p", "-l", "22", "--sk", "k"]);
     let c = frpc_quick::config("xtcp", &a.args).unwrap().client;
-    assert!(matches!(&c.proxies[0].kind, expose::frp::ProxyKind::Xtcp(o) if o.secret_key.expose() == "k"));
+    assert!(
+        matches!(&c.proxies[0].kind, expose::frp::ProxyKind::Xtcp(o) if o.secret_key.expose() == "k")
+    );
     let a = secret_cmd(&[
-        "frpc", "xtcp", "visitor", "-n", "v", "--server_name", "p", "--sk", "k", "--bind_port", "9",
+        "frpc",
+        "xtcp",
+        "visitor",
+        "-n",
+        "v",
+        "--server_name",
+        "p",
+        "--sk",
+        "k",
+        "--bind_port",
+        "9",
     ]);
     let Some(VisitorCommand::Visitor(v)) = &a.visitor else {
         panic!()
     };
-    let c = frpc_quick::visitor_config("xtcp", &a.args, v).unwrap().client;
+    let c = frpc_quick::visitor_config("xtcp", &a.args, v)
+        .unwrap()
+        .client;
     let vis = &c.visitors[0];
     assert_eq!(vis.kind, expose::frp::VisitorKind::Xtcp);
     assert_eq!((vis.xtcp.protocol.as_str(), vis.bind_port), ("quic", 9));

@@ -71,7 +71,10 @@ async fn binding(socket: &UdpSocket, server: SocketAddr) -> Result<stun::Binding
     let mut buf = [0u8; 1024];
     let wait = async {
         loop {
-            let (n, _) = socket.recv_from(&mut buf).await.map_err(|e| e.to_string())?;
+            let (n, _) = socket
+                .recv_from(&mut buf)
+                .await
+                .map_err(|e| e.to_string())?;
             // A late answer to an earlier request (or a stray datagram) is not ours.
             match stun::parse_binding_answer(&buf[..n]) {
                 Ok((got, answer)) if got == id => return Ok(answer),

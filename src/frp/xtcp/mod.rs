@@ -55,7 +55,7 @@ impl Link {
 
     /// Queues a message on the control connection (dropped if the session is not online).
     pub(crate) fn send(&self, msg: Message) {
-        let _ = self.switches.send(Switch::Send(msg));
+        let _ = self.switches.send(Switch::Send(Box::new(msg)));
     }
 
     /// Sends `msg` and waits up to `timeout` for the `NatHoleResp` with `transaction_id`.

@@ -80,29 +80,29 @@ pub(super) async fn make_hole(
     let deadline = Instant::now() + timeout;
     let random = plan.send_random_ports.clamp(0, MAX_SEND_RANDOM_PORTS) as usize;
     let (index, peer) = {
-    // Random ports are sprayed while we listen; the spray never ends by itself.
-    let spray = async {
-        if random > 0 {
-            spray_random_ports(&sockets, &ips, random, &sid, key, ttl).await;
-        }
-        std::future::pending::<std::convert::Infallible>().await
-    };
-    let role = plan.role.as_str();
-    // At least the discovery socket is in the list, so `select_ok` has something to wait on.
-    let waits = sockets.iter().enumerate().map(|(i, s)| {
-        Box::pin(async move {
-            let peer = wait_detect(s, &resp.sid, key, role, deadline).await?;
-            Ok::<_, String>((i, peer))
-        })
-    });
-    let found = tokio::select! {
-        r = futures::future::select_ok(waits) => r,
-        never = spray => match never {},
-    };
-    let (found, _rest) = found.map_err(|e| {
-        Error::Protocol(format!("make hole error: wait detect message error: {e}"))
-    })?;
-    found
+        // Random ports are sprayed while we listen; the spray never ends by itself.
+        let spray = async {
+            if random > 0 {
+                spray_random_ports(&sockets, &ips, random, &sid, key, ttl).await;
+            }
+            std::future::pending::<std::convert::Infallible>().await
+        };
+        let role = plan.role.as_str();
+        // At least the discovery socket is in the list, so `select_ok` has something to wait on.
+        let waits = sockets.iter().enumerate().map(|(i, s)| {
+            Box::pin(async move {
+                let peer = wait_detect(s, &resp.sid, key, role, deadline).await?;
+                Ok::<_, String>((i, peer))
+            })
+        });
+        let found = tokio::select! {
+            r = futures::future::select_ok(waits) => r,
+            never = spray => match never {},
+        };
+        let (found, _rest) = found.map_err(|e| {
+            Error::Protocol(format!("make hole error: wait detect message error: {e}"))
+        })?;
+        found
     };
     Ok((sockets.swap_remove(index), peer))
 }

@@ -53,9 +53,7 @@ fn server_config() -> Result<quinn::ServerConfig, Error> {
     let fail = |e: &dyn std::fmt::Display| Error::Config(format!("xtcp QUIC TLS: {e}"));
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).map_err(|e| fail(&e))?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.key_pair.serialize_der(),
-    ));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
     let cert = CertificateDer::from(certified.cert.der().to_vec());
     let mut tls = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -141,10 +139,7 @@ impl AsyncWrite for QuicStream {
         AsyncWrite::poll_flush(Pin::new(&mut self.send), cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         AsyncWrite::poll_shutdown(Pin::new(&mut self.send), cx)
     }
 }

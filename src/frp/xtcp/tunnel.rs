@@ -176,8 +176,7 @@ impl Tunnel {
         }
         let opts = &self.config.xtcp;
         let prepared =
-            discover::prepare(&self.link.settings.stun_server, opts.disable_assisted_addrs)
-                .await?;
+            discover::prepare(&self.link.settings.stun_server, opts.disable_assisted_addrs).await?;
         let secret = self.config.secret_key.expose();
         let timestamp = super::super::wire::unix_now();
         let hello = NatHoleVisitor {
@@ -196,9 +195,10 @@ impl Tunnel {
             .exchange(hello.into(), &id, EXCHANGE_TIMEOUT)
             .await
             .and_then(check_resp)
-            .map_err(|e| Error::Protocol(format!("nathole exchange info error: {}", super::text(e))))?;
-        let (socket, peer) =
-            punch::make_hole(prepared.socket, &resp, &Key::derive(secret)).await?;
+            .map_err(|e| {
+                Error::Protocol(format!("nathole exchange info error: {}", super::text(e)))
+            })?;
+        let (socket, peer) = punch::make_hole(prepared.socket, &resp, &Key::derive(secret)).await?;
         tracing::info!(visitor = %self.config.name, sid = %resp.sid, remote = %peer, "establishing nat hole connection successful");
         quic::connect(socket, peer)
             .await
