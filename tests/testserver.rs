@@ -611,10 +611,16 @@ async fn new_proxy_remote_addrs_and_errors() {
 
     let r = c.new_proxy(tcp_proxy("u.tcp2", port as i64)).await;
     assert_eq!(r.error, "port already used");
+    // xtcp: registered without an address (hole punching only).
     let mut np = tcp_proxy("u.s", 0);
     np.proxy_type = "xtcp".into();
+    np.sk = "k".into();
     let r = c.new_proxy(np).await;
-    assert_eq!(r.error, "type [xtcp] not supported by the test server");
+    assert_eq!((r.error.as_str(), r.remote_addr.as_str()), ("", ""));
+    let mut np = tcp_proxy("u.odd", 0);
+    np.proxy_type = "odd".into();
+    let r = c.new_proxy(np).await;
+    assert_eq!(r.error, "unknown proxy type: odd");
     // https: routed by the TLS server name on the HTTPS vhost.
     let mut np = tcp_proxy("u.tls", 0);
     np.proxy_type = "https".into();
