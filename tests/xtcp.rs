@@ -133,7 +133,10 @@ async fn round_trip(mux: bool, wrap: bool) {
     let addr = bind_of(&cfg, "db-x");
     let guest = Client::start(cfg).unwrap();
     visitors_started(&mut guest.events(), 1).await;
-    assert_eq!(echo_roundtrip(addr, 3 * 1024 * 1024, 21).await, 3 * 1024 * 1024);
+    assert_eq!(
+        echo_roundtrip(addr, 3 * 1024 * 1024, 21).await,
+        3 * 1024 * 1024
+    );
     let mut jobs = Vec::new();
     for seed in 0..4 {
         jobs.push(tokio::spawn(echo_roundtrip(addr, 300_000, seed)));
@@ -142,11 +145,18 @@ async fn round_trip(mux: bool, wrap: bool) {
         assert_eq!(j.await.unwrap(), 300_000);
     }
     let reports = reports(&srv);
-    assert_eq!(reports.len(), 1, "one punch for all connections: {reports:?}");
+    assert_eq!(
+        reports.len(),
+        1,
+        "one punch for all connections: {reports:?}"
+    );
     assert!(reports[0].1, "the proxy reported success");
     let snap = srv.snapshot();
     assert_eq!(snap.counters.visitor_conns, 0, "no byte went through frps");
-    assert_eq!(snap.counters.work_conns_used, 1, "one work connection: the sid's");
+    assert_eq!(
+        snap.counters.work_conns_used, 1,
+        "one work connection: the sid's"
+    );
     guest.shutdown().await.unwrap();
     owner.shutdown().await.unwrap();
 }
@@ -213,7 +223,11 @@ async fn xtcp_refusals_are_clear_and_isolated() {
         assert_eq!(failure_of(&mut events, name).await, want);
     }
     assert_eq!(echo_roundtrip(addrs[0], 200_000, 5).await, 200_000);
-    assert_eq!(srv.snapshot().controls.len(), 2, "both clients still online");
+    assert_eq!(
+        srv.snapshot().controls.len(),
+        2,
+        "both clients still online"
+    );
     guest.shutdown().await.unwrap();
     owner.shutdown().await.unwrap();
 }
@@ -244,7 +258,11 @@ async fn xtcp_falls_back_to_stcp_when_the_punch_cannot_finish() {
     let guest = Client::start(cfg).unwrap();
     visitors_started(&mut guest.events(), 2).await;
     assert_eq!(echo_roundtrip(addr, 500_000, 9).await, 500_000);
-    assert_eq!(srv.snapshot().counters.visitor_conns, 1, "through the stcp visitor");
+    assert_eq!(
+        srv.snapshot().counters.visitor_conns,
+        1,
+        "through the stcp visitor"
+    );
     // The punch itself failed (the proxy's side reports it after its read timeout).
     assert!(
         eventually(WAIT, || reports(&srv).iter().any(|(_, ok)| !ok)).await,
@@ -266,7 +284,8 @@ async fn xtcp_keep_tunnel_open_punches_at_start() {
         Client::start(config(&srv, "u1", true).proxy(xtcp_proxy("db", echo.port(), "k", "u2")))
             .unwrap();
     ready(&owner).await;
-    let cfg = config(&srv, "u2", true).visitor(xtcp_visitor("db-x", "db", "k").keep_tunnel_open(true));
+    let cfg =
+        config(&srv, "u2", true).visitor(xtcp_visitor("db-x", "db", "k").keep_tunnel_open(true));
     let addr = bind_of(&cfg, "db-x");
     let guest = Client::start(cfg).unwrap();
     assert!(

@@ -320,9 +320,8 @@ fn to_visitor(v: schema::Visitor, prefixed: &str) -> Result<VisitorConfig, Confi
         other => return Err(no(&format!("type \"{other}\""))),
     };
     if kind == VisitorKind::Xtcp && v.protocol == "kcp" {
-        return Err(ConfigError::Unsupported(format!(
-            "visitor {prefixed}: xtcp protocol \"kcp\" is not supported (quic only)"
-        )));
+        // quic only: see docs/frpc.md for why kcp is not offered.
+        return Err(no("xtcp protocol \"kcp\""));
     }
     if let Some(plugin) = &v.plugin {
         let kind = plugin.get("type").and_then(|t| t.as_str()).unwrap_or("");

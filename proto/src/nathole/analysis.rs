@@ -140,7 +140,11 @@ fn scores(mode: i64, sender: i64, receiver: i64) -> impl Iterator<Item = Score> 
         .map(move |(index, (c, _))| Score {
             mode,
             index,
-            score: if c.role == ROLE_SENDER { sender } else { receiver },
+            score: if c.role == ROLE_SENDER {
+                sender
+            } else {
+                receiver
+            },
         })
 }
 
@@ -268,10 +272,7 @@ impl Analyzer {
             .entry(key.clone())
             .or_insert_with(|| Records::new(&cf, &vf));
         let (mode, index) = records.recommend();
-        let (mut cb, mut vb) = behaviors(mode)
-            .get(index)
-            .copied()
-            .unwrap_or_default();
+        let (mut cb, mut vb) = behaviors(mode).get(index).copied().unwrap_or_default();
         let swap = match mode {
             1 => cf.nat_type == EASY_NAT,
             2 => cf.nat_type == HARD_NAT,
@@ -285,8 +286,8 @@ impl Analyzer {
         if cb.listen_random_ports > 0 || vb.listen_random_ports > 0 {
             timeout += 30000;
         }
-        let resp = |tx: &str, peer: (&[String], &[String]), pf: &NatFeature, me: &Behavior| {
-            NatHoleResp {
+        let resp =
+            |tx: &str, peer: (&[String], &[String]), pf: &NatFeature, me: &Behavior| NatHoleResp {
                 transaction_id: tx.to_owned(),
                 sid: sid.to_owned(),
                 protocol: v.protocol.clone(),
@@ -298,16 +299,29 @@ impl Analyzer {
                     ttl: me.ttl,
                     send_delay_ms: me.send_delay_ms,
                     read_timeout_ms: timeout - me.send_delay_ms,
-                    candidate_ports: range_ports(peer.0, pf.ports_difference, me.ports_range_number),
+                    candidate_ports: range_ports(
+                        peer.0,
+                        pf.ports_difference,
+                        me.ports_range_number,
+                    ),
                     send_random_ports: me.ports_random_number,
                     listen_random_ports: me.listen_random_ports,
                 },
                 error: String::new(),
-            }
-        };
+            };
         Ok(Plan {
-            visitor: resp(&v.transaction_id, (&c.mapped_addrs, &c.assisted_addrs), &cf, &vb),
-            client: resp(&c.transaction_id, (&v.mapped_addrs, &v.assisted_addrs), &vf, &cb),
+            visitor: resp(
+                &v.transaction_id,
+                (&c.mapped_addrs, &c.assisted_addrs),
+                &cf,
+                &vb,
+            ),
+            client: resp(
+                &c.transaction_id,
+                (&v.mapped_addrs, &v.assisted_addrs),
+                &vf,
+                &cb,
+            ),
             key,
             mode,
             index,
@@ -331,7 +345,14 @@ fn analysis_key(vm: &[String], vf: &NatFeature, cm: &[String], cf: &NatFeature) 
         }
         h.update(f.nat_type.as_bytes());
         h.update(f.behavior.as_bytes());
-        h.update(if f.regular_ports_change { "true" } else { "false" }.as_bytes());
+        h.update(
+            if f.regular_ports_change {
+                "true"
+            } else {
+                "false"
+            }
+            .as_bytes(),
+        );
     }
     crate::auth::to_hex(&h.finalize())
 }
@@ -390,7 +411,10 @@ mod tests {
         assert_eq!(p.visitor.candidate_addrs, ["2.2.2.2:200"]);
         assert_eq!(p.visitor.assisted_addrs, ["192.168.1.2:5000"]);
         assert_eq!(p.client.candidate_addrs, ["1.1.1.1:100"]);
-        assert_eq!((p.client.sid.as_str(), p.client.transaction_id.as_str()), ("sid1", "tc"));
+        assert_eq!(
+            (p.client.sid.as_str(), p.client.transaction_id.as_str()),
+            ("sid1", "tc")
+        );
         assert_eq!(p.visitor.protocol, "quic");
         // Tried once: the next variant comes next; a success brings the first back.
         let p2 = a.plan("sid2", &v, &c).unwrap();

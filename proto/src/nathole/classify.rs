@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(f.behavior, BEHAVIOR_IP_CHANGED);
         let f = classify(&v(&["1.1.1.1:10", "2.2.2.2:11"]), &[]).unwrap();
         assert_eq!(f.behavior, BEHAVIOR_BOTH_CHANGED);
-        assert_eq!(classify(&v(&["1.1.1.1:10"]), &[]), Err(ClassifyError::NotEnough));
+        assert_eq!(
+            classify(&v(&["1.1.1.1:10"]), &[]),
+            Err(ClassifyError::NotEnough)
+        );
         assert!(classify(&v(&["x", "y"]), &[]).is_err());
     }
 }

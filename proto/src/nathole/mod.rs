@@ -76,9 +76,18 @@ mod tests {
         assert_eq!(split_host_port("[::1]:80"), Some(("::1", "80")));
         assert_eq!(split_host_port("::1:80"), None);
         assert_eq!(split_host_port("nohost"), None);
-        let addrs = ["1.1.1.1:1".to_owned(), "bad".to_owned(), "2.2.2.2:3".to_owned()];
+        let addrs = [
+            "1.1.1.1:1".to_owned(),
+            "bad".to_owned(),
+            "2.2.2.2:3".to_owned(),
+        ];
         assert_eq!(parse_ips(&addrs), ["1.1.1.1", "2.2.2.2"]);
-        let dup = ["a".to_owned(), "a".to_owned(), "b".to_owned(), "a".to_owned()];
+        let dup = [
+            "a".to_owned(),
+            "a".to_owned(),
+            "b".to_owned(),
+            "a".to_owned(),
+        ];
         assert_eq!(compact(&dup), ["a", "b", "a"]);
     }
 }

@@ -219,7 +219,13 @@ mod tests {
             let data = binding_success(&ID, mapped, other);
             let (id, answer) = parse_binding_answer(&data).unwrap();
             assert_eq!(id, ID);
-            assert_eq!(answer, BindingAnswer { mapped: Some(mapped), other });
+            assert_eq!(
+                answer,
+                BindingAnswer {
+                    mapped: Some(mapped),
+                    other
+                }
+            );
         }
     }
 
