@@ -9,7 +9,8 @@ use frp_proto::session::Session;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 
-/// A request to the control task about one proxy, by name (without the user prefix).
+/// A request to the control task: about one proxy, by name (without the user prefix), or a
+/// control message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Switch {
     /// Register the proxy (its health check passed).

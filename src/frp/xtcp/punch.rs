@@ -13,6 +13,10 @@ use tokio::time::Instant;
 /// At most this many extra sockets, whatever frps asks (frps's own plans use 256).
 const MAX_LISTEN_RANDOM_PORTS: i64 = 256;
 
+/// At most this many ports per candidate range, whatever frps asks (its plans span at most
+/// the peer's port spread plus 10).
+const MAX_RANGE_PORTS: i64 = 1000;
+
 /// At most this many random ports per address, whatever frps asks (its plans use 1000).
 const MAX_SEND_RANDOM_PORTS: i64 = 1000;
 
@@ -63,7 +67,8 @@ pub(super) async fn make_hole(
         for s in &sockets {
             for ip in &ips {
                 for range in &plan.candidate_ports {
-                    for port in range.from.max(1)..=range.to.min(65535) {
+                    let from = range.from.max(1);
+                    for port in from..=range.to.min(65535).min(from + MAX_RANGE_PORTS) {
                         if let Ok(to) = format!("{ip}:{port}").parse() {
                             send_sid(s, &sid, key, to, ttl).await;
                         }
