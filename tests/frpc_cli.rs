@@ -190,10 +190,11 @@ async fn named_frpc_verify_and_errors_exit_like_frpc() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 
+    // Something not supported: an xtcp visitor over kcp.
     let xtcp = dir.path().join("xtcp.toml");
     std::fs::write(
         &xtcp,
-        "[[proxies]]\nname = \"p2p\"\ntype = \"xtcp\"\nlocalPort = 22\n",
+        "[[visitors]]\nname = \"p2p\"\ntype = \"xtcp\"\nserverName = \"s\"\nbindPort = 9\nprotocol = \"kcp\"\n",
     )
     .unwrap();
     let out = frpc(&link, &["-c", xtcp.to_str().unwrap()])
@@ -203,7 +204,7 @@ async fn named_frpc_verify_and_errors_exit_like_frpc() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "proxy p2p: type \"xtcp\" is not supported yet\n"
+        "visitor p2p: xtcp protocol \"kcp\" is not supported yet\n"
     );
 
     let out = frpc(&link, &["-v"]).output().await.unwrap();

@@ -611,10 +611,12 @@ async fn new_proxy_remote_addrs_and_errors() {
 
     let r = c.new_proxy(tcp_proxy("u.tcp2", port as i64)).await;
     assert_eq!(r.error, "port already used");
+    // xtcp: registered without an address (hole punching only).
     let mut np = tcp_proxy("u.s", 0);
     np.proxy_type = "xtcp".into();
+    np.sk = "k".into();
     let r = c.new_proxy(np).await;
-    assert_eq!(r.error, "type [xtcp] not supported by the test server");
+    assert_eq!((r.error.as_str(), r.remote_addr.as_str()), ("", ""));
     // https: routed by the TLS server name on the HTTPS vhost.
     let mut np = tcp_proxy("u.tls", 0);
     np.proxy_type = "https".into();
@@ -638,7 +640,8 @@ async fn new_proxy_remote_addrs_and_errors() {
 
     let s = server.snapshot();
     assert_eq!(s.remote_addr("u.tcp"), Some(format!(":{port}").as_str()));
-    assert_eq!(s.proxies.len(), 4);
+    // tcp, http, multi, the xtcp one and https.
+    assert_eq!(s.proxies.len(), 5);
     assert_eq!(s.proxies["u.tcp"].run_id, c.run_id);
 }
 

@@ -21,6 +21,8 @@
 //!   visitor sign key, and frp's UDP sizes and timeouts.
 //! - [`proxy_protocol`]: the PROXY protocol v1/v2 header written to a local service before
 //!   the payload, built from `StartWorkConn`'s addresses as frpc builds it.
+//! - [`nathole`]: xtcp's NAT hole punching: the STUN binding codec, frp's NAT classification,
+//!   frps's punch planning (modes, roles, port guesses, scores), the encrypted punch datagrams.
 //! - [`session`]: the client's control session as a state machine: login, proxy registration
 //!   and retries, heartbeats, reconnect backoff. Time is an input; nothing here sleeps.
 //! - [`v2`]: wire protocol v2 (frp 0.69+): the magic, the 8-byte frame header and message ids,
@@ -39,6 +41,7 @@ pub mod crypto;
 pub mod frame;
 mod gojson;
 pub mod msg;
+pub mod nathole;
 pub mod pipeline;
 pub mod proxy_protocol;
 pub mod session;

@@ -16,7 +16,7 @@ pub use frp_proto::session::ReconnectPolicy;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-pub use super::visitor_config::{VisitorConfig, VisitorKind};
+pub use super::visitor_config::{VisitorConfig, VisitorKind, XtcpVisitorOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -113,6 +113,9 @@ pub struct ClientConfig {
     /// Where http proxies record their exchanges for the local inspector; `None` records
     /// nothing (the request log alone, when on, still reports each request).
     pub capture: Option<std::sync::Arc<crate::capture::CaptureStore>>,
+    /// frpc's `natHoleStunServer`: where xtcp proxies and visitors learn their public UDP
+    /// address (default `stun.easyvoip.com:3478`).
+    pub nat_hole_stun_server: String,
 }
 
 impl ClientConfig {
@@ -147,6 +150,7 @@ impl ClientConfig {
             transport: TransportConfig::default(),
             wire_protocol: Default::default(),
             capture: None,
+            nat_hole_stun_server: frp_proto::nathole::DEFAULT_STUN_SERVER.to_owned(),
         }
     }
 
@@ -336,6 +340,15 @@ impl ProxyConfig {
         )
     }
 
+    /// An xtcp proxy: reachable only through xtcp visitors that know `secret_key`.
+    pub fn xtcp(name: impl Into<String>, local_port: u16, secret_key: impl Into<Secret>) -> Self {
+        Self::new(
+            name,
+            local_port,
+            ProxyKind::Xtcp(SecretOptions::new(secret_key)),
+        )
+    }
+
     /// A proxy of any kind to 127.0.0.1:`local_port`.
     pub fn new(name: impl Into<String>, local_port: u16, kind: ProxyKind) -> Self {
         ProxyConfig {
@@ -480,6 +493,9 @@ pub enum ProxyKind {
     Stcp(SecretOptions),
     /// No public port: sudp visitors holding the secret key reach the local UDP service.
     Sudp(SecretOptions),
+    /// No public port: xtcp visitors holding the secret key reach the local TCP service
+    /// directly, over a UDP path punched through both NATs.
+    Xtcp(SecretOptions),
 }
 
 impl ProxyKind {
@@ -493,6 +509,7 @@ impl ProxyKind {
             ProxyKind::Udp { .. } => "udp",
             ProxyKind::Stcp(_) => "stcp",
             ProxyKind::Sudp(_) => "sudp",
+            ProxyKind::Xtcp(_) => "xtcp",
         }
     }
 
@@ -518,6 +535,9 @@ pub struct SecretOptions {
     pub secret_key: Secret,
     /// frp users allowed to visit (`allowUsers`); empty means only our own user, `"*"` anyone.
     pub allow_users: Vec<String>,
+    /// xtcp only: tell visitors no local addresses, only the public ones
+    /// (`natTraversal.disableAssistedAddrs`).
+    pub disable_assisted_addrs: bool,
 }
 
 impl SecretOptions {
@@ -526,6 +546,7 @@ impl SecretOptions {
         SecretOptions {
             secret_key: secret_key.into(),
             allow_users: Vec::new(),
+            disable_assisted_addrs: false,
         }
     }
 

@@ -104,8 +104,7 @@ struct Conn {
     /// Set once logged in: this login's visitors.
     visitors: Option<Running>,
     /// Child of the client's token; cancelled when this connection ends (by `_release`),
-    /// releasing its pooled work connections: they wait for a StartWorkConn that cannot come
-    /// any more.
+    /// releasing its pooled work connections, whose StartWorkConn can no longer come.
     work_token: CancellationToken,
     _release: DropGuard,
 }
@@ -227,7 +226,7 @@ impl Driver {
                 }
                 session::Event::WorkConnRequested => self.spawn_work(),
                 session::Event::Message(msg) => {
-                    tracing::debug!(kind = msg.message_type().name(), "ignoring control message")
+                    work::deliver(self.conn.as_ref().and_then(|c| c.work.as_deref()), *msg)
                 }
                 session::Event::Lost { cause, logged_in } => {
                     let error = self.error_for(cause);
@@ -296,6 +295,7 @@ impl Driver {
             self.shared.events.clone(),
         );
         work.wire_v2 = v2;
+        let xtcp = work.link_xtcp(&self.shared.switches, &self.shared.config);
         conn.work = Some(Arc::new(work));
         conn.visitors = Some(Running::start_all(
             &self.shared.config,
@@ -308,6 +308,7 @@ impl Driver {
                 udp_packet_size: self.shared.config.udp_packet_size,
                 stop: conn.work_token.clone(),
                 wire_v2: v2,
+                xtcp,
             },
         ));
         if reconnected {
@@ -403,8 +404,7 @@ impl Driver {
         self.session.transport_failed(Instant::now(), fatal);
     }
 
-    /// Dials, opens the control stream and hands the connection to the session; a shutdown
-    /// asked for meanwhile abandons the attempt.
+    /// Dials, opens the control stream and hands it to the session (abandoned on shutdown).
     async fn dial(&mut self) {
         let (shared, stop, wire) = (&self.shared, &self.stop, &self.wire);
         let result = {

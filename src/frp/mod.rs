@@ -50,6 +50,7 @@ mod wire;
 mod wire_v2;
 mod work;
 pub(crate) mod wrapped;
+mod xtcp;
 /// Bytes put back in front of a stream, for the test server's sniffing.
 #[cfg(feature = "testserver")]
 pub(crate) use transport::prefixed::Prefixed;
@@ -62,7 +63,7 @@ pub(crate) use transport::ws;
 
 pub use config::{
     ClientConfig, HttpOptions, ProxyConfig, ProxyKind, ProxyProtocolVersion, ReconnectPolicy,
-    SecretOptions, TlsConfig, VisitorConfig, VisitorKind, DEFAULT_FRP_VERSION,
+    SecretOptions, TlsConfig, VisitorConfig, VisitorKind, XtcpVisitorOptions, DEFAULT_FRP_VERSION,
     DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
 };
 pub use error::Error;
@@ -436,7 +437,8 @@ fn validate(cfg: &ClientConfig) -> Result<(), Error> {
             ProxyKind::Tcp { .. }
             | ProxyKind::Udp { .. }
             | ProxyKind::Stcp(_)
-            | ProxyKind::Sudp(_) => None,
+            | ProxyKind::Sudp(_)
+            | ProxyKind::Xtcp(_) => None,
         };
         if let Some((sub, domains)) = vhost_names {
             if sub.as_deref().unwrap_or("").is_empty() && domains.is_empty() {

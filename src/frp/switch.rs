@@ -9,13 +9,17 @@ use frp_proto::session::Session;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 
-/// A request to the control task about one proxy, by name (without the user prefix).
+/// A request to the control task: about one proxy, by name (without the user prefix), or a
+/// control message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Switch {
     /// Register the proxy (its health check passed).
     On(String),
     /// Deregister the proxy (its health check failed).
     Off(String),
+    /// Queue a control message of the engine's own (xtcp's NatHole messages; boxed, as a
+    /// `Message` is large and these are rare).
+    Send(Box<frp_proto::Message>),
 }
 
 /// Where switches are sent; the control task holds the receiving end.
@@ -50,6 +54,11 @@ pub(crate) fn apply(
                 state.send_modify(|s| {
                     s.proxies.insert(name, ProxyStatus::Pending);
                 });
+            }
+        }
+        Switch::Send(msg) => {
+            if !session.send(*msg) {
+                tracing::debug!("control message dropped: not online");
             }
         }
         Switch::Off(name) => {

@@ -1,5 +1,6 @@
-//! stcp and sudp visitors: local listeners whose connections (stcp) or datagrams (sudp) reach
-//! a secret proxy of this or another client through frps.
+//! stcp, sudp and xtcp visitors: local listeners whose connections (stcp, xtcp) or datagrams
+//! (sudp) reach a secret proxy of this or another client, through frps or (xtcp) over a UDP
+//! path punched between the two clients (`xtcp::tunnel`), with `fallbackTo` an stcp visitor.
 //!
 //! As in Go frpc, the visitors live with one login: they start when it succeeds (they need its
 //! run id) and their listeners close when the session ends; a reload stops and starts single
@@ -17,6 +18,8 @@ use super::splice::{Held, Pump, Splice};
 use super::transport::{BoxStream, Opener};
 use super::wire::unix_now;
 use super::wrapped::Wrapped;
+use super::xtcp::tunnel::{OnError, Tunnel};
+use super::xtcp::Link;
 use bytes::BytesMut;
 use frp_proto::crypto::Key;
 use frp_proto::msg::NewVisitorConn;
@@ -25,7 +28,7 @@ use frp_proto::udp::{self as proto_udp, WORK_CONN_READ_TIMEOUT};
 use frp_proto::Message;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::broadcast;
@@ -72,6 +75,13 @@ pub(crate) fn validate(cfg: &ClientConfig) -> Result<(), Error> {
         if v.kind == VisitorKind::Sudp && v.bind_port < 0 {
             return fail("sudp visitors need a bind port (bindPort = -1 is for stcp only)");
         }
+        if v.kind == VisitorKind::Xtcp && v.xtcp.protocol != "quic" {
+            return fail(&format!(
+                "xtcp protocol {:?} is not supported (only quic: no kept Rust crate speaks \
+                 kcp-go's KCP with frp's settings)",
+                v.xtcp.protocol
+            ));
+        }
     }
     Ok(())
 }
@@ -88,10 +98,22 @@ pub(crate) struct VisitorContext {
     pub stop: CancellationToken,
     /// The login speaks wire v2: visitor connections open with the magic and v2 frames.
     pub wire_v2: bool,
+    /// The control connection as xtcp visitors use it.
+    pub xtcp: Option<Arc<Link>>,
+}
+
+/// The running visitors by name, for xtcp's `fallbackTo`.
+#[derive(Default)]
+pub(crate) struct Peers(Mutex<HashMap<String, Arc<Visitor>>>);
+
+impl Peers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Visitor>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// One visitor as its tasks see it.
-struct Visitor {
+pub(crate) struct Visitor {
     config: VisitorConfig,
     /// `serverUser.serverName`, or our own `user.serverName`.
     wire_target: String,
@@ -103,6 +125,7 @@ pub(crate) struct Running {
     ctx: Arc<VisitorContext>,
     /// Per visitor: its stop token (a child of the login's) and its task.
     tasks: HashMap<String, (CancellationToken, JoinHandle<()>)>,
+    peers: Arc<Peers>,
 }
 
 impl Running {
@@ -115,6 +138,7 @@ impl Running {
         let mut running = Running {
             ctx: Arc::new(ctx),
             tasks: HashMap::new(),
+            peers: Arc::default(),
         };
         for v in visitors {
             running.start(cfg, v, None);
@@ -127,6 +151,7 @@ impl Running {
     pub(crate) fn stop(&mut self, name: &str) -> Option<JoinHandle<()>> {
         let (token, task) = self.tasks.remove(name)?;
         token.cancel();
+        self.peers.lock().remove(name);
         Some(task)
     }
 
@@ -149,23 +174,34 @@ impl Running {
             wire_target,
         });
         let ctx = self.ctx.clone();
+        self.peers.lock().insert(v.name.clone(), visitor.clone());
+        let peers = self.peers.clone();
         let token = ctx.stop.child_token();
         let stop = token.clone();
         let task = tokio::spawn(async move {
             if let Some(previous) = previous {
                 let _ = previous.await;
             }
+            let run_stop = stop.clone();
             tokio::select! {
                 _ = stop.cancelled() => {}
-                _ = run(visitor, ctx) => {}
+                _ = run(visitor, ctx, peers, run_stop) => {}
             }
         });
         self.tasks.insert(v.name.clone(), (token, task));
     }
 }
 
-async fn run(v: Arc<Visitor>, ctx: Arc<VisitorContext>) {
+async fn run(
+    v: Arc<Visitor>,
+    ctx: Arc<VisitorContext>,
+    peers: Arc<Peers>,
+    stop: CancellationToken,
+) {
     let cfg = &v.config;
+    if cfg.kind == VisitorKind::Xtcp {
+        return xtcp_run(v, ctx, peers, stop).await;
+    }
     if cfg.bind_port < 0 {
         // Only other visitors hand connections to this one; nothing listens.
         tracing::info!(visitor = %cfg.name, "start visitor success (no listener)");
@@ -208,6 +244,97 @@ async fn run(v: Arc<Visitor>, ctx: Arc<VisitorContext>) {
                 bind_until(&v, &ctx, || UdpSocket::bind((cfg.bind_addr.as_str(), port))).await;
             started(&v, &ctx, socket.local_addr().ok());
             sudp_dispatch(&v, &ctx, &socket).await;
+        }
+        VisitorKind::Xtcp => {}
+    }
+}
+
+/// An xtcp visitor: its tunnel (punched on demand, or at once with `keepTunnelOpen`) and,
+/// unless `bindPort < 0`, a listener whose connections become streams of the tunnel.
+async fn xtcp_run(
+    v: Arc<Visitor>,
+    ctx: Arc<VisitorContext>,
+    peers: Arc<Peers>,
+    stop: CancellationToken,
+) {
+    let cfg = &v.config;
+    let Some(link) = ctx.xtcp.clone() else {
+        failed(&v, &ctx, "xtcp visitor without a control link".into());
+        return;
+    };
+    let on_error: OnError = {
+        let (v, ctx) = (v.clone(), ctx.clone());
+        Box::new(move |error| failed(&v, &ctx, error))
+    };
+    let tunnel = Tunnel::start(link, cfg.clone(), v.wire_target.clone(), on_error, stop);
+    if cfg.bind_port < 0 {
+        tracing::info!(visitor = %cfg.name, "start visitor success (no listener)");
+        emit(
+            &ctx,
+            Event::VisitorStarted {
+                name: cfg.name.clone(),
+                bind_addr: None,
+            },
+        );
+        return std::future::pending().await;
+    }
+    let port = cfg.bind_port as u16;
+    let listener = bind_until(&v, &ctx, || {
+        TcpListener::bind((cfg.bind_addr.as_str(), port))
+    })
+    .await;
+    started(&v, &ctx, listener.local_addr().ok());
+    loop {
+        let Ok((user, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        let (v, ctx, tunnel, peers) = (v.clone(), ctx.clone(), tunnel.clone(), peers.clone());
+        tokio::spawn(async move {
+            let stop = ctx.stop.clone();
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                r = xtcp_conn(&v, &ctx, &peers, &tunnel, user) => if let Err(e) = r {
+                    tracing::debug!(visitor = %v.config.name, error = %e, "visitor connection ended");
+                },
+            }
+        });
+    }
+}
+
+/// One xtcp user connection: a tunnel stream, or the fallback visitor when none is ready in
+/// time.
+async fn xtcp_conn(
+    v: &Visitor,
+    ctx: &Arc<VisitorContext>,
+    peers: &Peers,
+    tunnel: &Tunnel,
+    user: TcpStream,
+) -> Result<(), Error> {
+    let opts = &v.config.xtcp;
+    let fallback = (!opts.fallback_to.is_empty()).then_some(opts.fallback_timeout);
+    match tunnel.open(fallback).await {
+        Ok(stream) => splice_user(v, ctx, user, stream, BytesMut::new()).await,
+        Err(e) if opts.fallback_to.is_empty() => {
+            tracing::error!(visitor = %v.config.name, error = %e, "open tunnel error");
+            Err(e)
+        }
+        Err(e) => {
+            tracing::debug!(visitor = %v.config.name, error = %e, to = %opts.fallback_to, "try to transfer connection to visitor");
+            let peer = peers.lock().get(&opts.fallback_to).cloned();
+            match peer {
+                Some(peer) if peer.config.kind == VisitorKind::Stcp => {
+                    stcp_conn(&peer, ctx, user).await
+                }
+                _ => {
+                    let error = format!(
+                        "transfer connection to visitor {0} error: visitor [{0}] not found",
+                        opts.fallback_to
+                    );
+                    tracing::error!(visitor = %v.config.name, %error);
+                    Err(Error::Config(error))
+                }
+            }
         }
     }
 }
@@ -315,6 +442,18 @@ async fn stcp_conn(v: &Visitor, ctx: &VisitorContext, user: TcpStream) -> Result
             return Err(e);
         }
     };
+    splice_user(v, ctx, user, remote, early).await
+}
+
+/// A user connection and its remote end (a visitor connection or an xtcp tunnel stream),
+/// spliced with the visitor's secret-key wrapping.
+async fn splice_user(
+    v: &Visitor,
+    ctx: &VisitorContext,
+    user: TcpStream,
+    remote: BoxStream,
+    early: BytesMut,
+) -> Result<(), Error> {
     let _ = user.set_nodelay(true);
     let cfg = &v.config;
     let counters = &ctx.counters;

@@ -1,4 +1,4 @@
-//! What a visitor is: the settings of one stcp/sudp visitor (frpc's `[[visitors]]`).
+//! What a visitor is: the settings of one stcp/sudp/xtcp visitor (frpc's `[[visitors]]`).
 
 use crate::secret::Secret;
 
@@ -10,6 +10,8 @@ pub enum VisitorKind {
     Stcp,
     /// Local UDP datagrams to an sudp proxy.
     Sudp,
+    /// Local TCP connections to an xtcp proxy, over a UDP path punched through both NATs.
+    Xtcp,
 }
 
 impl VisitorKind {
@@ -18,6 +20,7 @@ impl VisitorKind {
         match self {
             VisitorKind::Stcp => "stcp",
             VisitorKind::Sudp => "sudp",
+            VisitorKind::Xtcp => "xtcp",
         }
     }
 }
@@ -46,6 +49,44 @@ pub struct VisitorConfig {
     pub use_encryption: bool,
     /// Compress the visitor connection's payload with snappy.
     pub use_compression: bool,
+    /// xtcp only: the tunnel's settings.
+    pub xtcp: XtcpVisitorOptions,
+}
+
+/// The settings only an xtcp visitor has, with frpc's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct XtcpVisitorOptions {
+    /// The tunnel protocol over the punched path: `quic` (the only one supported).
+    pub protocol: String,
+    /// Punch at start and keep the tunnel up (`keepTunnelOpen`).
+    pub keep_tunnel_open: bool,
+    /// Re-punches an hour at most with `keep_tunnel_open` (`maxRetriesAnHour`, default 8).
+    pub max_retries_an_hour: u32,
+    /// How often `keep_tunnel_open` checks the tunnel (`minRetryInterval`, default 90 s).
+    pub min_retry_interval: std::time::Duration,
+    /// Another visitor (by name, an stcp one) that takes a user connection when no tunnel is
+    /// ready within `fallback_timeout` (`fallbackTo`).
+    pub fallback_to: String,
+    /// `fallbackTimeoutMs` (default 1 s).
+    pub fallback_timeout: std::time::Duration,
+    /// Tell the peer no local addresses, only the public ones
+    /// (`natTraversal.disableAssistedAddrs`).
+    pub disable_assisted_addrs: bool,
+}
+
+impl Default for XtcpVisitorOptions {
+    fn default() -> Self {
+        XtcpVisitorOptions {
+            protocol: "quic".to_owned(),
+            keep_tunnel_open: false,
+            max_retries_an_hour: 8,
+            min_retry_interval: std::time::Duration::from_secs(90),
+            fallback_to: String::new(),
+            fallback_timeout: std::time::Duration::from_millis(1000),
+            disable_assisted_addrs: false,
+        }
+    }
 }
 
 impl VisitorConfig {
@@ -67,6 +108,7 @@ impl VisitorConfig {
             bind_port,
             use_encryption: false,
             use_compression: false,
+            xtcp: XtcpVisitorOptions::default(),
         }
     }
 
@@ -91,6 +133,20 @@ impl VisitorConfig {
     /// Compresses the payload (frp `useCompression`).
     pub fn use_compression(mut self, on: bool) -> Self {
         self.use_compression = on;
+        self
+    }
+
+    /// xtcp: hands user connections to visitor `name` when no tunnel is ready within
+    /// `timeout` (frp `fallbackTo`, `fallbackTimeoutMs`).
+    pub fn fallback(mut self, name: impl Into<String>, timeout: std::time::Duration) -> Self {
+        self.xtcp.fallback_to = name.into();
+        self.xtcp.fallback_timeout = timeout;
+        self
+    }
+
+    /// xtcp: punches at start and keeps the tunnel up (frp `keepTunnelOpen`).
+    pub fn keep_tunnel_open(mut self, on: bool) -> Self {
+        self.xtcp.keep_tunnel_open = on;
         self
     }
 }

@@ -147,7 +147,7 @@ pub(crate) fn new_proxy_message(wire_name: &str, p: &ProxyConfig) -> NewProxy {
             m.proxy_type = "udp".into();
             m.remote_port = i64::from(*remote_port);
         }
-        ProxyKind::Stcp(o) | ProxyKind::Sudp(o) => {
+        ProxyKind::Stcp(o) | ProxyKind::Sudp(o) | ProxyKind::Xtcp(o) => {
             m.proxy_type = p.kind.type_name().into();
             m.sk = o.secret_key.expose().to_owned();
             m.allow_users = o.allow_users.clone();

@@ -48,6 +48,8 @@ pub(crate) struct WorkContext {
     pub wire_v2: bool,
     /// The inspector's store: http proxies record their exchanges there.
     pub capture: Option<Arc<crate::capture::CaptureStore>>,
+    /// The control connection as xtcp proxies use it; set once logged in.
+    pub xtcp: Option<Arc<super::xtcp::Link>>,
 }
 
 /// One proxy as its work connections see it.
@@ -112,6 +114,7 @@ impl WorkContext {
             udp_packet_size: cfg.udp_packet_size,
             wire_v2: false,
             capture: cfg.capture.clone(),
+            xtcp: None,
         };
         ctx.set_proxies(cfg, proxies);
         ctx
@@ -146,12 +149,36 @@ impl WorkContext {
         }
     }
 
+    /// Gives this login's xtcp proxies their control link; returns it for the visitors.
+    pub(crate) fn link_xtcp(
+        &mut self,
+        switches: &super::switch::SwitchSender,
+        cfg: &ClientConfig,
+    ) -> Option<Arc<super::xtcp::Link>> {
+        let settings = super::xtcp::Settings {
+            stun_server: cfg.nat_hole_stun_server.clone(),
+        };
+        let link = Arc::new(super::xtcp::Link::new(switches.clone(), settings));
+        self.xtcp = Some(link.clone());
+        Some(link)
+    }
+
     fn proxy(&self, wire_name: &str) -> Option<Arc<WorkProxy>> {
         self.proxies
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(wire_name)
             .cloned()
+    }
+}
+
+/// Hands a control message the session does not own to xtcp (a `NatHoleResp` somebody
+/// waits for); anything else is logged and dropped.
+pub(crate) fn deliver(ctx: Option<&WorkContext>, msg: Message) {
+    let kind = msg.message_type().name();
+    let link = ctx.and_then(|c| c.xtcp.as_ref());
+    if !link.is_some_and(|l| l.deliver(msg)) {
+        tracing::debug!(kind, "ignoring control message");
     }
 }
 
@@ -182,7 +209,7 @@ pub(crate) async fn serve(opener: Opener, ctx: Arc<WorkContext>, session: Cancel
 
 async fn serve_inner(
     opener: Opener,
-    ctx: &WorkContext,
+    ctx: &Arc<WorkContext>,
     session: CancellationToken,
 ) -> Result<(), Error> {
     // Boxed, as the rare paths below: a task's future is as large as its largest state, and an
@@ -235,25 +262,79 @@ async fn serve_inner(
         )));
     };
     let proxy = &work_proxy.config;
+    if let super::config::ProxyKind::Xtcp(opts) = &proxy.kind {
+        return Box::pin(serve_xtcp(ctx, &work_proxy, opts, reader, start, session)).await;
+    }
     let (stream, early) = reader.into_parts();
     if proxy.kind.is_udp() {
         return Box::pin(serve_udp(ctx, &work_proxy, stream, early, &session)).await;
     }
+    let key = proxy.use_encryption.then_some(&ctx.key);
+    to_local(ctx, &work_proxy, stream, early, &start, &session, key).await
+}
+
+/// An xtcp work connection: it only brings the punch's session id; the visitor's connections
+/// come as streams of the punched QUIC connection, each served as a work connection whose
+/// payload is wrapped with the proxy's secret key (as frpc does).
+async fn serve_xtcp(
+    ctx: &Arc<WorkContext>,
+    work_proxy: &Arc<WorkProxy>,
+    opts: &super::config::SecretOptions,
+    reader: MsgReader<BoxStream>,
+    start: frp_proto::msg::StartWorkConn,
+    session: CancellationToken,
+) -> Result<(), Error> {
+    let Some(link) = ctx.xtcp.clone() else {
+        return Err(Error::Protocol(
+            "xtcp work connection without a control link".into(),
+        ));
+    };
+    let key = Arc::new(Key::derive(opts.secret_key.expose()));
+    let proxy = super::xtcp::proxy::XtcpProxy {
+        wire_name: start.proxy_name.clone(),
+        secret_key: opts.secret_key.expose(),
+        disable_assisted: opts.disable_assisted_addrs,
+    };
+    let start = Arc::new(start);
+    let on_stream = |stream: BoxStream| {
+        let (ctx, wp, start, key) = (ctx.clone(), work_proxy.clone(), start.clone(), key.clone());
+        let session = session.clone();
+        tokio::spawn(async move {
+            let key = wp.config.use_encryption.then_some(&*key);
+            let early = bytes::BytesMut::new();
+            if let Err(e) = to_local(&ctx, &wp, stream, early, &start, &session, key).await {
+                tracing::debug!(error = %e, "xtcp connection ended");
+            }
+        });
+    };
+    let served = super::xtcp::proxy::serve(&link, proxy, reader, &session, on_stream).await;
+    if let Err(e) = &served {
+        tracing::warn!(proxy = %work_proxy.config.name, error = %e, "xtcp");
+    }
+    served
+}
+
+/// A started work connection (or xtcp stream) to the local service or the proxy's plugin,
+/// its payload wrapped with `key` when encrypted.
+async fn to_local(
+    ctx: &WorkContext,
+    work_proxy: &Arc<WorkProxy>,
+    stream: BoxStream,
+    early: bytes::BytesMut,
+    start: &frp_proto::msg::StartWorkConn,
+    session: &CancellationToken,
+    key: Option<&Key>,
+) -> Result<(), Error> {
+    let proxy = &work_proxy.config;
     if let Some(plugin) = &proxy.plugin {
         return Box::pin(serve_plugin(
-            ctx,
-            &work_proxy,
-            plugin,
-            stream,
-            early,
-            &start,
+            ctx, work_proxy, plugin, stream, early, start, key,
         ))
         .await;
     }
 
     let counters = &ctx.counters;
     let held = || Held::new(&counters.buffered_bytes, &counters.peak_buffered_bytes);
-    let key = proxy.use_encryption.then_some(&ctx.key);
     let up = Pump::outbound(
         Sealer::new(key.map(|k| (k, rand::random())), proxy.use_compression),
         &counters.bytes_from_local,
@@ -269,18 +350,12 @@ async fn serve_inner(
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             crate::nofile::warn_once(&e);
-            report_unreachable(
-                &ctx.events,
-                &work_proxy,
-                &local_addr,
-                e.to_string(),
-                &session,
-            );
+            report_unreachable(&ctx.events, work_proxy, &local_addr, e.to_string(), session);
             return Box::pin(answer_unreachable(proxy, &local_addr, stream, up)).await;
         }
         Err(_) => {
             let error = "timed out".to_string();
-            report_unreachable(&ctx.events, &work_proxy, &local_addr, error, &session);
+            report_unreachable(&ctx.events, work_proxy, &local_addr, error, session);
             return Box::pin(answer_unreachable(proxy, &local_addr, stream, up)).await;
         }
     };
@@ -357,9 +432,9 @@ async fn serve_plugin(
     stream: BoxStream,
     early: bytes::BytesMut,
     start: &frp_proto::msg::StartWorkConn,
+    key: Option<&Key>,
 ) -> Result<(), Error> {
     let proxy = &work_proxy.config;
-    let key = proxy.use_encryption.then_some(&ctx.key);
     // Limited under the payload wrapping, counted above it: as the splice does.
     let stream: BoxStream = match &work_proxy.limiter {
         Some(limiter) => Box::new(super::metered::Metered::limited(stream, limiter.clone())),
@@ -555,96 +630,4 @@ pub(crate) fn bad_gateway_page(local_addr: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every idle connection keeps its task's whole future allocated: the future is as large
-    /// as its largest state. With the plugin, udp and dial paths inline it was 37 KiB, with the
-    /// cipher and compressor states inline 10 KiB; it is about 2 KiB.
-    #[test]
-    fn a_work_connections_task_stays_small() {
-        let cfg = ClientConfig::new("127.0.0.1", 7000, "token");
-        let (events, _) = broadcast::channel(4);
-        let ctx = WorkContext::new(&cfg, &[], "run".into(), Default::default(), events);
-        let opener = Opener::Direct(crate::frp::transport::Connector::new(&cfg).unwrap());
-        let fut = serve(opener, Arc::new(ctx), CancellationToken::new());
-        let size = std::mem::size_of_val(&fut);
-        assert!(size <= 4096, "work connection future: {size} bytes");
-    }
-    use tokio::sync::broadcast::error::TryRecvError;
-
-    fn unreachable_events(rx: &mut broadcast::Receiver<Event>) -> Vec<(u64, String)> {
-        let mut out = Vec::new();
-        loop {
-            match rx.try_recv() {
-                Ok(Event::LocalUnreachable {
-                    suppressed, error, ..
-                }) => out.push((suppressed, error)),
-                Ok(other) => panic!("unexpected {other:?}"),
-                Err(TryRecvError::Empty) => return out,
-                Err(e) => panic!("{e}"),
-            }
-        }
-    }
-
-    async fn next_unreachable(rx: &mut broadcast::Receiver<Event>) -> (u64, String) {
-        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
-        match got {
-            Ok(Ok(Event::LocalUnreachable {
-                suppressed, error, ..
-            })) => (suppressed, error),
-            other => panic!("expected LocalUnreachable, got {other:?}"),
-        }
-    }
-
-    /// 300 visitors while the local service is down: one report at once, one summary at the
-    /// end of the window, nothing else (it was 300 events and 300 WARN lines). The window is
-    /// shortened; the limiter's own test covers the timing rules with a fake clock.
-    #[tokio::test]
-    async fn a_crowd_of_failures_gives_one_report_and_one_summary() {
-        let window = Duration::from_millis(300);
-        let (events, mut rx) = broadcast::channel(1024);
-        let proxy = Arc::new(WorkProxy::new(ProxyConfig::http("web", 1, "web"), window));
-        let session = CancellationToken::new();
-        let fail = |i: u32| {
-            report_unreachable(
-                &events,
-                &proxy,
-                "127.0.0.1:1",
-                format!("refused {i}"),
-                &session,
-            )
-        };
-        let start = Instant::now();
-        for i in 0..300 {
-            fail(i);
-        }
-        assert_eq!(unreachable_events(&mut rx), [(0, "refused 0".to_string())]);
-        assert_eq!(
-            next_unreachable(&mut rx).await,
-            (299, "refused 299".to_string())
-        );
-        assert!(start.elapsed() >= window);
-        assert!(unreachable_events(&mut rx).is_empty());
-        // Still failing in the next window: summed up at its end, not reported one by one.
-        fail(300);
-        fail(301);
-        assert!(unreachable_events(&mut rx).is_empty());
-        assert_eq!(
-            next_unreachable(&mut rx).await,
-            (2, "refused 301".to_string())
-        );
-        // A quiet window, then a failure is reported at once again.
-        tokio::time::sleep(window * 2).await;
-        fail(302);
-        assert_eq!(
-            unreachable_events(&mut rx),
-            [(0, "refused 302".to_string())]
-        );
-        // A session that ends drops its pending summary.
-        fail(303);
-        session.cancel();
-        tokio::time::sleep(window * 2).await;
-        assert!(unreachable_events(&mut rx).is_empty());
-    }
-}
+mod tests;

@@ -202,7 +202,7 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
     let no = |what: &str| unsupported(format!("proxy {}: {what}", p.name));
     if !matches!(
         p.kind.as_str(),
-        "tcp" | "http" | "https" | "tcpmux" | "udp" | "stcp" | "sudp"
+        "tcp" | "http" | "https" | "tcpmux" | "udp" | "stcp" | "sudp" | "xtcp"
     ) {
         return Err(no(&format!("type \"{}\"", p.kind)));
     }
@@ -237,13 +237,14 @@ fn to_proxy(p: schema::Proxy) -> Result<ProxyConfig, ConfigError> {
             remote_port: port(p.remoteport, "remotePort")
                 .map_err(|e| ConfigError::Invalid(format!("proxy {}: {e}", p.name)))?,
         },
-        "stcp" | "sudp" => {
+        "stcp" | "sudp" | "xtcp" => {
             let mut o = SecretOptions::new(p.secretkey);
             o.allow_users = p.allowusers;
-            if p.kind == "stcp" {
-                ProxyKind::Stcp(o)
-            } else {
-                ProxyKind::Sudp(o)
+            o.disable_assisted_addrs = disable_assisted_addrs(p.nattraversal.as_ref());
+            match p.kind.as_str() {
+                "stcp" => ProxyKind::Stcp(o),
+                "sudp" => ProxyKind::Sudp(o),
+                _ => ProxyKind::Xtcp(o),
             }
         }
         _ => {
@@ -315,8 +316,13 @@ fn to_visitor(v: schema::Visitor, prefixed: &str) -> Result<VisitorConfig, Confi
     let kind = match v.kind.as_str() {
         "stcp" => VisitorKind::Stcp,
         "sudp" => VisitorKind::Sudp,
+        "xtcp" => VisitorKind::Xtcp,
         other => return Err(no(&format!("type \"{other}\""))),
     };
+    if kind == VisitorKind::Xtcp && v.protocol == "kcp" {
+        // quic only: see docs/frpc.md for why kcp is not offered.
+        return Err(no("xtcp protocol \"kcp\""));
+    }
     if let Some(plugin) = &v.plugin {
         let kind = plugin.get("type").and_then(|t| t.as_str()).unwrap_or("");
         return Err(no(&format!("plugin \"{kind}\"")));
@@ -337,7 +343,37 @@ fn to_visitor(v: schema::Visitor, prefixed: &str) -> Result<VisitorConfig, Confi
     if !v.bindaddr.is_empty() {
         out.bind_addr = v.bindaddr;
     }
+    if kind == VisitorKind::Xtcp {
+        let x = &mut out.xtcp;
+        if !v.protocol.is_empty() {
+            x.protocol = v.protocol;
+        }
+        x.keep_tunnel_open = v.keeptunnelopen;
+        if v.maxretriesanhour > 0 {
+            x.max_retries_an_hour = u32::try_from(v.maxretriesanhour).unwrap_or(u32::MAX);
+        }
+        if v.minretryinterval > 0 {
+            x.min_retry_interval = std::time::Duration::from_secs(v.minretryinterval as u64);
+        }
+        x.fallback_to = v.fallbackto;
+        if v.fallbacktimeoutms > 0 {
+            x.fallback_timeout = std::time::Duration::from_millis(v.fallbacktimeoutms as u64);
+        }
+        x.disable_assisted_addrs = disable_assisted_addrs(v.nattraversal.as_ref());
+    }
     Ok(out)
+}
+
+/// `natTraversal.disableAssistedAddrs` of an xtcp proxy or visitor.
+fn disable_assisted_addrs(nat_traversal: Option<&serde_json::Value>) -> bool {
+    nat_traversal
+        .and_then(|v| v.as_object())
+        .and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("disableAssistedAddrs"))
+        })
+        .and_then(|(_, v)| v.as_bool())
+        .unwrap_or(false)
 }
 
 /// `transport.bandwidthLimit` and its mode; no limit when the quantity is empty.
@@ -558,6 +594,9 @@ pub fn build(
             )));
         }
         cfg.visitors.push(to_visitor(v, &name)?);
+    }
+    if !f.natholestunserver.is_empty() {
+        cfg.nat_hole_stun_server = f.natholestunserver.clone();
     }
     if f.udppacketsize > 0 {
         cfg.udp_packet_size = usize::try_from(f.udppacketsize).unwrap_or(usize::MAX);

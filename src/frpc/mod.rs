@@ -25,8 +25,8 @@
 //!   `enabled = false`, the user prefix, and frpc's validation messages.
 //!
 //! What this client does not implement yet is an error naming the field ("… is not supported
-//! yet"), never silently dropped: proxy type xtcp and its visitors, the virtual_net plugin,
-//! OIDC, and the kcp transport. Settings that change nothing a visitor
+//! yet"), never silently dropped: the virtual_net plugin, OIDC, the kcp transport, and xtcp
+//! visitors with `protocol = "kcp"`. Settings that change nothing a visitor
 //! or frps sees (log files, the admin web server for now) load with a warning.
 
 mod annotations;

@@ -352,8 +352,10 @@ fn frpc_validation_messages() {
 #[test]
 fn not_supported_yet_is_named() {
     let cases: &[(&str, &str)] = &[
-        ("[[proxies]]\nname = \"x\"\ntype = \"xtcp\"\nlocalPort = 22\n", "proxy x: type \"xtcp\""),
-        ("[[visitors]]\nname = \"v\"\ntype = \"xtcp\"\nserverName = \"s\"\nbindPort = 9000\n", "visitor v: type \"xtcp\""),
+        (
+            "[[visitors]]\nname = \"v\"\ntype = \"xtcp\"\nserverName = \"s\"\nbindPort = 9000\nprotocol = \"kcp\"\n",
+            "visitor v: xtcp protocol \"kcp\"",
+        ),
         (
             "[[visitors]]\nname = \"vp\"\ntype = \"stcp\"\nserverName = \"s\"\nbindPort = -1\n[visitors.plugin]\ntype = \"virtual_net\"\n",
             "visitor vp: plugin \"virtual_net\"",
@@ -753,6 +755,70 @@ fn token_source_is_validated_and_read_only_on_request() {
         .starts_with("unsafe feature \"TokenSourceExec\" is not enabled."));
     let allowed = strict().allow_unsafe(vec!["TokenSourceExec".into()]);
     assert!(load_as("frpc.toml", exec, &allowed).is_ok());
+}
+
+#[test]
+fn xtcp_proxy_and_visitor_map() {
+    let text = r#"
+serverAddr = "frps.example"
+natHoleStunServer = "127.0.0.1:3478"
+
+[[proxies]]
+name = "ssh"
+type = "xtcp"
+localPort = 22
+secretKey = "k1"
+allowUsers = ["*"]
+natTraversal.disableAssistedAddrs = true
+
+[[visitors]]
+name = "ssh-x"
+type = "xtcp"
+serverName = "ssh"
+secretKey = "k1"
+bindPort = 6000
+keepTunnelOpen = true
+maxRetriesAnHour = 3
+minRetryInterval = 30
+fallbackTo = "ssh-s"
+fallbackTimeoutMs = 200
+
+[[visitors]]
+name = "plain"
+type = "xtcp"
+serverName = "ssh"
+bindPort = 6001
+"#;
+    let c = load_as("x.toml", text, &strict()).unwrap().client;
+    assert_eq!(c.nat_hole_stun_server, "127.0.0.1:3478");
+    let ProxyKind::Xtcp(o) = &c.proxies[0].kind else {
+        panic!("{:?}", c.proxies[0].kind)
+    };
+    assert_eq!(
+        (o.secret_key.expose(), o.allow_users.as_slice()),
+        ("k1", &["*".to_owned()][..])
+    );
+    assert!(o.disable_assisted_addrs);
+    let x = &c.visitors[0].xtcp;
+    assert_eq!(c.visitors[0].kind, VisitorKind::Xtcp);
+    assert_eq!(x.protocol, "quic");
+    assert!(x.keep_tunnel_open);
+    assert_eq!(x.max_retries_an_hour, 3);
+    assert_eq!(x.min_retry_interval, std::time::Duration::from_secs(30));
+    assert_eq!(x.fallback_to, "ssh-s");
+    assert_eq!(x.fallback_timeout, std::time::Duration::from_millis(200));
+    // frpc's defaults.
+    let d = &c.visitors[1].xtcp;
+    assert_eq!(
+        (d.max_retries_an_hour, d.fallback_timeout.as_millis()),
+        (8, 1000)
+    );
+    assert_eq!(d.min_retry_interval, std::time::Duration::from_secs(90));
+    assert!(!d.keep_tunnel_open && !d.disable_assisted_addrs);
+    let c = load_as("d.toml", "serverAddr = \"x\"", &strict())
+        .unwrap()
+        .client;
+    assert_eq!(c.nat_hole_stun_server, "stun.easyvoip.com:3478");
 }
 
 #[test]

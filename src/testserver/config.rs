@@ -65,6 +65,9 @@ pub struct ServerConfig {
     /// `quicBindPort`: a QUIC listener on this UDP address (port 0 picks one, see
     /// [`super::TestServer::quic_addr`]); `None` (the default) runs none, as frps.
     pub quic_bind: Option<SocketAddr>,
+    /// xtcp: hand both ends these candidate addresses (and no local ones) instead of the
+    /// peer's, e.g. an address nobody answers on, so the punch cannot finish.
+    pub nathole_candidates: Option<Vec<String>>,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +88,7 @@ impl Default for ServerConfig {
             udp_packet_size: frp_proto::udp::DEFAULT_UDP_PACKET_SIZE,
             wire_v2: true,
             quic_bind: None,
+            nathole_candidates: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Control connections (Login and everything after it) and work connections (NewWorkConn and
 //! the per-control pool).
 
+use super::nathole;
 use super::proxy;
 use super::shared::{ControlHandle, Inner};
 use super::state::{ControlInfo, ControlMessage, LoginRecord};
@@ -266,7 +267,20 @@ async fn handle_message(
             inner.update(|s| s.control_messages.push(record));
             handle.send(inner, Pong::default().into());
         }
-        // NatHole* and anything else: recorded, otherwise ignored.
+        Message::NatHoleVisitor(m) => {
+            inner.update(|s| s.control_messages.push(record));
+            // frps handles it asynchronously: it waits for the proxy's side.
+            tokio::spawn(nathole::handle_visitor(inner.clone(), handle.clone(), m));
+        }
+        Message::NatHoleClient(m) => {
+            inner.update(|s| s.control_messages.push(record));
+            nathole::handle_client(inner, handle, m);
+        }
+        Message::NatHoleReport(m) => {
+            inner.update(|s| s.control_messages.push(record));
+            nathole::handle_report(inner, &m);
+        }
+        // Anything else: recorded, otherwise ignored.
         _ => inner.update(|s| s.control_messages.push(record)),
     }
 }

@@ -28,6 +28,12 @@
 //!   meaning the owner's user), answered with NewVisitorConnResp and frps's error texts, then
 //!   spliced to a work connection of the proxy (secret-key wrapping on the visitor side, the
 //!   proxy's own on the work side).
+//! - `xtcp`: no port; frps's hole-punching controller (`nathole`): the NatHoleVisitor
+//!   pre-check and request with frps's checks and error texts, the session id to the proxy's
+//!   client on a work connection, its NatHoleClient awaited 10 s, frps's plan
+//!   (`frp_proto::nathole::analysis`) sent to both ends (the sender's 1 s later),
+//!   NatHoleReport scoring the plan; a STUN responder on two loopback UDP sockets
+//!   ([`TestServer::stun_addr`]); [`ServerConfig::nathole_candidates`] makes punches fail.
 //! - CloseProxy, Ping/Pong, the heartbeat timeout without tcp_mux, the work-connection pool
 //!   (FIFO, `pool_count + 10`, extras closed silently), user connections with ReqWorkConn
 //!   refills and StartWorkConn, `use_encryption` / `use_compression` on the payload.
@@ -44,9 +50,10 @@
 //!   [`TestServer::set_login_hook`], [`TestServer::close_control`].
 //!
 //! # What it does not do
-//! - Proxy type `xtcp` gets `NewProxyResp{error: "type [x] not supported
-//!   by the test server"}`; NatHole messages are recorded and ignored. udp ports are not
-//!   reserved per name (a fixed port must just be free; port 0 takes any).
+//! - udp ports are not reserved per name (a fixed port must just be free; port 0 takes any).
+//! - xtcp: the hole-punching analysis data is never cleaned (frps drops a pair's scores after
+//!   `natholeAnalysisDataReserveHours`); the STUN responder is on loopback only, so every
+//!   client looks like an easy NAT.
 //! - Server plugins over HTTP (the in-process hooks stand in for the Login and NewProxy ops),
 //!   OIDC, auth scopes (Ping/NewWorkConn are never checked), the dashboard, metrics, bandwidth
 //!   limits, load-balancing groups, `allowPorts`, `maxPortsPerClient`, `route_by_http_user`,
@@ -68,7 +75,7 @@
 //! # Layout
 //! Modules use only modules below them: `conn` (bind port, TLS, yamux, dispatch) →
 //! `control` (logins, control streams, the work-connection pool) → `proxy` (registration,
-//! tcp listeners) → `udp` (udp proxies); `visitor` (NewVisitorConn) beside `control`; `vhost` (HTTP routing) beside them; all of them → `shared` (server state,
+//! tcp listeners) → `udp` (udp proxies); `visitor` (NewVisitorConn) and `nathole` (xtcp) beside `control`; `vhost` (HTTP routing) beside them; all of them → `shared` (server state,
 //! registry, control handles) → `splice` (payload splicing through `frp_proto::pipeline`) →
 //! `wire` (streams and plaintext frames); `ws` (the websocket upgrade) under `conn`; `quic`
 //! (the QUIC listener) above `conn`, handing it streams;
@@ -81,6 +88,7 @@ mod dns;
 mod domains;
 mod gate;
 mod https;
+mod nathole;
 mod proxies;
 mod proxy;
 mod quic;
@@ -122,6 +130,7 @@ pub struct TestServer {
     quic_addr: Option<SocketAddr>,
     cert_der: Vec<u8>,
     cert_pem: String,
+    stun_addr: SocketAddr,
     /// Fired by the accept loops once their listeners are closed.
     listeners_closed: Vec<CancellationToken>,
 }
@@ -191,8 +200,10 @@ impl TestServer {
             vhost_addr,
             tcpmux_addr,
             https_addr,
+            nathole: Mutex::new(Default::default()),
             cfg,
         });
+        let stun_addr = nathole::start_stun(inner.cancel.clone()).await?;
         let frp_closed = CancellationToken::new();
         let vhost_closed = CancellationToken::new();
         tokio::spawn(conn::accept_loop(
@@ -233,6 +244,7 @@ impl TestServer {
             quic_addr,
             cert_der,
             cert_pem,
+            stun_addr,
             listeners_closed,
         })
     }
@@ -256,6 +268,11 @@ impl TestServer {
     /// Address of the tcpmux `httpconnect` listener (send `CONNECT host:port` here).
     pub fn tcpmux_httpconnect_addr(&self) -> SocketAddr {
         self.inner.tcpmux_addr
+    }
+
+    /// Address of the STUN responder (give it to xtcp clients as `natHoleStunServer`).
+    pub fn stun_addr(&self) -> SocketAddr {
+        self.stun_addr
     }
 
     /// Address of the HTTP vhost listener (send requests here with the proxy's Host).

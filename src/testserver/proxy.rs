@@ -73,15 +73,9 @@ fn register(
         np.proxy_type = "tcp".into();
     }
     match np.proxy_type.as_str() {
-        "tcp" | "http" | "udp" | "stcp" | "sudp" => {}
+        "tcp" | "http" | "udp" | "stcp" | "sudp" | "xtcp" => {}
         "tcpmux" => return crate::testserver::tcpmux::register(inner, ctl, np),
         "https" => return crate::testserver::https::register(inner, ctl, np),
-        "xtcp" => {
-            return Err(format!(
-                "type [{}] not supported by the test server",
-                np.proxy_type
-            ))
-        }
         other => return Err(format!("unknown proxy type: {other}")),
     }
     if np.proxy_type == "http" {
@@ -153,7 +147,7 @@ fn register(
         };
         tokio::spawn(udp::run(inner.clone(), proxy, stop));
         ProxyInfo::registered(&np, &ctl.run_id, format!(":{port}"), Some(port), Vec::new())
-    } else if np.proxy_type == "stcp" || np.proxy_type == "sudp" {
+    } else if matches!(np.proxy_type.as_str(), "stcp" | "sudp" | "xtcp") {
         // frps: an empty allow list means the owner's own user only.
         let allow_users = if np.allow_users.is_empty() {
             let owner = inner
@@ -180,6 +174,7 @@ fn register(
                     sk: np.sk.clone(),
                     allow_users,
                     ctl: ctl.clone(),
+                    xtcp: np.proxy_type == "xtcp",
                     wrapping: wrapping.clone(),
                 }),
             },

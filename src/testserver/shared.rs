@@ -46,6 +46,8 @@ pub(crate) struct Inner {
     pub(crate) vhost_addr: SocketAddr,
     pub(crate) tcpmux_addr: SocketAddr,
     pub(crate) https_addr: SocketAddr,
+    /// xtcp's hole-punching controller.
+    pub(crate) nathole: Mutex<NatHole>,
 }
 
 impl Inner {
@@ -56,6 +58,10 @@ impl Inner {
 
     pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn nathole(&self) -> MutexGuard<'_, NatHole> {
+        self.nathole.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn hooks(&self) -> MutexGuard<'_, Hooks> {
@@ -79,6 +85,19 @@ impl Inner {
             .vhost_http_public_port
             .unwrap_or(self.vhost_addr.port())
     }
+}
+
+/// What the xtcp hole-punching controller (`nathole`) remembers.
+#[derive(Default)]
+pub(crate) struct NatHole {
+    pub(crate) analyzer: frp_proto::nathole::analysis::Analyzer,
+    /// Sessions waiting for the proxy's `NatHoleClient`, by sid.
+    pub(crate) waiting: HashMap<
+        String,
+        tokio::sync::oneshot::Sender<(frp_proto::msg::NatHoleClient, Arc<ControlHandle>)>,
+    >,
+    /// Analysed sessions, for their report: the pair's key, the mode and the variant.
+    pub(crate) planned: HashMap<String, (String, i64, usize)>,
 }
 
 /// Server-wide proxy and routing tables.
@@ -125,6 +144,8 @@ pub(crate) struct SecretProxy {
     /// Empty in NewProxy means the owner's own user, as frps fills it in.
     pub(crate) allow_users: Vec<String>,
     pub(crate) ctl: Arc<ControlHandle>,
+    /// An xtcp proxy (hole punching only; stcp/sudp visitors cannot reach it).
+    pub(crate) xtcp: bool,
     /// The proxy's payload wrapping on its work connections.
     pub(crate) wrapping: Wrapping,
 }

@@ -67,6 +67,7 @@ fn check(inner: &Inner, m: &NewVisitorConn) -> Result<SecretProxy, String> {
         .proxies
         .get(name)
         .and_then(|e| e.secret.clone())
+        .filter(|s| !s.xtcp)
         .ok_or_else(|| format!("custom listener for [{name}] doesn't exist"))?;
     let expected = frp_proto::udp::sign_key(&target.sk, m.timestamp);
     if !keys_match(&expected, &m.sign_key) {

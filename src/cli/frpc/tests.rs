@@ -179,8 +179,32 @@ fn stcp_proxy_and_visitor_commands() {
         FrpcArgs::try_parse_from(["frpc", "stcp", "visitor", "-l", "22"]).is_err(),
         "a proxy flag is unknown to the visitor"
     );
-    // xtcp parses like frpc, then is refused.
+    // xtcp: a proxy and a visitor, as frpc builds them.
     let a = secret_cmd(&["frpc", "xtcp", "-n", "p", "-l", "22", "--sk", "k"]);
-    let e = frpc_quick::config("xtcp", &a.args).unwrap_err();
-    assert!(e.to_string().contains("not supported yet"), "{e}");
+    let c = frpc_quick::config("xtcp", &a.args).unwrap().client;
+    assert!(
+        matches!(&c.proxies[0].kind, expose::frp::ProxyKind::Xtcp(o) if o.secret_key.expose() == "k")
+    );
+    let a = secret_cmd(&[
+        "frpc",
+        "xtcp",
+        "visitor",
+        "-n",
+        "v",
+        "--server_name",
+        "p",
+        "--sk",
+        "k",
+        "--bind_port",
+        "9",
+    ]);
+    let Some(VisitorCommand::Visitor(v)) = &a.visitor else {
+        panic!()
+    };
+    let c = frpc_quick::visitor_config("xtcp", &a.args, v)
+        .unwrap()
+        .client;
+    let vis = &c.visitors[0];
+    assert_eq!(vis.kind, expose::frp::VisitorKind::Xtcp);
+    assert_eq!((vis.xtcp.protocol.as_str(), vis.bind_port), ("quic", 9));
 }

@@ -40,9 +40,8 @@ mod yamux;
 pub use mux::MAX_MUX_STREAMS;
 pub use stream::BoxStream;
 pub use tls::parse_fingerprint;
-/// The frps TLS client policy, reused by the plugins that speak HTTPS to a local service (any
-/// certificate accepted, signatures checked).
-#[cfg(feature = "plugins")]
+/// The frps TLS client policy, reused by the plugins that speak HTTPS to a local service and
+/// by xtcp's QUIC tunnel (any certificate accepted, signatures checked).
 pub(crate) use tls::tls_config as client_tls_config;
 
 use super::config::ClientConfig;
