@@ -13,7 +13,8 @@ use tracing_subscriber::EnvFilter;
 
 /// Who the logs are for: `expose`'s own front end prints what a user needs itself (banner,
 /// notes, one `error:` line), so its logs are diagnostics and stay silent unless asked for with
-/// `-v`; frpc prints its log lines as its output, and the engine's warnings stay on there.
+/// `-v`; frpc prints its log lines as its output, and of the engine's logs only descriptor
+/// exhaustion (`EXPOSE_LOG` turns the rest on).
 #[derive(Clone, Copy, PartialEq)]
 enum LogAudience {
     Expose,
@@ -27,8 +28,8 @@ fn init_logging(out: &cli::args::OutputArgs, audience: LogAudience) {
     let level = match (audience, out.quiet, out.verbose) {
         (LogAudience::Expose, true, _) => "off,expose::tunnel=warn".to_owned(),
         (LogAudience::Expose, false, 0) => format!("off,{USER_WARNINGS}"),
-        (LogAudience::Frpc, true, _) => "error".to_owned(),
-        (LogAudience::Frpc, false, 0) => "warn".to_owned(),
+        // frpc's own lines are its output; the engine's logs would repeat them in another form.
+        (LogAudience::Frpc, _, _) => "off,expose::nofile=warn".to_owned(),
         (_, false, 1) => "info".to_owned(),
         (_, false, 2) => "debug".to_owned(),
         _ => "trace".to_owned(),
