@@ -9,7 +9,6 @@ use common::*;
 use expose::frp::{Client, ClientConfig, PluginConfig, PluginKind, ProxyConfig, TlsConfig};
 use expose::testserver::{ServerConfig, TestServer, TlsMode};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -322,73 +321,13 @@ async fn http2http_rewrites_host_and_sets_headers() {
     client.shutdown().await.unwrap();
 }
 
-/// Accepts any server certificate: the plugins' certificates are self-signed.
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &rustls::pki_types::CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &rustls::pki_types::CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-async fn tls_connect(
-    public: SocketAddr,
-    name: &str,
-    alpn: &[&[u8]],
-) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = TcpStream::connect(public).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(name, tcp)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https2http_terminates_tls_and_forwards_plain_http() {
     let local = head_echo_server().await;
     let plugin = PluginConfig::forward(PluginKind::Https2Http, local.to_string())
         .request_header("X-Plugin", "https2http");
     let (_srv, client, public) = expose(tcp_with("s2h", plugin)).await;
-    let mut tls = tls_connect(public, "site.test", &[b"http/1.1"]).await;
+    let mut tls = tls_connect_any(public, "site.test", &[b"http/1.1"]).await;
     tls.write_all(b"GET /secure HTTP/1.1\r\nHost: site.test\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
@@ -406,7 +345,7 @@ async fn https2http_terminates_tls_and_forwards_plain_http() {
     );
 
     // A Host other than the TLS server name: 421.
-    let mut tls = tls_connect(public, "site.test", &[b"http/1.1"]).await;
+    let mut tls = tls_connect_any(public, "site.test", &[b"http/1.1"]).await;
     tls.write_all(b"GET / HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
@@ -414,7 +353,7 @@ async fn https2http_terminates_tls_and_forwards_plain_http() {
     assert!(r.starts_with("HTTP/1.1 421 Misdirected Request\r\n"), "{r}");
 
     // HTTP/2 is offered by ALPN by default.
-    let tls = tls_connect(public, "site.test", &[b"h2", b"http/1.1"]).await;
+    let tls = tls_connect_any(public, "site.test", &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     client.shutdown().await.unwrap();
 }
@@ -424,7 +363,7 @@ async fn tls2raw_hands_the_plain_bytes_to_the_local_service() {
     let echo = echo_server().await;
     let plugin = PluginConfig::forward(PluginKind::Tls2Raw, echo.to_string());
     let (_srv, client, public) = expose(tcp_with("raw", plugin)).await;
-    let mut tls = tls_connect(public, "raw.test", &[]).await;
+    let mut tls = tls_connect_any(public, "raw.test", &[]).await;
     echo_check(&mut tls, b"decrypted by the plugin").await;
     client.shutdown().await.unwrap();
 }

@@ -4,7 +4,10 @@
 //! certificate made here); request and response bodies checked; WebSocket upgrades through
 //! all four HTTP plugins.
 
+mod common;
+
 use base64::Engine;
+use common::tls_connect_any;
 use expose::frp::{
     Client, ClientConfig, PluginConfig, PluginKind, ProxyConfig, ProxyKind, TlsConfig,
 };
@@ -304,69 +307,9 @@ async fn two_requests<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, host: &str, 
     );
 }
 
-/// Accepts any server certificate: the plugins' certificates are self-signed.
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &rustls::pki_types::CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &rustls::pki_types::CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-async fn tls_connect(
-    addr: SocketAddr,
-    name: &str,
-    alpn: &[&[u8]],
-) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
-    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-        .connect(name, tcp)
-        .await
-        .unwrap()
-}
-
 /// HTTP/2 to the plugin (offered by ALPN): a GET and a POST with a body on one connection.
 async fn over_h2(addr: SocketAddr, host: &str) {
-    let tls = tls_connect(addr, host, &[b"h2", b"http/1.1"]).await;
+    let tls = tls_connect_any(addr, host, &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (mut send, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -421,10 +364,10 @@ async fn https2https_behind_the_https_vhost_over_http1_and_h2() {
         .request_header("X-Plugin", "yes");
     let (srv, client) = expose(https_proxy("s2s", plugin)).await;
     let host = "s2s.tunnel.test";
-    let mut tls = tls_connect(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
+    let mut tls = tls_connect_any(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
     two_requests(&mut tls, host, true).await;
     over_h2(srv.vhost_https_addr(), host).await;
-    let mut tls = tls_connect(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
+    let mut tls = tls_connect_any(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
     websocket_echo(&mut tls, host).await;
     client.shutdown().await.unwrap();
 }
@@ -436,10 +379,10 @@ async fn https2http_behind_the_https_vhost_over_http1_and_h2() {
         .request_header("X-Plugin", "yes");
     let (srv, client) = expose(https_proxy("s2h", plugin)).await;
     let host = "s2h.tunnel.test";
-    let mut tls = tls_connect(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
+    let mut tls = tls_connect_any(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
     two_requests(&mut tls, host, true).await;
     over_h2(srv.vhost_https_addr(), host).await;
-    let mut tls = tls_connect(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
+    let mut tls = tls_connect_any(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
     websocket_echo(&mut tls, host).await;
     client.shutdown().await.unwrap();
 }

@@ -2,7 +2,10 @@
 //! sockets + frp-proto), so the server is checked independently of the real client engine.
 //! Everything binds 127.0.0.1 port 0 and every wait has a short timeout.
 
+mod common;
+
 use bytes::BytesMut;
+use common::AcceptAnyCert;
 use expose::proto::auth::privilege_key;
 use expose::proto::compress::{Compressor, Decompressor};
 use expose::proto::crypto::{Decryptor, Encryptor, Key};
@@ -964,55 +967,6 @@ async fn plain_is_refused_when_tls_is_forced() {
 // ---------------------------------------------------------------------------------------------
 // TLS and yamux.
 
-/// Accepts any certificate but checks handshake signatures (what frpc does by default).
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -1048,7 +1002,7 @@ async fn tls_and_mux_end_to_end() {
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
+        .with_custom_certificate_verifier(AcceptAnyCert::ring())
         .with_no_client_auth();
     // IP server name: no SNI, as Go frpc with an IP serverAddr.
     let tls = tls_connect(server.bind_addr(), config, "127.0.0.1", false).await;

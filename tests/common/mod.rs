@@ -1,6 +1,10 @@
 //! Helpers shared by the end-to-end tests: local services to expose and clients that visit them.
 #![allow(dead_code)]
 
+mod tls;
+#[allow(unused_imports)]
+pub use tls::*;
+
 #[cfg(unix)]
 mod process;
 #[cfg(unix)]
