@@ -44,13 +44,6 @@ fn tcp_addr(srv: &TestServer, port: u16) -> SocketAddr {
     SocketAddr::new(srv.bind_addr().ip(), port)
 }
 
-async fn ready(client: &Client) -> Vec<expose::frp::ProxyReady> {
-    tokio::time::timeout(WAIT, client.ready())
-        .await
-        .expect("proxies ready in time")
-        .expect("proxies ready")
-}
-
 /// http through the vhost and a large checksummed echo through a tcp proxy, in one mode.
 async fn full_path(tls: bool, mux: bool, bytes: u64) {
     let srv = server(tls, mux).await;

@@ -63,13 +63,6 @@ fn at(srv: &TestServer, port: u16) -> SocketAddr {
     SocketAddr::new(srv.bind_addr().ip(), port)
 }
 
-async fn ready(client: &Client) -> Vec<expose::frp::ProxyReady> {
-    tokio::time::timeout(WAIT, client.ready())
-        .await
-        .expect("proxies ready in time")
-        .expect("proxies ready")
-}
-
 fn remote_port(ready: &[expose::frp::ProxyReady], name: &str) -> u16 {
     ready
         .iter()

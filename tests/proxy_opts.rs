@@ -44,13 +44,6 @@ fn config(srv: &TestServer) -> ClientConfig {
     cfg
 }
 
-async fn ready(client: &Client) -> Vec<expose::frp::ProxyReady> {
-    tokio::time::timeout(WAIT, client.ready())
-        .await
-        .expect("proxies ready in time")
-        .expect("proxies ready")
-}
-
 /// A local service that reports what each connection sent up to and including `marker`,
 /// then echoes (the marker first).
 async fn recording_server(marker: &'static [u8]) -> (SocketAddr, mpsc::UnboundedReceiver<Vec<u8>>) {

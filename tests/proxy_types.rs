@@ -42,43 +42,6 @@ fn config(srv: &TestServer, user: &str, mux: bool) -> ClientConfig {
     cfg
 }
 
-async fn ready(client: &Client) -> Vec<expose::frp::ProxyReady> {
-    tokio::time::timeout(WAIT, client.ready())
-        .await
-        .expect("proxies ready in time")
-        .expect("proxies ready")
-}
-
-/// A UDP echo service on loopback.
-async fn udp_echo() -> SocketAddr {
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = sock.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
-            let _ = sock.send_to(&buf[..n], from).await;
-        }
-    });
-    addr
-}
-
-/// Sends `msg` from `sock` to `to` until the echo comes back (UDP may be lost, and the path
-/// may still be starting), and checks it.
-async fn udp_ask(sock: &UdpSocket, to: SocketAddr, msg: &[u8]) {
-    let mut buf = vec![0u8; 65536];
-    for _ in 0..100 {
-        sock.send_to(msg, to).await.unwrap();
-        if let Ok(Ok((n, _))) =
-            tokio::time::timeout(Duration::from_millis(300), sock.recv_from(&mut buf)).await
-        {
-            if &buf[..n] == msg {
-                return;
-            }
-        }
-    }
-    panic!("no echo for {} bytes through {to}", msg.len());
-}
-
 /// Waits for the visitor's listener and returns its address.
 async fn visitor_started(events: &mut broadcast::Receiver<Event>) -> SocketAddr {
     tokio::time::timeout(WAIT, async {

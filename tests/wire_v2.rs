@@ -50,13 +50,6 @@ fn config(srv: &TestServer, tls: bool, mux: bool, wire: WireProtocol) -> ClientC
     cfg
 }
 
-async fn ready(client: &Client) -> Vec<expose::frp::ProxyReady> {
-    tokio::time::timeout(WAIT, client.ready())
-        .await
-        .expect("proxies ready in time")
-        .expect("proxies ready")
-}
-
 /// http through the vhost and a checksummed echo through a tcp proxy.
 async fn traffic(srv: &TestServer, client: &Client, seed: u64) {
     let state = srv
@@ -219,35 +212,6 @@ async fn auto_falls_back_to_v1_once_and_remembers() {
         }
         client.shutdown().await.unwrap();
     }
-}
-
-/// A UDP echo service on loopback.
-async fn udp_echo() -> SocketAddr {
-    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = sock.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
-            let _ = sock.send_to(&buf[..n], from).await;
-        }
-    });
-    addr
-}
-
-/// Sends `msg` until its echo comes back (UDP may be lost and the path may still be starting).
-async fn udp_ask(sock: &UdpSocket, to: SocketAddr, msg: &[u8]) {
-    let mut buf = vec![0u8; 65536];
-    for _ in 0..100 {
-        sock.send_to(msg, to).await.unwrap();
-        if let Ok(Ok((n, _))) =
-            tokio::time::timeout(Duration::from_millis(300), sock.recv_from(&mut buf)).await
-        {
-            if &buf[..n] == msg {
-                return;
-            }
-        }
-    }
-    panic!("no echo for {} bytes through {to}", msg.len());
 }
 
 /// Datagrams of several users, each checked, through `to`.

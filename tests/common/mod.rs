@@ -1,6 +1,9 @@
 //! Helpers shared by the end-to-end tests: local services to expose and clients that visit them.
 #![allow(dead_code)]
 
+mod engine;
+#[allow(unused_imports)]
+pub use engine::*;
 mod tls;
 #[allow(unused_imports)]
 pub use tls::*;
