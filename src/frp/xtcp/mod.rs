@@ -16,7 +16,8 @@ mod punch;
 mod quic;
 pub(crate) mod tunnel;
 
-pub(crate) use quic::QuicStream;
+// A stream of the punched QUIC connection is a QUIC transport stream like any other.
+pub(crate) use super::transport::quic::QuicStream;
 
 use super::error::Error;
 use super::switch::{Switch, SwitchSender};

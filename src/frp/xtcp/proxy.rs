@@ -108,7 +108,7 @@ pub(crate) async fn serve(
             _ = stop.cancelled() => break,
         };
         match stream {
-            Ok(pair) => on_stream(Box::new(QuicStream::new(pair))),
+            Ok((send, recv)) => on_stream(Box::new(QuicStream::new(send, recv))),
             Err(e) => {
                 tracing::debug!(proxy = %proxy.wire_name, error = %e, "quic accept stream error");
                 break;

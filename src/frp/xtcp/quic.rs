@@ -7,13 +7,10 @@ use super::super::config::TlsConfig;
 use super::super::error::Error;
 use super::super::transport::client_tls_config;
 use quinn::crypto::rustls::QuicClientConfig;
-use quinn::{Endpoint, EndpointConfig, IdleTimeout, RecvStream, SendStream, TokioRuntime, VarInt};
+use quinn::{Endpoint, EndpointConfig, IdleTimeout, TokioRuntime, VarInt};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UdpSocket;
 
 /// frp's ALPN for xtcp's QUIC.
@@ -102,44 +99,4 @@ pub(super) async fn connect(
         .map_err(|e| fail(&e))?;
     let conn = connecting.await.map_err(|e| fail(&e))?;
     Ok((endpoint, conn))
-}
-
-/// One QUIC stream as a byte stream (both halves).
-pub(crate) struct QuicStream {
-    send: SendStream,
-    recv: RecvStream,
-}
-
-impl QuicStream {
-    pub(super) fn new((send, recv): (SendStream, RecvStream)) -> Self {
-        QuicStream { send, recv }
-    }
-}
-
-impl AsyncRead for QuicStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.recv).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for QuicStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        AsyncWrite::poll_write(Pin::new(&mut self.send), cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        AsyncWrite::poll_flush(Pin::new(&mut self.send), cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        AsyncWrite::poll_shutdown(Pin::new(&mut self.send), cx)
-    }
 }

@@ -121,7 +121,7 @@ impl Tunnel {
             None => Err(None),
         };
         match result {
-            Ok(pair) => Ok(Box::new(QuicStream::new(pair))),
+            Ok((send, recv)) => Ok(Box::new(QuicStream::new(send, recv))),
             Err(e) => {
                 self.close();
                 let _ = self.start.try_send(());
