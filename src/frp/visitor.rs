@@ -203,41 +203,15 @@ async fn run(
         return xtcp_run(v, ctx, peers, stop).await;
     }
     if cfg.bind_port < 0 {
-        // Only other visitors hand connections to this one; nothing listens.
-        tracing::info!(visitor = %cfg.name, "start visitor success (no listener)");
-        emit(
-            &ctx,
-            Event::VisitorStarted {
-                name: cfg.name.clone(),
-                bind_addr: None,
-            },
-        );
-        return;
+        return started_without_listener(&v, &ctx);
     }
     let port = cfg.bind_port as u16;
     match cfg.kind {
         VisitorKind::Stcp => {
-            let listener = bind_until(&v, &ctx, || {
-                TcpListener::bind((cfg.bind_addr.as_str(), port))
+            serve_tcp(&v, &ctx, |v, ctx, user| async move {
+                stcp_conn(&v, &ctx, user).await
             })
-            .await;
-            started(&v, &ctx, listener.local_addr().ok());
-            loop {
-                let Ok((user, _)) = listener.accept().await else {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    continue;
-                };
-                let (v, ctx) = (v.clone(), ctx.clone());
-                tokio::spawn(async move {
-                    let stop = ctx.stop.clone();
-                    tokio::select! {
-                        _ = stop.cancelled() => {}
-                        r = stcp_conn(&v, &ctx, user) => if let Err(e) = r {
-                            tracing::debug!(visitor = %v.config.name, error = %e, "visitor connection ended");
-                        },
-                    }
-                });
-            }
+            .await
         }
         VisitorKind::Sudp => {
             let socket =
@@ -268,33 +242,50 @@ async fn xtcp_run(
     };
     let tunnel = Tunnel::start(link, cfg.clone(), v.wire_target.clone(), on_error, stop);
     if cfg.bind_port < 0 {
-        tracing::info!(visitor = %cfg.name, "start visitor success (no listener)");
-        emit(
-            &ctx,
-            Event::VisitorStarted {
-                name: cfg.name.clone(),
-                bind_addr: None,
-            },
-        );
+        started_without_listener(&v, &ctx);
         return std::future::pending().await;
     }
-    let port = cfg.bind_port as u16;
-    let listener = bind_until(&v, &ctx, || {
-        TcpListener::bind((cfg.bind_addr.as_str(), port))
+    serve_tcp(&v, &ctx, move |v, ctx, user| {
+        let (tunnel, peers) = (tunnel.clone(), peers.clone());
+        async move { xtcp_conn(&v, &ctx, &peers, &tunnel, user).await }
     })
-    .await;
-    started(&v, &ctx, listener.local_addr().ok());
+    .await
+}
+
+/// A visitor that only other visitors hand connections to (`bindPort < 0`): nothing listens.
+fn started_without_listener(v: &Visitor, ctx: &VisitorContext) {
+    tracing::info!(visitor = %v.config.name, "start visitor success (no listener)");
+    emit(
+        ctx,
+        Event::VisitorStarted {
+            name: v.config.name.clone(),
+            bind_addr: None,
+        },
+    );
+}
+
+/// Listens on the visitor's TCP address (retrying as frpc does) and runs `conn` for every
+/// user connection in its own task, until the visitor stops.
+async fn serve_tcp<F, Fut>(v: &Arc<Visitor>, ctx: &Arc<VisitorContext>, conn: F)
+where
+    F: Fn(Arc<Visitor>, Arc<VisitorContext>, TcpStream) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let cfg = &v.config;
+    let port = cfg.bind_port as u16;
+    let listener = bind_until(v, ctx, || TcpListener::bind((cfg.bind_addr.as_str(), port))).await;
+    started(v, ctx, listener.local_addr().ok());
     loop {
         let Ok((user, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         };
-        let (v, ctx, tunnel, peers) = (v.clone(), ctx.clone(), tunnel.clone(), peers.clone());
+        let served = conn(v.clone(), ctx.clone(), user);
+        let (v, stop) = (v.clone(), ctx.stop.clone());
         tokio::spawn(async move {
-            let stop = ctx.stop.clone();
             tokio::select! {
                 _ = stop.cancelled() => {}
-                r = xtcp_conn(&v, &ctx, &peers, &tunnel, user) => if let Err(e) = r {
+                r = served => if let Err(e) = r {
                     tracing::debug!(visitor = %v.config.name, error = %e, "visitor connection ended");
                 },
             }
