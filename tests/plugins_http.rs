@@ -359,26 +359,22 @@ async fn http2https_behind_the_http_vhost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https2https_behind_the_https_vhost_over_http1_and_h2() {
-    let service = local(true).await;
-    let plugin = PluginConfig::forward(PluginKind::Https2Https, service.to_string())
-        .request_header("X-Plugin", "yes");
-    let (srv, client) = expose(https_proxy("s2s", plugin)).await;
-    let host = "s2s.tunnel.test";
-    let mut tls = tls_connect_any(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
-    two_requests(&mut tls, host, true).await;
-    over_h2(srv.vhost_https_addr(), host).await;
-    let mut tls = tls_connect_any(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
-    websocket_echo(&mut tls, host).await;
-    client.shutdown().await.unwrap();
+    behind_the_https_vhost(PluginKind::Https2Https, true, "s2s").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https2http_behind_the_https_vhost_over_http1_and_h2() {
-    let service = local(false).await;
-    let plugin = PluginConfig::forward(PluginKind::Https2Http, service.to_string())
-        .request_header("X-Plugin", "yes");
-    let (srv, client) = expose(https_proxy("s2h", plugin)).await;
-    let host = "s2h.tunnel.test";
+    behind_the_https_vhost(PluginKind::Https2Http, false, "s2h").await;
+}
+
+/// An https2* plugin behind the https vhost (routed by the TLS server name `NAME.tunnel.test`)
+/// in front of a plain or HTTPS local service: two HTTP/1.1 requests, HTTP/2, a WebSocket.
+async fn behind_the_https_vhost(kind: PluginKind, service_tls: bool, name: &str) {
+    let service = local(service_tls).await;
+    let plugin = PluginConfig::forward(kind, service.to_string()).request_header("X-Plugin", "yes");
+    let (srv, client) = expose(https_proxy(name, plugin)).await;
+    let host = format!("{name}.tunnel.test");
+    let host = host.as_str();
     let mut tls = tls_connect_any(srv.vhost_https_addr(), host, &[b"http/1.1"]).await;
     two_requests(&mut tls, host, true).await;
     over_h2(srv.vhost_https_addr(), host).await;
