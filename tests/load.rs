@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use expose::frp::{Client, ClientConfig, ProxyConfig, ReconnectPolicy, TlsConfig};
+use expose::frp::{Client, ClientConfig, Event, ProxyConfig, ReconnectPolicy, TlsConfig};
 use expose::testserver::{ServerConfig, TestServer};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -111,6 +111,8 @@ async fn five_thousand_concurrent_connections_through_one_tunnel() {
     let (_helper, echo_port) = spawn_echo_helper().await;
     let srv = server().await;
     let (client, addr) = start(&srv, echo_port).await;
+    // Why a visitor lost its connection, should one: the client reports failed local dials.
+    let dial_failures = collect_local_unreachable(&client);
     let rss_idle = rss_bytes();
 
     let started = Instant::now();
@@ -161,9 +163,11 @@ async fn five_thousand_concurrent_connections_through_one_tunnel() {
     );
     assert!(
         errors.is_empty(),
-        "{} errors, first: {}",
+        "{} errors, first: {}; local dial failures: {:?}; server counters: {:?}",
         errors.len(),
-        errors[0]
+        errors[0],
+        dial_failures.lock().unwrap(),
+        srv.snapshot().counters
     );
     assert!(
         spliced,
@@ -180,6 +184,32 @@ async fn five_thousand_concurrent_connections_through_one_tunnel() {
     assert_eq!(stats.reconnects, 0, "the session never dropped: {stats:?}");
     assert!(stats.bytes_to_local >= (N * LEN) as u64, "{stats:?}");
     client.shutdown().await.unwrap();
+}
+
+/// Records the client's `LocalUnreachable` events (each with its dial error) from now on.
+fn collect_local_unreachable(client: &Client) -> Arc<std::sync::Mutex<Vec<String>>> {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut events = client.events();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match events.recv().await {
+                Ok(Event::LocalUnreachable {
+                    error, suppressed, ..
+                }) => record
+                    .lock()
+                    .unwrap()
+                    .push(format!("{error} (+{suppressed} more)")),
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    record.lock().unwrap().push(format!("{n} events lost"))
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+    seen
 }
 
 /// Environment variable that turns [`echo_helper_process`] from a no-op into the echo service.
