@@ -9,11 +9,16 @@
 //! - `plan`: what to run, after defaults.
 //! - `client`: the client process under test and the server it dials.
 //! - `report`: the rows, the JSON document and the table.
+//! - `prime` and `prime_report`: `--prime`, HTTP load through a real Prime tunnel's URL.
 
 mod client;
 mod compare;
 mod plan;
+mod prime;
+mod prime_report;
 mod report;
+
+pub use prime::ClientExited;
 
 use super::args::{BenchArgs, OutputArgs};
 use anyhow::{bail, Context as _};
@@ -58,10 +63,7 @@ impl Progress {
 pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
     let progress = Progress { quiet: out.quiet };
     if args.prime {
-        bail!(
-            "expose bench --prime is not available yet: Prime tunnels are HTTP-only and the \
-             bench drives raw TCP; use the default in-process server or --server HOST:PORT"
-        );
+        return prime::run(&args, out, &progress).await;
     }
     let (mut rtt, rtt_delay) = rtt_plan(&args, &progress);
     let token = match (&args.server, &args.token) {
