@@ -112,15 +112,15 @@ const GRACE: Duration = Duration::from_secs(30);
 /// The signals sent to a `--client-cmd` client's group.
 #[cfg(unix)]
 pub(super) mod rustix_signal {
-    pub(in crate::cli::bench) use rustix::process::Signal;
-    pub(in crate::cli::bench) const TERM: Signal = Signal::TERM;
-    pub(in crate::cli::bench) const KILL: Signal = Signal::KILL;
+    pub(crate) use rustix::process::Signal;
+    pub(crate) const TERM: Signal = Signal::TERM;
+    pub(crate) const KILL: Signal = Signal::KILL;
 }
 
 #[cfg(not(unix))]
 pub(super) mod rustix_signal {
-    pub(in crate::cli::bench) const TERM: () = ();
-    pub(in crate::cli::bench) const KILL: () = ();
+    pub(crate) const TERM: () = ();
+    pub(crate) const KILL: () = ();
 }
 
 /// Signals the process group a `--client-cmd` runs in (its own): a wrapper that forks (strace,

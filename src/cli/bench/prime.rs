@@ -15,7 +15,7 @@
 
 use super::client::{rustix_signal, signal_group};
 use super::prime_report::{PhaseRow, PrimeClientCost, PrimeReport};
-use super::Progress;
+use super::progress::Progress;
 use crate::cli::args::{BenchArgs, OutputArgs};
 use crate::cli::run::{exit_on_second_interrupt, interrupted};
 use anyhow::{anyhow, Context as _};
@@ -98,7 +98,7 @@ pub(super) async fn run(
             return deleted;
         }
         (Err(e), Ok(())) => e,
-        (Err(e), Err(not_deleted)) => not_deleted.context(crate::cli::error_text(&e)),
+        (Err(e), Err(not_deleted)) => not_deleted.context(format!("{e:#}")),
     };
     Err(failure)
 }
