@@ -154,7 +154,8 @@ pub enum Command {
     Sudp(SecretArgs),
     /// Reach an stcp/sudp service of another client through your own frps on a local port.
     Visit(VisitArgs),
-    /// Measure throughput, latency and client cost through a tunnel.
+    /// Measure throughput, latency and client cost through a tunnel (`--prime`: a Prime tunnel,
+    /// over HTTP).
     #[cfg(feature = "bench")]
     Bench(BenchArgs),
 }
@@ -327,7 +328,9 @@ pub struct VisitArgs {
 By default everything runs on this machine: an in-process frps-compatible test server on \
 loopback, an in-process local service, and the client as a separate process (so its CPU and \
 memory can be measured alone). The test server and the load generator share the CPUs with the \
-client, so loopback figures are a lower bound for the client.")]
+client, so loopback figures are a lower bound for the client.
+
+With --prime the bench creates a real Prime tunnel instead (your API key, as `expose <PORT>`; the client is `expose <PORT>` as a separate process) for an HTTP service of its own, and drives HTTP through the tunnel's public URL: small requests (requests/s, latency percentiles), downloads and uploads (MB/s), errors by kind, each also directly against the service. The tunnel is deleted at the end, also on errors and Ctrl-C. --quick, --duration, --bytes, --msg-size, --concurrency and --resolve apply.")]
 pub struct BenchArgs {
     /// Benchmark through this frps (a tcp proxy) instead of the in-process test server.
     #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_server, requires = "token")]

@@ -349,8 +349,11 @@ async fn measure(
         rows.push(PhaseRow::new(name, &work, d, t, cpu));
     }
     let peak = tunnel.memory().map(|m| m.peak_rss_bytes);
-    let cpu_total: Option<f64> = rows.iter().map(|r| r.client_cpu_secs).sum();
-    let bytes_total: u64 = rows.iter().map(|r| r.tunnel.bytes).sum();
+    // Small requests cost per request, not per byte: only the bulk phases make the per-GiB
+    // figure.
+    let bulk_rows = || rows.iter().filter(|r| r.name != "small");
+    let cpu_total: Option<f64> = bulk_rows().map(|r| r.client_cpu_secs).sum();
+    let bytes_total: u64 = bulk_rows().map(|r| r.tunnel.bytes).sum();
     Ok(PrimeReport {
         target: "Prime tunnel".into(),
         url: tunnel.url.clone(),

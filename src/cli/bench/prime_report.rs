@@ -26,6 +26,8 @@ pub(super) struct PhaseRow {
     /// CPU seconds of the client process during the tunnel run.
     pub(super) client_cpu_secs: Option<f64>,
     pub(super) client_cpu_secs_per_gib: Option<f64>,
+    /// Client CPU per successful request through the tunnel, µs (the small phase's figure).
+    pub(super) client_cpu_us_per_request: Option<f64>,
 }
 
 impl PhaseRow {
@@ -51,6 +53,9 @@ impl PhaseRow {
             added_p99_us: t.p99_us - d.p99_us,
             added_max_us: t.max_us - d.max_us,
             client_cpu_secs_per_gib: client_cpu_secs.map(|c| per_gib(c, tunnel.bytes)),
+            client_cpu_us_per_request: client_cpu_secs
+                .filter(|_| tunnel.requests > 0)
+                .map(|c| c * 1e6 / tunnel.requests as f64),
             client_cpu_secs,
             direct,
             tunnel,
@@ -61,7 +66,7 @@ impl PhaseRow {
 /// What the client process cost.
 #[derive(Debug, Serialize)]
 pub(super) struct PrimeClientCost {
-    /// CPU seconds per GiB of bodies through the tunnel, over all phases.
+    /// CPU seconds per GiB of bodies through the tunnel, over the download and upload phases.
     pub(super) cpu_secs_per_gib: Option<f64>,
     /// RSS once the tunnel answered, before the phases.
     pub(super) idle_rss_bytes: Option<u64>,
@@ -156,7 +161,11 @@ pub(super) fn table(r: &PrimeReport) -> String {
             speed(p, &p.tunnel),
             p.ratio * 100.0,
             p.tunnel.requests,
-            opt(p.client_cpu_secs_per_gib, 2, " s/GiB"),
+            if p.name == "small" {
+                opt(p.client_cpu_us_per_request, 0, " µs/req")
+            } else {
+                opt(p.client_cpu_secs_per_gib, 2, " s/GiB")
+            },
         ));
     }
     if let Some(small) = r.phases.iter().find(|p| p.name == "small") {
@@ -197,7 +206,7 @@ pub(super) fn table(r: &PrimeReport) -> String {
     line(String::new());
     line("client process".into());
     line(format!(
-        "  CPU per GiB            {}",
+        "  CPU per GiB (bulk)     {}",
         opt(r.client.cpu_secs_per_gib, 2, " s")
     ));
     line(format!(
