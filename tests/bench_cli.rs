@@ -135,18 +135,6 @@ fn table_mode_prints_only_the_table_on_stdout() {
 }
 
 #[test]
-fn prime_reports_not_available_yet() {
-    let out = Command::cargo_bin("expose")
-        .unwrap()
-        .args(["bench", "--prime"])
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet"));
-}
-
-#[test]
 fn rtt_adds_latency_to_both_paths() {
     let out = Command::cargo_bin("expose")
         .unwrap()

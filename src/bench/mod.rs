@@ -10,10 +10,15 @@
 //! - [`proc_stat`]: what a process costs, read from `/proc` (Linux only; `None` elsewhere).
 //! - [`summary`]: percentiles and medians.
 //! - [`delay`]: a delay-line TCP relay that adds round-trip time to a path, for `--rtt`.
+//! - [`http_service`] and [`http_load`]: an HTTP/1.1 service (sized downloads, an upload sink)
+//!   and a keep-alive load driver for it, for `expose bench --prime`, whose tunnels carry HTTP
+//!   only.
 //!
 //! Nothing here times itself against a goal: results are data for a report, never assertions.
 
 pub mod delay;
+pub mod http_load;
+pub mod http_service;
 pub mod load;
 pub mod proc_stat;
 pub mod service;

@@ -154,7 +154,8 @@ pub enum Command {
     Sudp(SecretArgs),
     /// Reach an stcp/sudp service of another client through your own frps on a local port.
     Visit(VisitArgs),
-    /// Measure throughput, latency and client cost through a tunnel.
+    /// Measure throughput, latency and client cost through a tunnel (`--prime`: a Prime tunnel,
+    /// over HTTP).
     #[cfg(feature = "bench")]
     Bench(BenchArgs),
 }
@@ -327,7 +328,9 @@ pub struct VisitArgs {
 By default everything runs on this machine: an in-process frps-compatible test server on \
 loopback, an in-process local service, and the client as a separate process (so its CPU and \
 memory can be measured alone). The test server and the load generator share the CPUs with the \
-client, so loopback figures are a lower bound for the client.")]
+client, so loopback figures are a lower bound for the client.
+
+With --prime the bench creates a real Prime tunnel instead (your API key, as `expose <PORT>`; the client is `expose <PORT>` as a separate process) for an HTTP service of its own, and drives HTTP through the tunnel's public URL: small requests (requests/s, latency percentiles), downloads and uploads (MB/s), errors by kind, each also directly against the service. The tunnel is deleted at the end, also on errors and Ctrl-C. --quick, --duration, --bytes, --msg-size, --concurrency and --resolve apply.")]
 pub struct BenchArgs {
     /// Benchmark through this frps (a tcp proxy) instead of the in-process test server.
     #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_server, requires = "token")]
@@ -335,9 +338,20 @@ pub struct BenchArgs {
     /// frps auth token for --server (or set FRP_TOKEN).
     #[arg(long, env = "FRP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Benchmark through a Prime tunnel (uses the Prime API).
+    /// Benchmark through a Prime tunnel instead: create one (with your Prime API key, as
+    /// `expose <PORT>` does) for a local HTTP service of the bench, drive HTTP requests through
+    /// its public URL (small requests, downloads, uploads; the same directly as a baseline),
+    /// and delete the tunnel at the end, also on errors and Ctrl-C.
     #[arg(long, conflicts_with = "server")]
     pub prime: bool,
+    /// With --prime: requests in flight at once, each on its own keep-alive connection.
+    #[arg(long, visible_alias = "connections", value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// With --prime: send requests for HOST:PORT to ADDR instead of resolving HOST, like
+    /// curl's --resolve (the URL and Host header stay the tunnel's); repeat for several.
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = parse_resolve, requires = "prime")]
+    pub resolve: Vec<(String, u16, std::net::IpAddr)>,
     /// Client talks to the server without TLS.
     #[arg(long)]
     pub no_tls: bool,
@@ -388,6 +402,27 @@ fn parse_positive(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a positive number")),
     }
+}
+
+/// curl's `--resolve HOST:PORT:ADDR`; ADDR may be an IPv6 literal, with or without brackets.
+#[cfg(feature = "bench")]
+fn parse_resolve(s: &str) -> Result<(String, u16, std::net::IpAddr), String> {
+    let mut parts = s.splitn(3, ':');
+    let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("{s:?}: expected HOST:PORT:ADDR"));
+    };
+    if host.is_empty() {
+        return Err(format!("{s:?}: missing host"));
+    }
+    let port = parse_port(port)?;
+    let bare = addr
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(addr);
+    let addr = bare
+        .parse()
+        .map_err(|_| format!("{s:?}: {addr:?} is not an IP address"))?;
+    Ok((host.to_ascii_lowercase(), port, addr))
 }
 
 /// A TCP port 1–65535.
@@ -461,6 +496,21 @@ pub const EXPIRY_WARNING: Duration = Duration::from_secs(5 * 60);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "bench")]
+    #[test]
+    fn resolve_entries_parse_like_curl() {
+        let v6: std::net::IpAddr = "::1".parse().unwrap();
+        assert_eq!(
+            parse_resolve("T-1.Tunnel.test:443:127.0.0.1"),
+            Ok(("t-1.tunnel.test".into(), 443, [127, 0, 0, 1].into()))
+        );
+        assert_eq!(parse_resolve("h:80:[::1]"), Ok(("h".into(), 80, v6)));
+        assert_eq!(parse_resolve("h:80:::1"), Ok(("h".into(), 80, v6)));
+        for bad in ["h:80", ":80:127.0.0.1", "h:0:127.0.0.1", "h:80:nope"] {
+            assert!(parse_resolve(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ports() {

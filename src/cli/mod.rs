@@ -62,6 +62,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<FrpError>() {
             return frp_code(e);
         }
+        #[cfg(feature = "bench")]
+        if let Some(e) = cause.downcast_ref::<bench::ClientExited>() {
+            return e.exit_code();
+        }
     }
     1
 }

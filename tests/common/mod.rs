@@ -8,6 +8,12 @@ mod tls;
 #[allow(unused_imports)]
 pub use tls::*;
 
+#[cfg(all(feature = "cli", feature = "testserver"))]
+mod prime;
+#[cfg(all(feature = "cli", feature = "testserver"))]
+#[allow(unused_imports)]
+pub use prime::*;
+
 #[cfg(unix)]
 mod process;
 #[cfg(unix)]

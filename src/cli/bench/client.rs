@@ -111,22 +111,22 @@ const GRACE: Duration = Duration::from_secs(30);
 
 /// The signals sent to a `--client-cmd` client's group.
 #[cfg(unix)]
-mod rustix_signal {
-    pub(super) use rustix::process::Signal;
-    pub(super) const TERM: Signal = Signal::TERM;
-    pub(super) const KILL: Signal = Signal::KILL;
+pub(super) mod rustix_signal {
+    pub(crate) use rustix::process::Signal;
+    pub(crate) const TERM: Signal = Signal::TERM;
+    pub(crate) const KILL: Signal = Signal::KILL;
 }
 
 #[cfg(not(unix))]
-mod rustix_signal {
-    pub(super) const TERM: () = ();
-    pub(super) const KILL: () = ();
+pub(super) mod rustix_signal {
+    pub(crate) const TERM: () = ();
+    pub(crate) const KILL: () = ();
 }
 
 /// Signals the process group a `--client-cmd` runs in (its own): a wrapper that forks (strace,
 /// time) must not leave the client behind.
 #[cfg(unix)]
-fn signal_group(pid: u32, signal: rustix_signal::Signal) {
+pub(super) fn signal_group(pid: u32, signal: rustix_signal::Signal) {
     if let Some(group) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
@@ -137,7 +137,7 @@ fn signal_group(pid: u32, signal: rustix_signal::Signal) {
 
 /// Elsewhere, the child alone is killed by [`ClientProc::stop`].
 #[cfg(not(unix))]
-fn signal_group(_pid: u32, _signal: ()) {}
+pub(super) fn signal_group(_pid: u32, _signal: ()) {}
 
 /// Starts a client process, the built-in one or a `--client-cmd`, and waits until it is ready.
 pub(super) async fn start(

@@ -9,11 +9,18 @@
 //! - `plan`: what to run, after defaults.
 //! - `client`: the client process under test and the server it dials.
 //! - `report`: the rows, the JSON document and the table.
+//! - `progress`: the progress lines on stderr.
+//! - `prime` and `prime_report`: `--prime`, HTTP load through a real Prime tunnel's URL.
 
 mod client;
 mod compare;
 mod plan;
+mod prime;
+mod prime_report;
+mod progress;
 mod report;
+
+pub use prime::ClientExited;
 
 use super::args::{BenchArgs, OutputArgs};
 use anyhow::{bail, Context as _};
@@ -25,11 +32,11 @@ use expose::bench::summary::Spread;
 use expose::bench::LocalService;
 use expose::testserver::{ServerConfig, TestServer, TlsMode};
 use plan::Plan;
+use progress::Progress;
 use report::{
     per_gib, ratio, table, ClientCost, ConnectRow, FirstByteRow, IdleRow, LatencyRow, Report,
     RttInfo, ThroughputRow,
 };
-use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -40,28 +47,11 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// Round trips before the measured ones in the latency phase.
 const LATENCY_WARMUP: usize = 200;
 
-/// Progress lines on stderr; silent with `-q`.
-struct Progress {
-    quiet: bool,
-}
-
-impl Progress {
-    fn say(&self, text: &str) {
-        if !self.quiet {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "bench: {text}");
-        }
-    }
-}
-
 /// Runs the benchmark.
 pub async fn run(args: BenchArgs, out: &OutputArgs) -> anyhow::Result<()> {
     let progress = Progress { quiet: out.quiet };
     if args.prime {
-        bail!(
-            "expose bench --prime is not available yet: Prime tunnels are HTTP-only and the \
-             bench drives raw TCP; use the default in-process server or --server HOST:PORT"
-        );
+        return prime::run(&args, out, &progress).await;
     }
     let (mut rtt, rtt_delay) = rtt_plan(&args, &progress);
     let token = match (&args.server, &args.token) {
