@@ -101,7 +101,11 @@ async fn proxies(n: usize, opts: &Opts) -> Result<(), Error> {
         let deadline = started + SETUP;
         let ports = loop {
             let snap = srv.snapshot();
-            let ports: Vec<u16> = snap.proxies.values().filter_map(|p| p.remote_port).collect();
+            let ports: Vec<u16> = snap
+                .proxies
+                .values()
+                .filter_map(|p| p.remote_port)
+                .collect();
             if ports.len() == count {
                 break ports;
             }
@@ -120,12 +124,12 @@ async fn proxies(n: usize, opts: &Opts) -> Result<(), Error> {
         let cpu = idle_cpu(pid, opts.idle_secs).await?;
         println!(
             "{count} proxies: registered in {:.1} ms; RSS {} (anon {}, file {}); idle CPU \
-             {:.2} ms/s over {} s",
+             {:.0} ms in {} s (10 ms clock ticks)",
             registered.as_secs_f64() * 1e3,
             mib(mem.rss_bytes),
             mib(mem.rss_anon_bytes.unwrap_or(0)),
             mib(mem.rss_file_bytes.unwrap_or(0)),
-            cpu * 1e3,
+            cpu * 1e3 * opts.idle_secs as f64,
             opts.idle_secs,
         );
         rss.push(mem);
@@ -201,9 +205,10 @@ async fn idle(n: usize, opts: &Opts) -> Result<(), Error> {
         );
     }
     println!(
-        "per held connection: {:.2} KiB; idle CPU with {n} open: {:.2} ms/s over {} s",
+        "per held connection: {:.2} KiB; idle CPU with {n} open: {:.0} ms in {} s (10 ms clock \
+         ticks)",
         (during.rss_bytes as f64 - before.rss_bytes as f64) / n as f64 / 1024.0,
-        cpu * 1e3,
+        cpu * 1e3 * opts.idle_secs as f64,
         opts.idle_secs
     );
     Ok(())
@@ -232,10 +237,8 @@ fn frpc_config(srv: &TestServer, local: SocketAddr, count: usize) -> Result<Stri
             local.port()
         ));
     }
-    let path = std::env::temp_dir().join(format!(
-        "expose-scale-{}-{count}.toml",
-        std::process::id()
-    ));
+    let path =
+        std::env::temp_dir().join(format!("expose-scale-{}-{count}.toml", std::process::id()));
     std::fs::write(&path, text)?;
     Ok(path.to_string_lossy().into_owned())
 }
@@ -281,11 +284,20 @@ fn mib(bytes: u64) -> String {
 }
 
 async fn echo_byte(addr: SocketAddr) -> Result<TcpStream, Error> {
-    let mut s = TcpStream::connect(addr).await?;
-    s.write_all(b"x").await?;
-    let mut b = [0u8; 1];
-    tokio::time::timeout(Duration::from_secs(30), s.read_exact(&mut b)).await??;
-    Ok(s)
+    let echoed = async {
+        let mut s = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        s.write_all(b"x").await.map_err(|e| format!("write: {e}"))?;
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        Ok::<_, Error>(s)
+    };
+    tokio::time::timeout(Duration::from_secs(30), echoed)
+        .await
+        .map_err(|_| "no echo in 30 s")?
 }
 
 /// An echo service in this process (the proxies mode holds one connection at a time).
@@ -353,15 +365,21 @@ async fn hold_helper(args: &[String]) -> Result<(), Error> {
     for _ in 0..n {
         let gate = gate.clone();
         tasks.push(tokio::spawn(async move {
-            let _permit = gate.acquire_owned().await.ok()?;
-            echo_byte(addr).await.ok()
+            let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
+            echo_byte(addr).await.map_err(|e| e.to_string())
         }));
     }
     let mut held = Vec::with_capacity(n);
+    let mut failures = std::collections::BTreeMap::<String, usize>::new();
     for t in tasks {
-        if let Ok(Some(s)) = t.await {
-            held.push(s);
+        match t.await {
+            Ok(Ok(s)) => held.push(s),
+            Ok(Err(e)) => *failures.entry(e).or_default() += 1,
+            Err(e) => *failures.entry(e.to_string()).or_default() += 1,
         }
+    }
+    for (why, count) in &failures {
+        eprintln!("hold-helper: {count} connections failed: {why}");
     }
     println!("{}", held.len());
     std::io::stdout().flush()?;

@@ -28,9 +28,8 @@ const CUSTOM_TLS_BYTE: u8 = 0x17;
 const TLS_HANDSHAKE_BYTE: u8 = 0x16;
 
 /// yamux stream limit; above the client's own yamux limit (`MAX_MUX_STREAMS` plus headroom),
-/// so a burst of thousands of visitors never kills the session. 12288 × 256 KiB (the window
-/// yamux then requires) still fits a 32-bit `usize`.
-const MAX_STREAMS: usize = 12288;
+/// so a burst of thousands of visitors never kills the session.
+const MAX_STREAMS: usize = 24576;
 /// rust-yamux requires at least 256 KiB per stream of connection window.
 const STREAM_CREDIT: usize = 256 * 1024;
 
@@ -169,7 +168,8 @@ async fn sniff_tls(inner: &Inner, mut io: BoxIo) -> Option<(BoxIo, bool)> {
 /// The session is polled only while the server is not frozen.
 async fn run_mux(inner: &Arc<Inner>, io: BoxIo, peer: SocketAddr) {
     let mut cfg = yamux::Config::default();
-    cfg.set_max_connection_receive_window(Some(MAX_STREAMS * STREAM_CREDIT));
+    // 6 GiB of window on a 64-bit target (counted, not allocated); saturating on 32 bits.
+    cfg.set_max_connection_receive_window(Some(MAX_STREAMS.saturating_mul(STREAM_CREDIT)));
     cfg.set_max_num_streams(MAX_STREAMS);
     let mut conn = yamux::Connection::new(io.compat(), cfg, yamux::Mode::Server);
     loop {
