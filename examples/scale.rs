@@ -101,7 +101,11 @@ async fn proxies(n: usize, opts: &Opts) -> Result<(), Error> {
         let deadline = started + SETUP;
         let ports = loop {
             let snap = srv.snapshot();
-            let ports: Vec<u16> = snap.proxies.values().filter_map(|p| p.remote_port).collect();
+            let ports: Vec<u16> = snap
+                .proxies
+                .values()
+                .filter_map(|p| p.remote_port)
+                .collect();
             if ports.len() == count {
                 break ports;
             }
@@ -232,10 +236,8 @@ fn frpc_config(srv: &TestServer, local: SocketAddr, count: usize) -> Result<Stri
             local.port()
         ));
     }
-    let path = std::env::temp_dir().join(format!(
-        "expose-scale-{}-{count}.toml",
-        std::process::id()
-    ));
+    let path =
+        std::env::temp_dir().join(format!("expose-scale-{}-{count}.toml", std::process::id()));
     std::fs::write(&path, text)?;
     Ok(path.to_string_lossy().into_owned())
 }

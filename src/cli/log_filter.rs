@@ -38,7 +38,10 @@ fn split_directive(directive: &str) -> Result<(Option<&str>, LevelFilter), Inval
     let (target, level) = match directive.find('[') {
         // `target[span{field=value}]=level`: the span part may itself hold `=`.
         Some(open) => {
-            let close = directive.rfind(']').filter(|&c| c > open).ok_or(InvalidFilter)?;
+            let close = directive
+                .rfind(']')
+                .filter(|&c| c > open)
+                .ok_or(InvalidFilter)?;
             let level = match &directive[close + 1..] {
                 "" => None,
                 rest => Some(rest.strip_prefix('=').ok_or(InvalidFilter)?),
@@ -88,8 +91,16 @@ mod tests {
         assert!(!shows("4", "anything", Level::TRACE));
         assert!(shows("info,hyper=trace", "hyper::proto", Level::TRACE));
         assert!(!shows("hyper=trace,info", "rustls", Level::DEBUG));
-        assert!(shows("trace,expose::frp=warn", "expose::tunnel", Level::TRACE));
-        assert!(!shows("trace,expose::frp=warn", "expose::frp::work", Level::INFO));
+        assert!(shows(
+            "trace,expose::frp=warn",
+            "expose::tunnel",
+            Level::TRACE
+        ));
+        assert!(!shows(
+            "trace,expose::frp=warn",
+            "expose::frp::work",
+            Level::INFO
+        ));
         // A bare target shows all of its levels, and only its own.
         assert!(shows("expose", "expose::tunnel", Level::TRACE));
         assert!(!shows("expose", "hyper", Level::ERROR));
@@ -117,7 +128,13 @@ mod tests {
 
     #[test]
     fn invalid_filters_are_refused() {
-        for spec in ["info,hyper=loud", "*=debug", "a=b=c", "h2[conn=debug", "x[s]debug"] {
+        for spec in [
+            "info,hyper=loud",
+            "*=debug",
+            "a=b=c",
+            "h2[conn=debug",
+            "x[s]debug",
+        ] {
             assert_eq!(parse(spec).err(), Some(InvalidFilter), "{spec}");
         }
     }
