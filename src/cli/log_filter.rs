@@ -3,12 +3,12 @@
 //! The filter is a list of comma-separated directives, each `target=level`, a bare `level`
 //! (every target) or a bare `target` (every level of it), the most specific target winning.
 //! This is `tracing-subscriber`'s `Targets` filter, parsed here rather than by its `EnvFilter`
-//! because `EnvFilter` brings a regular-expression engine (regex-automata, about 0.3 MB of the
-//! binary) for span and field-value filters that none of our own logs use. The parsing follows
-//! `EnvFilter`'s rules: directives are trimmed, empty ones skipped, an empty level means
-//! `trace`, a target must start with a letter, digit, `_`, `-` or `:`. A span or field filter
-//! (`target[span{field=value}]=level`) applies to its whole target, so it shows at least what
-//! it asked for.
+//! because `EnvFilter` brings a regular-expression engine (regex-automata: 1.05 MB of the
+//! stripped binary, docs/benchmarks.md "Binary size, pass 2") for span and field-value filters
+//! that none of our own logs use. The parsing follows `EnvFilter`'s rules: directives are
+//! trimmed, empty ones skipped, an empty level means `trace`, a target must start with a letter,
+//! digit, `_`, `-` or `:`. A span or field filter (`target[span{field=value}]=level`) applies to
+//! its whole target, so it shows at least what it asked for.
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 
@@ -90,6 +90,14 @@ mod tests {
         assert!(shows("4", "anything", Level::DEBUG));
         assert!(!shows("4", "anything", Level::TRACE));
         assert!(shows("info,hyper=trace", "hyper::proto", Level::TRACE));
+        let ours = "expose=trace,yamux=warn";
+        assert!(shows(ours, "expose::frp", Level::TRACE));
+        assert!(shows(ours, "yamux::connection", Level::WARN));
+        assert!(!shows(ours, "yamux::connection", Level::INFO));
+        assert!(!shows(ours, "rustls", Level::ERROR));
+        assert!(shows("info,frp_proto=debug", "frp_proto::v2", Level::DEBUG));
+        assert!(!shows("info,frp_proto=debug", "hyper", Level::DEBUG));
+        assert!(!shows("off", "expose", Level::ERROR));
         assert!(!shows("hyper=trace,info", "rustls", Level::DEBUG));
         assert!(shows(
             "trace,expose::frp=warn",
