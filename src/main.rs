@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use tracing::field::Field;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{debug_fn, Writer};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Who the logs are for: `expose`'s own front end prints what a user needs itself (banner,
 /// notes, one `error:` line), so its logs are diagnostics and stay silent unless asked for with
@@ -34,11 +35,26 @@ fn init_logging(out: &cli::args::OutputArgs, audience: LogAudience) {
         (_, false, 2) => "debug".to_owned(),
         _ => "trace".to_owned(),
     };
-    let filter = EnvFilter::try_from_env("EXPOSE_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(format!(
-            "{level},yamux=warn,rustls=warn,hyper=warn,reqwest=warn"
-        ))
+    let chosen = std::env::var_os("EXPOSE_LOG").map(|spec| {
+        let parsed = spec.to_str().ok_or(cli::log_filter::InvalidFilter);
+        parsed.and_then(cli::log_filter::parse).map_err(|_| spec)
     });
+    let filter = match chosen {
+        Some(Ok(filter)) => filter,
+        other => {
+            // As `EnvFilter` did, a filter that does not parse leaves the default in place; unlike
+            // it, the user learns why the logs they asked for do not appear.
+            if let Some(Err(spec)) = other {
+                cli::console::err(format!(
+                    "warning: EXPOSE_LOG={} is not a log filter (say `debug` or \
+                     `expose=trace,yamux=warn`); using the default\n",
+                    escape_unsafe(&spec.to_string_lossy())
+                ));
+            }
+            let default = format!("{level},yamux=warn,rustls=warn,hyper=warn,reqwest=warn");
+            cli::log_filter::parse(&default).unwrap_or_default()
+        }
+    };
     // Log fields carry servers' texts (a refused login's reason, a proxy's address, a run id).
     // tracing-subscriber escapes escape sequences in the message only, so every field value is
     // escaped here: a hostile server can neither drive the terminal nor forge log lines.
@@ -54,14 +70,16 @@ fn init_logging(out: &cli::args::OutputArgs, audience: LogAudience) {
         },
     )
     .delimited(" ");
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let output = tracing_subscriber::fmt::layer()
         .fmt_fields(fields)
         // Colour codes only for a terminal: piped or redirected logs stay plain text.
         .with_ansi(std::io::stderr().is_terminal())
         // Through the console thread: a stderr that stops reading never blocks a log call.
         .with_writer(|| cli::console::LogWriter)
-        .with_target(false)
+        .with_target(false);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
         .try_init();
 }
 

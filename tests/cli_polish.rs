@@ -1,5 +1,6 @@
 //! The real `expose` binary as a new user meets it: global flags anywhere, `-q` really quiet,
-//! one `error:` line with each cause once, and `--server HOST` taking frp's default port.
+//! one `error:` line with each cause once, `--server HOST` taking frp's default port, and
+//! `EXPOSE_LOG` choosing the log lines.
 #![cfg(unix)]
 
 mod common;
@@ -189,4 +190,60 @@ async fn prime_options_do_not_mix_with_a_subcommand() {
         err.contains("--label before `tcp` is an option of `expose <PORT>`"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn expose_log_chooses_the_logs_and_a_bad_filter_keeps_the_default() {
+    let dead = dead_port().await;
+    let server = format!("127.0.0.1:{dead}");
+    let local = echo_server().await.port().to_string();
+    let run = |filter: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_expose"));
+        cmd.args(["tcp", &local, "--server", &server])
+            .env("FRP_TOKEN", TOKEN)
+            .env("EXPOSE_LOG", filter)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        finish(cmd.spawn().unwrap())
+    };
+    // The login's warning is `expose::frp::control`'s: shown by a level, a target or a prefix of
+    // it, hidden when the most specific directive turns it off.
+    for shown in [
+        "warn",
+        "expose=debug",
+        "off,expose::frp=warn,yamux=warn",
+        " info , ",
+    ] {
+        let (_, err, code) = run(shown).await;
+        assert_eq!(code, 1);
+        assert!(err.contains("login failed"), "EXPOSE_LOG={shown:?}: {err}");
+    }
+    for hidden in [
+        "error",
+        "off",
+        "",
+        "info,expose::frp::control=off",
+        "hyper=trace",
+    ] {
+        let (_, err, code) = run(hidden).await;
+        assert_eq!(code, 1);
+        assert!(
+            !err.contains("login failed"),
+            "EXPOSE_LOG={hidden:?}: {err}"
+        );
+    }
+    // Not a filter: one warning, then what the default shows (the note and the error).
+    let (_, err, code) = run("expose=loud").await;
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with("warning: EXPOSE_LOG=expose=loud is not a log filter"),
+        "{err}"
+    );
+    assert!(lines[1].starts_with("connecting to"), "{err}");
+    assert!(lines[2].starts_with("error: "), "{err}");
 }

@@ -12,6 +12,7 @@ pub mod frpc_log;
 pub mod frpc_logfile;
 pub mod frpc_quick;
 pub mod inspect;
+pub mod log_filter;
 pub mod nofile;
 pub mod output;
 pub mod prime;
