@@ -225,7 +225,9 @@ pub(super) fn table(r: &Report) -> String {
             ));
         }
     }
-    line(String::new());
+    if r.connect_rate.is_some() || r.first_byte.is_some() {
+        line(String::new());
+    }
     if let Some(c) = &r.connect_rate {
         line(format!(
             "{:<22} {:>11.0}/s {:>11.0}/s {:>8.0}% {:>12}",
