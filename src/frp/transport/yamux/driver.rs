@@ -116,8 +116,12 @@ pub(crate) trait SessionIo: AsyncRead + AsyncWrite + Unpin {
     }
 }
 
+/// The tests' in-memory connection: reads into the driver's buffer.
+#[cfg(test)]
 impl SessionIo for tokio::io::DuplexStream {}
 
+/// The tests' lending connection (a buffered reader with a tiny buffer splits frames anywhere).
+#[cfg(test)]
 impl<T: AsyncRead + AsyncWrite + Unpin> SessionIo for tokio::io::BufReader<T> {
     fn lend(&mut self) -> Option<Pin<&mut (dyn AsyncBufRead + '_)>> {
         let this: Pin<&mut Self> = Pin::new(self);
