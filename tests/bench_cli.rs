@@ -242,3 +242,37 @@ fn client_cmd_that_exits_is_reported() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--client-cmd process exited"), "{stderr}");
 }
+
+#[test]
+fn phases_runs_only_the_named_phases() {
+    let out = Command::cargo_bin("expose")
+        .unwrap()
+        .args([
+            "bench",
+            "--quick",
+            "--json",
+            "--idle-conns",
+            "0",
+            "--phases",
+            "upload1,latency",
+        ])
+        .env_remove("FRP_TOKEN")
+        .timeout(Duration::from_secs(240))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let rows = r["throughput"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["name"], "upload x1");
+    assert!(num(&rows[0], "tunnel.bytes") > 0.0);
+    assert!(num(&r, "latency.tunnel.count") >= 2000.0);
+    assert!(r["connect_rate"].is_null(), "{}", r["connect_rate"]);
+    assert!(r["first_byte"].is_null(), "{}", r["first_byte"]);
+}

@@ -272,6 +272,12 @@ impl Opener {
         }
     }
 
+    /// Whether the opener passes bytes through unchanged (no decryption, no decompression), so
+    /// a driver may move them from source to sink without the opener's buffer.
+    pub fn is_plain(&self) -> bool {
+        self.dec.is_none() && self.decomp.is_none()
+    }
+
     /// The pool of the input buffer.
     fn input_pool(&self) -> &'static BufPool {
         if self.decomp.is_some() {

@@ -393,6 +393,33 @@ pub struct BenchArgs {
     /// program). Example: --client-cmd 'frpc -c {config}'.
     #[arg(long, value_name = "TEMPLATE", conflicts_with = "prime")]
     pub client_cmd: Option<String>,
+    /// Run only these phases (comma-separated): first-byte, idle, upload1, download1,
+    /// upload-many, download-many, latency, connect. Default: all. Skipped phases are null in
+    /// --json and left out of the table (for profiling one direction, e.g. under callgrind).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub phases: Vec<BenchPhase>,
+}
+
+/// One phase of `expose bench`, for `--phases`.
+#[cfg(feature = "bench")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchPhase {
+    /// Start → first byte echoed through a fresh client.
+    FirstByte,
+    /// Idle RSS and memory per idle connection.
+    Idle,
+    /// Upload through one stream.
+    Upload1,
+    /// Download through one stream.
+    Download1,
+    /// Upload through --streams streams.
+    UploadMany,
+    /// Download through --streams streams.
+    DownloadMany,
+    /// Round trips of small messages.
+    Latency,
+    /// New connections per second.
+    Connect,
 }
 
 /// A positive, finite number (seconds, GiB, milliseconds).

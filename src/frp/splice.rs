@@ -12,7 +12,7 @@
 
 use super::events::{Event, HttpRequest};
 use super::limit::Throttle;
-use super::transport::BoxStream;
+use super::transport::{BoxStream, MuxStream};
 use crate::httplog::HttpLog;
 use bytes::{Buf, BytesMut};
 use frp_proto::compress::CompressError;
@@ -136,6 +136,48 @@ impl<'a> Pump<'a, Opener> {
             held,
             inbound: true,
             throttle: None,
+        }
+    }
+}
+
+impl Pump<'_, Opener> {
+    /// frps → local service without the pipe's buffer: bytes go from the yamux stream's blocks
+    /// to the local socket in vectored writes, one copy fewer than reading them into the pipe.
+    /// `None` where this path does not apply (the pipe decrypts or decompresses or holds bytes,
+    /// a bandwidth limit, bytes that came with StartWorkConn, a remote that is not a yamux
+    /// stream, or the end of the stream reached), and the general path runs.
+    fn poll_direct(
+        &mut self,
+        cx: &mut Context<'_>,
+        remote: &mut BoxStream,
+        local: &mut TcpStream,
+    ) -> Option<Poll<io::Result<()>>> {
+        if self.read_done
+            || self.throttle.is_some()
+            || !self.early.is_empty()
+            || !self.pipe.is_plain()
+            || self.pipe.buffered() != 0
+        {
+            return None;
+        }
+        let mux = (**remote).as_any_mut().downcast_mut::<MuxStream>()?;
+        loop {
+            match mux.poll_send_to(cx, Pin::new(&mut *local)) {
+                Poll::Ready(Ok(0)) => {
+                    self.read_done = true;
+                    return None;
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.counter.fetch_add(n as u64, Ordering::Relaxed);
+                    self.moved = self.moved.wrapping_add(n as u64);
+                }
+                Poll::Ready(Err(e)) => return Some(Poll::Ready(Err(e))),
+                Poll::Pending => {
+                    // As on the general path: an idle direction holds no pipe buffer.
+                    self.pipe.release();
+                    return Some(Poll::Pending);
+                }
+            }
         }
     }
 }
@@ -323,12 +365,21 @@ impl Future for Splice<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let mut log = this.log.as_mut();
-        let down = this.down.poll_copy(
-            cx,
-            Pin::new(&mut this.remote),
-            Pin::new(&mut this.local),
-            log.as_mut().map(|l| &mut *l.parser),
-        );
+        // The request log reads the bytes it sees from the pipe: only without it may they skip
+        // the pipe.
+        let direct = match log {
+            None => this.down.poll_direct(cx, &mut this.remote, &mut this.local),
+            Some(_) => None,
+        };
+        let down = match direct {
+            Some(p) => p,
+            None => this.down.poll_copy(
+                cx,
+                Pin::new(&mut this.remote),
+                Pin::new(&mut this.local),
+                log.as_mut().map(|l| &mut *l.parser),
+            ),
+        };
         let result = match down {
             Poll::Ready(r) => Poll::Ready(r),
             Poll::Pending => this.up.poll_copy(

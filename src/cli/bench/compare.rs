@@ -68,22 +68,22 @@ fn key_figures(r: &Report) -> Vec<(String, &'static str, Option<f64>)> {
     out.push((
         "round trip added, p50".into(),
         "µs",
-        Some(r.latency.added_p50_us),
+        r.latency.as_ref().map(|l| l.added_p50_us),
     ));
     out.push((
         "round trip added, p99".into(),
         "µs",
-        Some(r.latency.added_p99_us),
+        r.latency.as_ref().map(|l| l.added_p99_us),
     ));
     out.push((
         "new connections".into(),
         "/s",
-        Some(r.connect_rate.tunnel_per_sec),
+        r.connect_rate.as_ref().map(|c| c.tunnel_per_sec),
     ));
     out.push((
         "start → first byte".into(),
         "ms",
-        Some(r.first_byte.tunnel_ms.median),
+        r.first_byte.as_ref().map(|f| f.tunnel_ms.median),
     ));
     let mib = |b: Option<u64>| b.map(|b| b as f64 / MIB);
     out.push(("idle RSS".into(), "MiB", mib(r.client.idle_rss_bytes)));

@@ -22,7 +22,7 @@ mod report;
 
 pub use prime::ClientExited;
 
-use super::args::{BenchArgs, OutputArgs};
+use super::args::{BenchArgs, BenchPhase, OutputArgs};
 use anyhow::{bail, Context as _};
 use client::{ClientProc, Launch, Target};
 use expose::bench::delay::DelayRelay;
@@ -114,14 +114,26 @@ async fn measure(
         },
         ..plan.clone()
     };
-    let first_byte = first_byte(setup, plan, progress, launch).await?;
-    let (idle_mem, idle_conns) = idle_memory(setup, plan, progress, launch).await?;
+    let first_byte = match plan.runs(BenchPhase::FirstByte) {
+        true => Some(first_byte(setup, plan, progress, launch).await?),
+        false => None,
+    };
+    let (idle_mem, idle_conns) = match plan.runs(BenchPhase::Idle) {
+        true => idle_memory(setup, plan, progress, launch).await?,
+        false => (None, None),
+    };
 
     // The main client: throughput, latency, connection rate.
     let client = setup.spawn_client(plan, "main", launch).await?;
     let throughput = throughput(setup, &client, plan, progress).await?;
-    let latency = latency(setup, &client, plan, progress).await?;
-    let connect_rate = connect_rate(setup, &client, plan, progress).await?;
+    let latency = match plan.runs(BenchPhase::Latency) {
+        true => Some(latency(setup, &client, plan, progress).await?),
+        false => None,
+    };
+    let connect_rate = match plan.runs(BenchPhase::Connect) {
+        true => Some(connect_rate(setup, &client, plan, progress).await?),
+        false => None,
+    };
     let peak = client.memory().map(|m| m.peak_rss_bytes);
     client.stop().await;
     let in_process = matches!(setup.target, Target::InProcess(..));
@@ -355,12 +367,15 @@ async fn throughput(
 ) -> anyhow::Result<Vec<ThroughputRow>> {
     let mut rows = Vec::new();
     let phases = [
-        (Direction::Upload, 1),
-        (Direction::Download, 1),
-        (Direction::Upload, plan.streams),
-        (Direction::Download, plan.streams),
+        (BenchPhase::Upload1, Direction::Upload, 1),
+        (BenchPhase::Download1, Direction::Download, 1),
+        (BenchPhase::UploadMany, Direction::Upload, plan.streams),
+        (BenchPhase::DownloadMany, Direction::Download, plan.streams),
     ];
-    for (dir, streams) in phases {
+    for (phase, dir, streams) in phases {
+        if !plan.runs(phase) {
+            continue;
+        }
         let name = format!(
             "{} x{streams}",
             match dir {

@@ -1,7 +1,7 @@
 //! What one `expose bench` run does, after defaults: phase sizes and the client's settings.
 
 use super::report::GIB;
-use crate::cli::args::BenchArgs;
+use crate::cli::args::{BenchArgs, BenchPhase};
 use expose::bench::load::Budget;
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ pub(super) struct Plan {
     /// Put in the proxy names of a `--client-cmd` client's processes, so that they never
     /// reuse a name the built-in client registered.
     pub(super) launch_tag: &'static str,
+    /// Phases to run; empty means all.
+    pub(super) phases: Vec<BenchPhase>,
 }
 
 impl Plan {
@@ -60,6 +62,12 @@ impl Plan {
             tls: !a.no_tls,
             mux: !a.no_mux,
             launch_tag: "",
+            phases: a.phases.clone(),
         }
+    }
+
+    /// Whether `phase` runs.
+    pub(super) fn runs(&self, phase: BenchPhase) -> bool {
+        self.phases.is_empty() || self.phases.contains(&phase)
     }
 }

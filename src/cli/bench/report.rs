@@ -115,9 +115,10 @@ pub(super) struct Report {
     pub(super) note: String,
     pub(super) rtt: RttInfo,
     pub(super) throughput: Vec<ThroughputRow>,
-    pub(super) latency: LatencyRow,
-    pub(super) connect_rate: ConnectRow,
-    pub(super) first_byte: FirstByteRow,
+    /// `None` when skipped with `--phases`, as are the next two.
+    pub(super) latency: Option<LatencyRow>,
+    pub(super) connect_rate: Option<ConnectRow>,
+    pub(super) first_byte: Option<FirstByteRow>,
     pub(super) client: ClientCost,
 }
 
@@ -200,48 +201,53 @@ pub(super) fn table(r: &Report) -> String {
             opt(t.bench_cpu_secs_per_gib, 2, " s/GiB"),
         ));
     }
-    line(String::new());
-    let l = &r.latency;
-    line(format!(
-        "{:<22} {:>13} {:>13} {:>9}",
-        format!("round trip ({} B)", l.msg_size),
-        "direct",
-        "tunnel",
-        "added"
-    ));
-    for (name, d, t) in [
-        ("p50", l.direct.p50_us, l.tunnel.p50_us),
-        ("p90", l.direct.p90_us, l.tunnel.p90_us),
-        ("p99", l.direct.p99_us, l.tunnel.p99_us),
-        ("max", l.direct.max_us, l.tunnel.max_us),
-    ] {
+    if let Some(l) = &r.latency {
+        line(String::new());
         line(format!(
-            "{:<22} {:>10.1} µs {:>10.1} µs {:>+6.1} µs",
-            format!("  {name} ({} trips)", l.tunnel.count),
-            d,
-            t,
-            t - d
+            "{:<22} {:>13} {:>13} {:>9}",
+            format!("round trip ({} B)", l.msg_size),
+            "direct",
+            "tunnel",
+            "added"
+        ));
+        for (name, d, t) in [
+            ("p50", l.direct.p50_us, l.tunnel.p50_us),
+            ("p90", l.direct.p90_us, l.tunnel.p90_us),
+            ("p99", l.direct.p99_us, l.tunnel.p99_us),
+            ("max", l.direct.max_us, l.tunnel.max_us),
+        ] {
+            line(format!(
+                "{:<22} {:>10.1} µs {:>10.1} µs {:>+6.1} µs",
+                format!("  {name} ({} trips)", l.tunnel.count),
+                d,
+                t,
+                t - d
+            ));
+        }
+    }
+    if r.connect_rate.is_some() || r.first_byte.is_some() {
+        line(String::new());
+    }
+    if let Some(c) = &r.connect_rate {
+        line(format!(
+            "{:<22} {:>11.0}/s {:>11.0}/s {:>8.0}% {:>12}",
+            "new connections",
+            c.direct_per_sec,
+            c.tunnel_per_sec,
+            c.ratio * 100.0,
+            opt(c.client_cpu_us_per_conn, 0, " µs/conn")
         ));
     }
-    line(String::new());
-    let c = &r.connect_rate;
-    line(format!(
-        "{:<22} {:>11.0}/s {:>11.0}/s {:>8.0}% {:>12}",
-        "new connections",
-        c.direct_per_sec,
-        c.tunnel_per_sec,
-        c.ratio * 100.0,
-        opt(c.client_cpu_us_per_conn, 0, " µs/conn")
-    ));
-    let f = &r.first_byte;
-    line(format!(
-        "{:<22} {:>10.2} ms {:>10.1} ms {:>8.0}x   (start → echo; ready after {:.1} ms)",
-        "first byte",
-        f.direct_us / 1e3,
-        f.tunnel_ms.median,
-        f.ratio,
-        f.ready_ms.median
-    ));
+    if let Some(f) = &r.first_byte {
+        line(format!(
+            "{:<22} {:>10.2} ms {:>10.1} ms {:>8.0}x   (start → echo; ready after {:.1} ms)",
+            "first byte",
+            f.direct_us / 1e3,
+            f.tunnel_ms.median,
+            f.ratio,
+            f.ready_ms.median
+        ));
+    }
     line(String::new());
     line("client process".into());
     line(format!(

@@ -39,6 +39,7 @@ mod yamux;
 
 pub use mux::MAX_MUX_STREAMS;
 pub use stream::BoxStream;
+pub(crate) use stream::MuxStream;
 pub use tls::parse_fingerprint;
 /// The frps TLS client policy, reused by the plugins that speak HTTPS to a local service and
 /// by xtcp's QUIC tunnel (any certificate accepted, signatures checked).

@@ -1,19 +1,44 @@
 //! The byte streams frp connections ride on: the boxed stream every other module sees, and the
 //! yamux stream wrapper that fails once its session is gone.
 
-use super::yamux::Stream;
+use super::yamux::{SessionIo, Stream};
+use std::any::Any;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, BufReader, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
 /// Any byte stream an frp connection can ride on.
-pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The concrete stream, so that the yamux driver and the splice can take faster paths for
+    /// the types they know (a TLS stream's decrypted bytes, a yamux stream's blocks).
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> AsyncStream for T {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
 
 /// A boxed frp connection (a yamux stream or a TCP/TLS connection).
 pub type BoxStream = Box<dyn AsyncStream>;
+
+/// The usual session connection: TLS over a buffered TCP socket.
+type TlsOverTcp = tokio_rustls::client::TlsStream<BufReader<TcpStream>>;
+
+impl SessionIo for BoxStream {
+    /// TLS lends its decrypted records: frame bodies are copied from there into the streams'
+    /// blocks once, instead of through the driver's read buffer. (A plain socket reads into
+    /// that buffer directly, so lending would save no copy.)
+    fn lend(&mut self) -> Option<Pin<&mut (dyn AsyncBufRead + '_)>> {
+        (**self)
+            .as_any_mut()
+            .downcast_mut::<TlsOverTcp>()
+            .map(|s| Pin::new(s) as Pin<&mut dyn AsyncBufRead>)
+    }
+}
 
 /// A yamux stream that holds one slot of the stream budget until dropped. It fails by itself
 /// once its session has ended.
@@ -29,6 +54,18 @@ impl MuxStream {
             inner,
             _permit: permit,
         }
+    }
+}
+
+impl MuxStream {
+    /// Writes received bytes straight from the stream's buffer to `sink` (see
+    /// [`Stream::poll_send_to`]): the splice's path without a copy into its own buffer.
+    pub(crate) fn poll_send_to<W: AsyncWrite + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        sink: Pin<&mut W>,
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_send_to(cx, sink)
     }
 }
 

@@ -114,8 +114,27 @@ impl Chain {
         }
     }
 
+    /// The queued bytes as slices, front first, as many as fit in `out`; returns how many
+    /// were set. For a vectored write straight from the blocks.
+    pub(super) fn slices<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
+        let last = self.blocks.len().saturating_sub(1);
+        let mut k = 0;
+        for (i, b) in self.blocks.iter().enumerate() {
+            if k == out.len() {
+                break;
+            }
+            let from = if i == 0 { self.head } else { 0 };
+            let to = if i == last { self.tail } else { BLOCK_SIZE };
+            if from < to {
+                out[k] = std::io::IoSlice::new(&b[from..to]);
+                k += 1;
+            }
+        }
+        k
+    }
+
     /// Drops the first `n` bytes (at most `len`), giving emptied blocks back.
-    fn advance(&mut self, mut n: usize, pool: &mut Pool) {
+    pub(super) fn advance(&mut self, mut n: usize, pool: &mut Pool) {
         while n > 0 {
             let avail = self.front().len();
             if avail == 0 {
@@ -215,6 +234,31 @@ mod tests {
         assert_eq!(pool.free_blocks(), data.len().div_ceil(BLOCK_SIZE) - 1);
         c.clear(&mut pool);
         assert_eq!((c.len(), c.blocks()), (0, 0));
+    }
+
+    #[test]
+    fn slices_show_the_queued_bytes_in_order() {
+        let mut pool = Pool::new();
+        let mut c = Chain::new();
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
+        c.push(&data, &mut pool);
+        // Consumed in uneven steps, checking the slices against the remaining bytes each time.
+        let mut at = 0;
+        for step in [1, 5_000, 11_383, 16_384, 7_232] {
+            let mut out = [std::io::IoSlice::new(&[]); 8];
+            let n = c.slices(&mut out);
+            let joined: Vec<u8> = out[..n].iter().flat_map(|s| s.iter().copied()).collect();
+            assert_eq!(joined, &data[at..], "after {at} bytes");
+            let mut one = [std::io::IoSlice::new(&[]); 1];
+            assert_eq!(c.slices(&mut one), 1);
+            assert_eq!(&one[0][..], &data[at..at + one[0].len()]);
+            c.advance(step, &mut pool);
+            at += step;
+        }
+        assert!(c.is_empty());
+        let mut out = [std::io::IoSlice::new(&[]); 2];
+        assert_eq!(c.slices(&mut out), 0);
+        assert_eq!(c.blocks(), 0);
     }
 
     #[test]

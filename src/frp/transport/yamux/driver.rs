@@ -7,15 +7,16 @@ use super::error::ProtocolError;
 use super::frame::{go_away_name, Header, Kind, GO_AWAY_PROTOCOL_ERROR, HEADER_LEN};
 use super::state::{PeerEvent, Session};
 use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
 /// Reads in one turn of the driver before it lets other tasks run.
 const READS_PER_TURN: usize = 16;
 
-/// Where the reader is within the inbound byte stream.
-enum Inbound {
+/// Where the parser is within the inbound byte stream.
+enum Position {
     /// Waiting for a 12-byte header.
     Header,
     /// Inside a Data frame's body.
@@ -29,14 +30,112 @@ enum Inbound {
     },
 }
 
+/// The inbound parser: takes whatever bytes a read produced, however frames are split across
+/// reads, and keeps only a partial header between reads (bodies go to their streams at once).
+struct Inbound {
+    at: Position,
+    /// The first bytes of a header split across reads.
+    partial: [u8; HEADER_LEN],
+    partial_len: usize,
+}
+
+impl Inbound {
+    fn new() -> Self {
+        Inbound {
+            at: Position::Header,
+            partial: [0; HEADER_LEN],
+            partial_len: 0,
+        }
+    }
+
+    /// Handles every header and body byte of `data`, all of it (a trailing partial header is
+    /// kept for the next call).
+    fn process(&mut self, mut data: &[u8], session: &Arc<Session>) -> Result<(), PeerEvent> {
+        let mut sh = session.lock();
+        while !data.is_empty() {
+            match &mut self.at {
+                Position::Header => {
+                    let raw: [u8; HEADER_LEN] = if self.partial_len == 0 && data.len() >= HEADER_LEN
+                    {
+                        let (head, rest) = data.split_at(HEADER_LEN);
+                        data = rest;
+                        head.try_into().unwrap_or([0; HEADER_LEN])
+                    } else {
+                        let k = (HEADER_LEN - self.partial_len).min(data.len());
+                        self.partial[self.partial_len..self.partial_len + k]
+                            .copy_from_slice(&data[..k]);
+                        self.partial_len += k;
+                        data = &data[k..];
+                        if self.partial_len < HEADER_LEN {
+                            return Ok(());
+                        }
+                        self.partial_len = 0;
+                        self.partial
+                    };
+                    let header = Header::decode(&raw).map_err(PeerEvent::Violation)?;
+                    let sink = sh.on_header(&header, &session.unacked)?;
+                    if header.kind == Kind::Data {
+                        if header.length == 0 {
+                            sh.on_flags(header.stream, header.flags, &session.unacked);
+                        } else {
+                            self.at = Position::Body {
+                                header,
+                                sink,
+                                left: header.length,
+                            };
+                        }
+                    }
+                }
+                Position::Body { header, sink, left } => {
+                    let n = data.len().min(*left as usize);
+                    if let Some(id) = *sink {
+                        sh.on_body(id, &data[..n]);
+                    }
+                    data = &data[n..];
+                    *left -= n as u32;
+                    if *left == 0 {
+                        let (id, flags) = (header.stream, header.flags);
+                        self.at = Position::Header;
+                        sh.on_flags(id, flags, &session.unacked);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the driver reads and writes: any byte stream, some of which can lend the bytes they
+/// already hold (a TLS stream's decrypted record), so frame bodies go from there straight into
+/// the streams' buffers instead of through the driver's own read buffer first.
+pub(crate) trait SessionIo: AsyncRead + AsyncWrite + Unpin {
+    /// The buffered reader behind this stream, when it has one; `None` reads with
+    /// `poll_read` into the driver's buffer.
+    fn lend(&mut self) -> Option<Pin<&mut (dyn AsyncBufRead + '_)>> {
+        None
+    }
+}
+
+/// The tests' in-memory connection: reads into the driver's buffer.
+#[cfg(test)]
+impl SessionIo for tokio::io::DuplexStream {}
+
+/// The tests' lending connection (a buffered reader with a tiny buffer splits frames anywhere).
+#[cfg(test)]
+impl<T: AsyncRead + AsyncWrite + Unpin> SessionIo for tokio::io::BufReader<T> {
+    fn lend(&mut self) -> Option<Pin<&mut (dyn AsyncBufRead + '_)>> {
+        let this: Pin<&mut Self> = Pin::new(self);
+        Some(this)
+    }
+}
+
 /// Socket, buffers and position: everything the driver owns.
 pub(crate) struct Driver<T> {
     io: T,
     session: Arc<Session>,
-    /// Inbound bytes; `[start, end)` is not yet processed.
+    /// Inbound bytes when `io` lends none; allocated on the first such read.
     inbuf: Box<[u8]>,
-    start: usize,
-    end: usize,
+    /// Where the parser is in the inbound byte stream.
     inbound: Inbound,
     /// Outbound frames; `[out_pos, out.len())` is not yet written.
     out: Vec<u8>,
@@ -45,15 +144,13 @@ pub(crate) struct Driver<T> {
     need_flush: bool,
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
+impl<T: SessionIo> Driver<T> {
     pub(super) fn new(io: T, session: Arc<Session>) -> Self {
         Driver {
             io,
             session,
-            inbuf: vec![0u8; READ_BUFFER].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            inbound: Inbound::Header,
+            inbuf: Box::default(),
+            inbound: Inbound::new(),
             out: Vec::with_capacity(WRITE_BATCH + 64 * 1024),
             out_pos: 0,
             need_flush: false,
@@ -78,7 +175,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             }
         })
         .await;
-        let _ = poll_fn(|cx| std::pin::Pin::new(&mut self.io).poll_shutdown(cx)).await;
+        let _ = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
     }
 
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<String> {
@@ -104,28 +201,43 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
 
     /// One read from the socket, processed. `Pending` when the socket has nothing.
     fn poll_inbound(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.end == self.inbuf.len() {
-            // Only a partial header can be left over: bodies are consumed as they arrive.
-            self.inbuf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+        let failed = |e: std::io::Error| format!("connection failed: {e}");
+        let closed = || "server closed the connection".to_string();
+        if let Some(mut src) = self.io.lend() {
+            // TLS lends one record (at most 16 KiB) at a time: take up to a read buffer's
+            // worth per call, as one read into the buffer would, so that a turn of the driver
+            // moves as much as before.
+            let mut taken = 0;
+            while taken < READ_BUFFER {
+                let data = match src.as_mut().poll_fill_buf(cx) {
+                    Poll::Ready(r) => r.map_err(failed)?,
+                    Poll::Pending if taken > 0 => break,
+                    Poll::Pending => return Poll::Pending,
+                };
+                if data.is_empty() {
+                    return Poll::Ready(Err(closed()));
+                }
+                let n = data.len();
+                let done = self.inbound.process(data, &self.session);
+                src.as_mut().consume(n);
+                if let Err(ev) = done {
+                    return Poll::Ready(Err(self.peer_ended(ev)));
+                }
+                taken += n;
+            }
+            return Poll::Ready(Ok(()));
         }
-        let mut rb = ReadBuf::new(&mut self.inbuf[self.end..]);
-        match std::pin::Pin::new(&mut self.io).poll_read(cx, &mut rb) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(format!("connection failed: {e}"))),
-            Poll::Ready(Ok(())) => {}
+        if self.inbuf.is_empty() {
+            self.inbuf = vec![0u8; READ_BUFFER].into_boxed_slice();
         }
+        let mut rb = ReadBuf::new(&mut self.inbuf);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb)).map_err(failed)?;
         let n = rb.filled().len();
         if n == 0 {
-            return Poll::Ready(Err("server closed the connection".into()));
+            return Poll::Ready(Err(closed()));
         }
-        self.end += n;
-        self.process().map_err(|ev| self.peer_ended(ev))?;
-        Poll::Ready(Ok(()))
+        let done = self.inbound.process(&self.inbuf[..n], &self.session);
+        Poll::Ready(done.map_err(|ev| self.peer_ended(ev)))
     }
 
     /// Ends the session for what the peer did, queueing a GoAway for a violation.
@@ -142,54 +254,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         }
     }
 
-    /// Handles every whole header and every body byte in the buffer.
-    fn process(&mut self) -> Result<(), PeerEvent> {
-        let session = self.session.clone();
-        let mut sh = session.lock();
-        loop {
-            match &mut self.inbound {
-                Inbound::Header => {
-                    if self.end - self.start < HEADER_LEN {
-                        return Ok(());
-                    }
-                    let mut raw = [0u8; HEADER_LEN];
-                    raw.copy_from_slice(&self.inbuf[self.start..self.start + HEADER_LEN]);
-                    self.start += HEADER_LEN;
-                    let header = Header::decode(&raw).map_err(PeerEvent::Violation)?;
-                    let sink = sh.on_header(&header, &session.unacked)?;
-                    if header.kind == Kind::Data {
-                        if header.length == 0 {
-                            sh.on_flags(header.stream, header.flags, &session.unacked);
-                        } else {
-                            self.inbound = Inbound::Body {
-                                header,
-                                sink,
-                                left: header.length,
-                            };
-                        }
-                    }
-                }
-                Inbound::Body { header, sink, left } => {
-                    let avail = self.end - self.start;
-                    if avail == 0 {
-                        return Ok(());
-                    }
-                    let n = avail.min(*left as usize);
-                    if let Some(id) = *sink {
-                        sh.on_body(id, &self.inbuf[self.start..self.start + n]);
-                    }
-                    self.start += n;
-                    *left -= n as u32;
-                    if *left == 0 {
-                        let (id, flags) = (header.stream, header.flags);
-                        self.inbound = Inbound::Header;
-                        sh.on_flags(id, flags, &session.unacked);
-                    }
-                }
-            }
-        }
-    }
-
     /// Writes queued frames. `Ready(Ok(true))` once everything is written and flushed and the
     /// driver is registered for new work; `Ready(Ok(false))` after a batch went out and more
     /// may be queued; `Pending` when the socket is full.
@@ -202,7 +266,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             if self.out.is_empty() {
                 drop(sh);
                 if self.need_flush {
-                    ready!(std::pin::Pin::new(&mut self.io).poll_flush(cx))
+                    ready!(Pin::new(&mut self.io).poll_flush(cx))
                         .map_err(|e| format!("connection failed: {e}"))?;
                     self.need_flush = false;
                 }
@@ -215,9 +279,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             }
         }
         while self.out_pos < self.out.len() {
-            let n =
-                ready!(std::pin::Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..]))
-                    .map_err(|e| format!("connection failed: {e}"))?;
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..]))
+                .map_err(|e| format!("connection failed: {e}"))?;
             if n == 0 {
                 return Poll::Ready(Err("connection failed: write returned 0".into()));
             }

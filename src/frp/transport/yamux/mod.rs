@@ -27,13 +27,12 @@ mod stream;
 mod tuning;
 
 pub(crate) use config::Config;
-pub(crate) use driver::Driver;
+pub(crate) use driver::{Driver, SessionIo};
 pub(crate) use state::OpenError;
 pub(crate) use stream::Stream;
 
 use state::Session;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A yamux client session: opens streams. Its [`Driver`] must run for anything to move.
 #[derive(Clone)]
@@ -43,7 +42,7 @@ pub(crate) struct Client {
 
 impl Client {
     /// A session on `io`, and the driver that must be run (in its own task) to carry it.
-    pub(crate) fn new<T: AsyncRead + AsyncWrite + Unpin>(io: T, cfg: &Config) -> (Self, Driver<T>) {
+    pub(crate) fn new<T: SessionIo>(io: T, cfg: &Config) -> (Self, Driver<T>) {
         let session = Arc::new(Session::new(cfg));
         let driver = Driver::new(io, session.clone());
         (Client { session }, driver)

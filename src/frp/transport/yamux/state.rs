@@ -2,8 +2,9 @@
 //! stream's windows and buffers, and the queue of streams with something to send.
 //!
 //! Everything sits behind one mutex. Critical sections are short (a copy of at most one read
-//! or write buffer), and one lock keeps the bookkeeping between streams and the driver simple:
-//! a stream that queues bytes and the driver that frames them can never disagree.
+//! or write buffer, or one non-blocking vectored write of received bytes to a local socket by
+//! `Stream::poll_send_to`), and one lock keeps the bookkeeping between streams and the driver
+//! simple: a stream that queues bytes and the driver that frames them can never disagree.
 
 use super::buffer::{Chain, Pool};
 use super::config::{

@@ -6,7 +6,7 @@ use super::state::{OpenError, Session};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// One stream of a client session. Dropping it closes the stream (a FIN after the
@@ -53,6 +53,51 @@ fn session_closed() -> io::Error {
 
 fn stream_reset() -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionReset, "stream reset by the server")
+}
+
+/// Slices gathered for one vectored write to the local side: up to 256 KiB of 16 KiB blocks.
+const SEND_TO_SLICES: usize = 16;
+
+impl Stream {
+    /// Writes received bytes straight from the stream's blocks to `sink` in one vectored
+    /// write, instead of copying them into a buffer of the caller first. `Ready(Ok(0))` at the
+    /// end of the stream (as a read returning nothing), `Pending` when nothing was received or
+    /// `sink` is full (each registers its waker).
+    pub(crate) fn poll_send_to<W: AsyncWrite + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut sink: Pin<&mut W>,
+    ) -> Poll<io::Result<usize>> {
+        let id = self.id;
+        let mut guard = self.session.lock();
+        let sh = &mut *guard;
+        let dead = sh.dead.is_some();
+        let Some(st) = sh.streams.get_mut(&id) else {
+            return Poll::Ready(Ok(0));
+        };
+        if !st.recv.is_empty() {
+            let mut slices = [io::IoSlice::new(&[]); SEND_TO_SLICES];
+            let k = st.recv.slices(&mut slices);
+            let n = ready!(sink.as_mut().poll_write_vectored(cx, &slices[..k]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            st.recv.advance(n, &mut sh.pool);
+            sh.enqueue(id);
+            return Poll::Ready(Ok(n));
+        }
+        if st.reset {
+            return Poll::Ready(Err(stream_reset()));
+        }
+        if st.remote_fin || dead {
+            return Poll::Ready(Ok(0));
+        }
+        match &st.read_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.read_waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
 }
 
 impl AsyncRead for Stream {

@@ -548,3 +548,128 @@ async fn open_work_does_not_grow_with_idle_streams() {
         "work per open grows with idle streams: {per_open:?} entries visited per open at 0 and 8 000 idle"
     );
 }
+
+/// A client session whose driver reads through `io` (the other end given to the peer).
+fn start_on<T: super::SessionIo + Send + 'static>(io: T, peer: DuplexStream) -> (Client, Peer) {
+    let (client, mut driver) = Client::new(io, &cfg());
+    tokio::spawn(async move { driver.run().await });
+    (client, Peer { io: peer })
+}
+
+/// Frames cut into reads of a few bytes (headers split across reads, bodies across many),
+/// both when the driver reads into its own buffer and when the connection lends its buffered
+/// bytes: every body reaches its stream in order, FIN after data is EOF after the data, RST
+/// after data is an error after the data, and window updates, pings and bodies of unknown
+/// streams in between change nothing.
+#[tokio::test]
+async fn frames_split_across_reads_arrive_whole() {
+    for lending in [false, true] {
+        let (client, mut peer) = if lending {
+            let (a, b) = tokio::io::duplex(4 << 20);
+            start_on(tokio::io::BufReader::with_capacity(5, a), b)
+        } else {
+            // A 5-byte pipe: no read returns more than 5 bytes.
+            let (a, b) = tokio::io::duplex(5);
+            start_on(a, b)
+        };
+        let mut one = client.open().await.unwrap();
+        let mut three = client.open().await.unwrap();
+        let sender = tokio::spawn(async move {
+            let body = |n: usize, seed: u8| -> Vec<u8> {
+                (0..n).map(|i| seed.wrapping_add(i as u8)).collect()
+            };
+            peer.send(Header::data(1, ACK, 1), &body(1, 10)).await;
+            peer.send(Header::data(3, ACK, 700), &body(700, 20)).await;
+            peer.send(Header::window_update(1, 0, 4096), &[]).await;
+            peer.send(Header::ping(SYN, 9), &[]).await;
+            peer.send(Header::data(99, 0, 13), &body(13, 0)).await;
+            peer.send(Header::data(1, 0, 20_000), &body(20_000, 30))
+                .await;
+            peer.send(Header::data(1, FIN, 11), &body(11, 40)).await;
+            peer.send(Header::data(3, RST, 5), &body(5, 50)).await;
+            peer
+        });
+        let mut got = Vec::new();
+        one.read_to_end(&mut got).await.unwrap();
+        let want: Vec<u8> = [(1, 10u8), (20_000, 30), (11, 40)]
+            .iter()
+            .flat_map(|&(n, seed)| (0..n).map(move |i| seed.wrapping_add(i as u8)))
+            .collect();
+        assert_eq!(got, want, "lending: {lending}");
+        let mut got = vec![0u8; 705];
+        three.read_exact(&mut got).await.unwrap();
+        let want: Vec<u8> = [(700, 20u8), (5, 50)]
+            .iter()
+            .flat_map(|&(n, seed)| (0..n).map(move |i| seed.wrapping_add(i as u8)))
+            .collect();
+        assert_eq!(got, want, "lending: {lending}");
+        let e = three.read(&mut [0u8; 4]).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+        let mut peer = sender.await.unwrap();
+        // The ping was answered in between (the driver kept its place in the byte stream).
+        let h = peer.frame_of_kind(Kind::Ping).await;
+        assert_eq!(h, Header::ping(ACK, 9), "lending: {lending}");
+    }
+}
+
+/// Received bytes written straight to a sink (the splice's direct path, `poll_send_to`): in
+/// order however little the sink takes at a time, the window topped up as they leave, FIN the
+/// end after the data and RST an error after it, as for reads.
+#[tokio::test]
+async fn bytes_sent_to_a_sink_free_the_window_and_end_as_reads_do() {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    let (client, mut peer, _task) = start();
+    let mut one = client.open().await.unwrap();
+    let mut three = client.open().await.unwrap();
+    // The two SYNs.
+    peer.frame().await;
+    peer.frame().await;
+    let window = INITIAL_WINDOW as usize;
+    let body: Vec<u8> = (0..window + 5).map(|i| (i % 251) as u8).collect();
+    peer.send(Header::data(1, ACK, window as u32), &body[..window])
+        .await;
+    // A sink that takes at most 10 000 bytes before its reader empties it.
+    let (mut sink, mut far) = tokio::io::duplex(10_000);
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        far.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    let mut sent = 0;
+    while sent < window {
+        sent += poll_fn(|cx| one.poll_send_to(cx, Pin::new(&mut sink)))
+            .await
+            .unwrap();
+    }
+    let h = peer.frame_of_kind(Kind::WindowUpdate).await;
+    assert_eq!((h.stream, h.flags), (1, 0));
+    assert!(h.length >= INITIAL_WINDOW / 2, "{h:?}");
+    peer.send(Header::data(1, FIN, 5), &body[window..]).await;
+    loop {
+        match poll_fn(|cx| one.poll_send_to(cx, Pin::new(&mut sink))).await {
+            Ok(0) => break,
+            Ok(n) => sent += n,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    drop(sink);
+    assert_eq!(sent, window + 5);
+    assert_eq!(reader.await.unwrap(), body);
+
+    peer.send(Header::data(3, ACK, 7), b"7 bytes").await;
+    peer.send(Header::window_update(3, RST, 0), &[]).await;
+    let (mut sink, mut far) = tokio::io::duplex(64);
+    let n = poll_fn(|cx| three.poll_send_to(cx, Pin::new(&mut sink)))
+        .await
+        .unwrap();
+    assert_eq!(n, 7);
+    // Until the RST arrives there is nothing to send (Pending); then the error.
+    let e = poll_fn(|cx| three.poll_send_to(cx, Pin::new(&mut sink)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+    let mut got = [0u8; 7];
+    far.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"7 bytes");
+}
