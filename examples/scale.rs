@@ -28,13 +28,14 @@
 //! window, default 30: one frpc heartbeat period).
 
 use expose::bench::proc_stat;
+use expose::bench::service::{LocalService, MODE_ECHO};
 use expose::testserver::{ServerConfig, TestServer};
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 type Error = Box<dyn std::error::Error>;
@@ -89,31 +90,17 @@ async fn main() -> Result<(), Error> {
 
 /// One client with one proxy, then one with `n`.
 async fn proxies(n: usize, opts: &Opts) -> Result<(), Error> {
-    let echo = in_process_echo().await?;
+    // The bench's own local service, in echo mode (the proxies mode holds one connection at a
+    // time, so it can live in this process).
+    let service = LocalService::loopback().await?;
     let mut rss = Vec::new();
     for count in [1, n] {
         let srv = server().await?;
-        let config = frpc_config(&srv, echo, count)?;
+        let config = frpc_config(&srv, service.addr(), count)?;
         let started = Instant::now();
         let mut client = spawn_client(&opts.client_cmd, &config)?;
         let pid = client.id().ok_or("the client exited at once")?;
-        // The server holds the proxy once it answered NewProxy; a proxy with a port is ready.
-        let deadline = started + SETUP;
-        let ports = loop {
-            let snap = srv.snapshot();
-            let ports: Vec<u16> = snap
-                .proxies
-                .values()
-                .filter_map(|p| p.remote_port)
-                .collect();
-            if ports.len() == count {
-                break ports;
-            }
-            if Instant::now() > deadline || client.try_wait()?.is_some() {
-                return Err(format!("{} of {count} proxies registered", ports.len()).into());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
+        let ports = registered_ports(&srv, &mut client, count).await?;
         let registered = started.elapsed();
         // Every proxy forwards: one byte through each.
         for port in &ports {
@@ -157,16 +144,7 @@ async fn idle(n: usize, opts: &Opts) -> Result<(), Error> {
     let config = frpc_config(&srv, echo, 1)?;
     let mut client = spawn_client(&opts.client_cmd, &config)?;
     let pid = client.id().ok_or("the client exited at once")?;
-    let deadline = Instant::now() + SETUP;
-    let port = loop {
-        if let Some(p) = srv.snapshot().proxies.values().find_map(|p| p.remote_port) {
-            break p;
-        }
-        if Instant::now() > deadline || client.try_wait()?.is_some() {
-            return Err("the proxy never registered".into());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    let port = registered_ports(&srv, &mut client, 1).await?[0];
     echo_byte(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     tokio::time::sleep(SETTLE).await;
     let before = proc_stat::memory(pid).ok_or("cannot read the client's memory")?;
@@ -221,6 +199,31 @@ async fn server() -> Result<TestServer, Error> {
         ..Default::default()
     })
     .await?)
+}
+
+/// The remote ports of `count` proxies, once the server holds them all (it does once it
+/// answered NewProxy, and a proxy with a port is ready).
+async fn registered_ports(
+    srv: &TestServer,
+    client: &mut Child,
+    count: usize,
+) -> Result<Vec<u16>, Error> {
+    let deadline = Instant::now() + SETUP;
+    loop {
+        let ports: Vec<u16> = srv
+            .snapshot()
+            .proxies
+            .values()
+            .filter_map(|p| p.remote_port)
+            .collect();
+        if ports.len() == count {
+            return Ok(ports);
+        }
+        if Instant::now() > deadline || client.try_wait()?.is_some() {
+            return Err(format!("{} of {count} proxies registered", ports.len()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// A frpc v1 TOML file with `count` tcp proxies to `local`, TLS and tcpMux on (frpc's defaults).
@@ -288,39 +291,22 @@ async fn echo_byte(addr: SocketAddr) -> Result<TcpStream, Error> {
         let mut s = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        s.write_all(b"x").await.map_err(|e| format!("write: {e}"))?;
+        // The echo mode's byte, which the service echoes back.
+        s.write_all(&[MODE_ECHO])
+            .await
+            .map_err(|e| format!("write: {e}"))?;
         let mut b = [0u8; 1];
         s.read_exact(&mut b)
             .await
             .map_err(|e| format!("read: {e}"))?;
+        if b[0] != MODE_ECHO {
+            return Err(format!("echoed {:#04x}", b[0]).into());
+        }
         Ok::<_, Error>(s)
     };
     tokio::time::timeout(Duration::from_secs(30), echoed)
         .await
         .map_err(|_| "no echo in 30 s")?
-}
-
-/// An echo service in this process (the proxies mode holds one connection at a time).
-async fn in_process_echo() -> Result<SocketAddr, Error> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(serve_echo(listener));
-    Ok(addr)
-}
-
-async fn serve_echo(listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((mut s, _)) => {
-                tokio::spawn(async move {
-                    let (mut r, mut w) = s.split();
-                    let _ = tokio::io::copy(&mut r, &mut w).await;
-                });
-            }
-            // Out of descriptors for a moment: wait rather than stop serving.
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    }
 }
 
 /// Starts this program as a helper; returns it and the number its first line of output gives.
@@ -342,12 +328,12 @@ async fn helper(args: &[String]) -> Result<(Child, u64), Error> {
     Ok((child, value))
 }
 
-/// Child process: an echo service; prints its port, serves until stdin closes.
+/// Child process: the bench's local service (echo mode here); prints its port, serves until
+/// stdin closes.
 async fn echo_helper() -> Result<(), Error> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    println!("{}", listener.local_addr()?.port());
+    let service = LocalService::loopback().await?;
+    println!("{}", service.addr().port());
     std::io::stdout().flush()?;
-    tokio::spawn(serve_echo(listener));
     let _ = tokio::io::stdin().read(&mut [0u8; 1]).await;
     Ok(())
 }

@@ -18,11 +18,13 @@ fn num(v: &Value, path: &str) -> f64 {
         .unwrap_or_else(|| panic!("{path} is not a number in {v}"))
 }
 
-#[test]
-fn quick_json_run_reports_every_phase() {
+/// Runs `expose bench ARGS` (FRP_TOKEN unset, so no environment token reaches it), checks that
+/// it succeeded and printed exactly one JSON object on stdout, and returns that object.
+fn bench_json(args: &[&str]) -> Value {
     let out = Command::cargo_bin("expose")
         .unwrap()
-        .args(["bench", "--quick", "--json", "--idle-conns", "50"])
+        .arg("bench")
+        .args(args)
         .env_remove("FRP_TOKEN")
         .timeout(Duration::from_secs(240))
         .output()
@@ -40,7 +42,12 @@ fn quick_json_run_reports_every_phase() {
         1,
         "exactly one JSON object on stdout: {stdout}"
     );
-    let r: Value = serde_json::from_str(lines[0]).unwrap();
+    serde_json::from_str(lines[0]).unwrap()
+}
+
+#[test]
+fn quick_json_run_reports_every_phase() {
+    let r = bench_json(&["--quick", "--json", "--idle-conns", "50"]);
 
     assert_eq!(r["in_process_server"], true);
     assert_eq!(r["quick"], true);
@@ -136,29 +143,16 @@ fn table_mode_prints_only_the_table_on_stdout() {
 
 #[test]
 fn rtt_adds_latency_to_both_paths() {
-    let out = Command::cargo_bin("expose")
-        .unwrap()
-        .args([
-            "bench",
-            "--quick",
-            "--json",
-            "--idle-conns",
-            "0",
-            "--streams",
-            "2",
-            "--rtt",
-            "2",
-        ])
-        .timeout(Duration::from_secs(240))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let r = bench_json(&[
+        "--quick",
+        "--json",
+        "--idle-conns",
+        "0",
+        "--streams",
+        "2",
+        "--rtt",
+        "2",
+    ]);
     assert_eq!(r["rtt"]["applied"], true, "{}", r["rtt"]);
     // Each round trip crosses the 2 ms delay line once on either path.
     assert!(
@@ -177,30 +171,16 @@ fn rtt_adds_latency_to_both_paths() {
 /// generated config: both clients go through every phase and the figures are compared.
 #[test]
 fn client_cmd_measures_another_client_side_by_side() {
-    let out = Command::cargo_bin("expose")
-        .unwrap()
-        .args([
-            "bench",
-            "--quick",
-            "--json",
-            "--idle-conns",
-            "20",
-            "--streams",
-            "2",
-            "--client-cmd",
-            "{expose} frpc -c {config}",
-        ])
-        .env_remove("FRP_TOKEN")
-        .timeout(Duration::from_secs(240))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let r = bench_json(&[
+        "--quick",
+        "--json",
+        "--idle-conns",
+        "20",
+        "--streams",
+        "2",
+        "--client-cmd",
+        "{expose} frpc -c {config}",
+    ]);
     assert_eq!(r["client_cmd"], "{expose} frpc -c {config}");
     for side in ["expose", "other"] {
         let rows = r[side]["throughput"].as_array().unwrap();
@@ -245,29 +225,14 @@ fn client_cmd_that_exits_is_reported() {
 
 #[test]
 fn phases_runs_only_the_named_phases() {
-    let out = Command::cargo_bin("expose")
-        .unwrap()
-        .args([
-            "bench",
-            "--quick",
-            "--json",
-            "--idle-conns",
-            "0",
-            "--phases",
-            "upload1,latency",
-        ])
-        .env_remove("FRP_TOKEN")
-        .timeout(Duration::from_secs(240))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let r = bench_json(&[
+        "--quick",
+        "--json",
+        "--idle-conns",
+        "0",
+        "--phases",
+        "upload1,latency",
+    ]);
     let rows = r["throughput"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["name"], "upload x1");

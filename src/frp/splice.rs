@@ -138,9 +138,7 @@ impl<'a> Pump<'a, Opener> {
             throttle: None,
         }
     }
-}
 
-impl Pump<'_, Opener> {
     /// frps → local service without the pipe's buffer: bytes go from the yamux stream's blocks
     /// to the local socket in vectored writes, one copy fewer than reading them into the pipe.
     /// `None` where this path does not apply (the pipe decrypts or decompresses or holds bytes,

@@ -55,9 +55,7 @@ impl MuxStream {
             _permit: permit,
         }
     }
-}
 
-impl MuxStream {
     /// Writes received bytes straight from the stream's buffer to `sink` (see
     /// [`Stream::poll_send_to`]): the splice's path without a copy into its own buffer.
     pub(crate) fn poll_send_to<W: AsyncWrite + ?Sized>(

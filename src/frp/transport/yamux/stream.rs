@@ -1,6 +1,7 @@
 //! The handle of one yamux stream: reads from its receive buffer, writes into its send buffer,
 //! and leaves the framing to the driver.
 
+use super::buffer::{Chain, Pool};
 use super::config::SEND_BUFFER;
 use super::state::{OpenError, Session};
 use std::io;
@@ -59,6 +60,42 @@ fn stream_reset() -> io::Error {
 const SEND_TO_SLICES: usize = 16;
 
 impl Stream {
+    /// The receive side's steps, shared by reads and `poll_send_to`: queued bytes go to `take`
+    /// (a window update is queued for what it took); with none queued, an error after a RST,
+    /// `at_end` after a FIN or once the session ended, else `Pending` with the read waker set.
+    fn poll_recv<R>(
+        &self,
+        cx: &mut Context<'_>,
+        at_end: R,
+        take: impl FnOnce(&mut Context<'_>, &mut Chain, &mut Pool) -> Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        let id = self.id;
+        let mut guard = self.session.lock();
+        let sh = &mut *guard;
+        let dead = sh.dead.is_some();
+        let Some(st) = sh.streams.get_mut(&id) else {
+            return Poll::Ready(Ok(at_end));
+        };
+        if !st.recv.is_empty() {
+            let taken = ready!(take(cx, &mut st.recv, &mut sh.pool))?;
+            sh.enqueue(id);
+            return Poll::Ready(Ok(taken));
+        }
+        if st.reset {
+            return Poll::Ready(Err(stream_reset()));
+        }
+        if st.remote_fin || dead {
+            // The end of the session ends what the peer sends: EOF, and the session's own
+            // reason (a protocol violation, GoAway) is for the owner of the session to report.
+            return Poll::Ready(Ok(at_end));
+        }
+        match &st.read_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.read_waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
     /// Writes received bytes straight from the stream's blocks to `sink` in one vectored
     /// write, instead of copying them into a buffer of the caller first. `Ready(Ok(0))` at the
     /// end of the stream (as a read returning nothing), `Pending` when nothing was received or
@@ -68,35 +105,16 @@ impl Stream {
         cx: &mut Context<'_>,
         mut sink: Pin<&mut W>,
     ) -> Poll<io::Result<usize>> {
-        let id = self.id;
-        let mut guard = self.session.lock();
-        let sh = &mut *guard;
-        let dead = sh.dead.is_some();
-        let Some(st) = sh.streams.get_mut(&id) else {
-            return Poll::Ready(Ok(0));
-        };
-        if !st.recv.is_empty() {
+        self.poll_recv(cx, 0, |cx, recv, pool| {
             let mut slices = [io::IoSlice::new(&[]); SEND_TO_SLICES];
-            let k = st.recv.slices(&mut slices);
+            let k = recv.slices(&mut slices);
             let n = ready!(sink.as_mut().poll_write_vectored(cx, &slices[..k]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            st.recv.advance(n, &mut sh.pool);
-            sh.enqueue(id);
-            return Poll::Ready(Ok(n));
-        }
-        if st.reset {
-            return Poll::Ready(Err(stream_reset()));
-        }
-        if st.remote_fin || dead {
-            return Poll::Ready(Ok(0));
-        }
-        match &st.read_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => st.read_waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
+            recv.advance(n, pool);
+            Poll::Ready(Ok(n))
+        })
     }
 }
 
@@ -106,34 +124,10 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let id = self.id;
-        let mut guard = self.session.lock();
-        let sh = &mut *guard;
-        let dead = sh.dead.is_some();
-        let Some(st) = sh.streams.get_mut(&id) else {
-            return Poll::Ready(Ok(()));
-        };
-        if !st.recv.is_empty() {
-            st.recv.read_to(buf, &mut sh.pool);
-            sh.enqueue(id);
-            return Poll::Ready(Ok(()));
-        }
-        if st.reset {
-            return Poll::Ready(Err(stream_reset()));
-        }
-        if st.remote_fin {
-            return Poll::Ready(Ok(()));
-        }
-        if dead {
-            // The end of the session ends what the peer sends: EOF, and the session's own
-            // reason (a protocol violation, GoAway) is for the owner of the session to report.
-            return Poll::Ready(Ok(()));
-        }
-        match &st.read_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => st.read_waker = Some(cx.waker().clone()),
-        }
-        Poll::Pending
+        self.poll_recv(cx, (), |_, recv, pool| {
+            recv.read_to(buf, pool);
+            Poll::Ready(Ok(()))
+        })
     }
 }
 
